@@ -5,6 +5,7 @@
  * makes those deltas flushed, `rollback()` after a failure returns them to the next line. A line
  * built with `{ peek: true }` takes nothing: it renders what a flush would write.
  */
+import type { IncMetric } from './metric.js';
 import type { GroupFields, GroupSchema, MetricGroup } from './group.js';
 import { COMMIT, PEEK, ROLLBACK, TAKE, type DeltaSlot } from './slots.js';
 import type { U64 } from './u64.js';
@@ -29,8 +30,10 @@ export class MetricsLine {
     this.#peek = options.peek ?? false;
   }
 
-  /** Takes a counter's delta into this line and returns it. */
-  takeDelta(slot: DeltaSlot): U64 {
+  /** Takes the delta of a counter made by this library into this line, and returns it. */
+  takeDelta(metric: IncMetric): U64 {
+    const slot = metric as DeltaSlot;
+    if (typeof slot[TAKE] !== 'function') throw new TypeError(`${metric.name}: not a counter made by vmm-metrics`);
     if (this.#peek) return slot[PEEK]();
     const amount = slot[TAKE]();
     if (amount !== 0) {
