@@ -21,7 +21,7 @@ export type { LineHeader } from './metrics/line.js';
 export type { DocumentEntry, EntryShape, MetricsDocument, MetricsSection } from './metrics/document.js';
 export type { DeviceFamilyOptions } from './metrics/device-family.js';
 export type { MetricsDestination } from './metrics/destination.js';
-export type { MetricsInitOptions } from './metrics/writer.js';
+export type { MetricsInitOptions, MetricsOptions } from './metrics/writer.js';
 export type { LatencyRecorder } from './metrics/latency.js';
 export type { U64 } from './metrics/u64.js';
 
@@ -42,3 +42,35 @@ export {
   MetricsError,
   MetricsWriteError,
 } from './metrics/errors.js';
+
+// The groups of the global document, by the module of the component each measures.
+export type { FirecrackerGroups, FirecrackerMetricsOptions } from './metrics/firecracker-metrics.js';
+export type { ProcessClock, ProcessTimeReporterOptions } from './logger/process-time.js';
+export {
+  measureLatencyUs,
+  monotonicTimeUs,
+  processCpuTimeUs,
+  processStartTimeUs,
+  ProcessTimeReporter,
+  startLatencyUs,
+  storeElapsedUs,
+} from './logger/process-time.js';
+export { ApiServerMetrics } from './logger/metrics/api-server.js';
+export { DeprecatedApiMetrics } from './logger/metrics/deprecated-api.js';
+export { GetRequestsMetrics } from './logger/metrics/get-api-requests.js';
+export { PatchRequestsMetrics } from './logger/metrics/patch-api-requests.js';
+export { PutRequestsMetrics } from './logger/metrics/put-api-requests.js';
+export { PerformanceMetrics } from './logger/metrics/latencies.js';
+export { LoggerSystemMetrics } from './logger/metrics/logger.js';
+export { MmdsMetrics } from './logger/metrics/mmds.js';
+export { SeccompMetrics } from './logger/metrics/seccomp.js';
+export { VcpuMetrics } from './logger/metrics/vcpu.js';
+export { VmmMetrics } from './logger/metrics/vmm.js';
+export { SignalMetrics } from './logger/metrics/signals.js';
+export { InterruptMetrics } from './logger/metrics/interrupts.js';
+export { EntropyDeviceMetrics } from './devices/virtio/rng/metrics.js';
+export { VsockDeviceMetrics } from './devices/virtio/vsock/metrics.js';
+export { VirtioMemDeviceMetrics } from './devices/virtio/mem/metrics.js';
+export { I8042DeviceMetrics } from './devices/legacy/i8042/metrics.js';
+export { RtcDeviceMetrics } from './devices/legacy/rtc/metrics.js';
+export { SerialDeviceMetrics } from './devices/legacy/serial/metrics.js';

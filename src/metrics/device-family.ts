@@ -9,6 +9,7 @@
  * the least device minimum that is set and its `max_us` the greatest maximum.
  */
 import type { GroupFields, GroupSchema, MetricGroup } from './group.js';
+import { compareKeys } from './key-order.js';
 import type { MetricsLine } from './line.js';
 import type { U64 } from './u64.js';
 
@@ -29,7 +30,7 @@ export interface DeviceFamilyOptions {
 
 export class DeviceFamily<F extends GroupFields> {
   readonly aggregate: boolean;
-  /** Sorted by id in UTF-8 byte order, as Firecracker's `BTreeMap<String, _>` iterates. */
+  /** Sorted by `compareKeys`, as Firecracker's `BTreeMap<String, _>` iterates. */
   readonly #devices: Device<F>[] = [];
 
   constructor(
@@ -45,9 +46,7 @@ export class DeviceFamily<F extends GroupFields> {
    * a re-created (or re-plugged) device keeps its counters.
    */
   alloc(id: string): MetricGroup<F> {
-    if (typeof id !== 'string' || id.length === 0) {
-      throw new TypeError(`${this.prefix}: a device id must be a non-empty string, got ${describeId(id)}`);
-    }
+    this.#checkId(id);
     const index = this.#search(id);
     const found = this.#devices[index];
     if (found?.id === id) {
@@ -65,6 +64,7 @@ export class DeviceFamily<F extends GroupFields> {
    * Returns false if no such device is present.
    */
   remove(id: string): boolean {
+    this.#checkId(id);
     const device = this.#devices[this.#search(id)];
     if (device?.id !== id || device.removed) return false;
     device.removed = true;
@@ -91,14 +91,19 @@ export class DeviceFamily<F extends GroupFields> {
     }
   }
 
+  #checkId(id: unknown): void {
+    if (typeof id !== 'string' || id.length === 0) {
+      throw new TypeError(`${this.prefix}: a device id must be a non-empty string, got ${describeId(id)}`);
+    }
+  }
+
   /** Index of `id`, or where it would be inserted. */
   #search(id: string): number {
-    const target = Buffer.from(id);
     let low = 0;
     let high = this.#devices.length;
     while (low < high) {
       const mid = (low + high) >>> 1;
-      if (Buffer.compare(Buffer.from((this.#devices[mid] as Device<F>).id), target) < 0) low = mid + 1;
+      if (compareKeys((this.#devices[mid] as Device<F>).id, id) < 0) low = mid + 1;
       else high = mid;
     }
     return low;

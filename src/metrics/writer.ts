@@ -6,7 +6,9 @@
 import type { MetricsDocument } from './document.js';
 import { openDestination, type LineSink, type MetricsDestination } from './destination.js';
 import { MetricsAlreadyInitializedError, type MetricsError } from './errors.js';
+import { compareKeys } from './key-order.js';
 import { MetricsLine } from './line.js';
+import type { IncMetric } from './metric.js';
 
 /** Firecracker's flush period. */
 export const DEFAULT_FLUSH_INTERVAL_MS = 60_000;
@@ -34,6 +36,14 @@ export interface MetricsInitOptions {
   readonly onError?: (error: MetricsError) => void;
 }
 
+export interface MetricsOptions {
+  /**
+   * Counts every line that could not be written, as Firecracker counts its failed flushes in
+   * `logger.missed_metrics_count`.
+   */
+  readonly missedLinesMetric?: IncMetric;
+}
+
 export class Metrics<T extends MetricsDocument> {
   #sink: LineSink | undefined;
   #initialized = false;
@@ -44,7 +54,14 @@ export class Metrics<T extends MetricsDocument> {
     process.emitWarning(error);
   };
 
-  constructor(readonly document: T) {}
+  readonly #missedLines: IncMetric | undefined;
+
+  constructor(
+    readonly document: T,
+    options: MetricsOptions = {},
+  ) {
+    this.#missedLines = options.missedLinesMetric;
+  }
 
   /**
    * Opens the destination and starts the periodic flush. Once only: a second call throws
@@ -59,6 +76,7 @@ export class Metrics<T extends MetricsDocument> {
     }
     if (options.onError) this.#report = options.onError;
     this.#sink = openDestination(destination, (error) => {
+      this.#missedLines?.inc();
       this.#report(error);
     });
     this.#initialized = true;
@@ -89,10 +107,15 @@ export class Metrics<T extends MetricsDocument> {
   write(): boolean {
     const sink = this.#sink;
     if (sink === undefined) return false;
-    sink.finishPending();
-    const line = this.#newLine(false);
-    this.document.appendTo(line);
-    sink.writeLine(Buffer.from(`${line.text()}\n`), line);
+    try {
+      sink.finishPending();
+      const line = this.#newLine(false);
+      this.document.appendTo(line);
+      sink.writeLine(Buffer.from(`${line.text()}\n`), line);
+    } catch (error) {
+      this.#missedLines?.inc();
+      throw error;
+    }
     return true;
   }
 
@@ -142,8 +165,7 @@ function serializeHeaderFields({ id, properties }: MetricsInitOptions): string {
         throw new TypeError(`properties.${key}: expected a string, got ${typeof value}`);
       }
     }
-    // Sorted by UTF-8 bytes, the order of the Rust BTreeMap Firecracker serializes.
-    entries.sort(([a], [b]) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    entries.sort(([a], [b]) => compareKeys(a, b));
     json += `,"properties":{${entries.map(([key, value]) => `${JSON.stringify(key)}:${JSON.stringify(value)}`).join(',')}}`;
   }
   return json;

@@ -15,6 +15,7 @@ import {
   defineGroup,
   groupEntry,
   inc,
+  LocalIncMetric,
   store,
   type MetricsError,
 } from '../../src/index.js';
@@ -234,6 +235,23 @@ describe('streams', () => {
     assert.deepEqual(text.trimEnd().split('\n').map(opsOf), [3n, 1n]);
     metrics.close();
   });
+});
+
+test('missedLinesMetric counts each line that could not be written, sync or async', async () => {
+  const dev = Group.create();
+  const missed = new LocalIncMetric('logger.missed_metrics_count');
+  const metrics = new Metrics(new EntryDocument([groupEntry(Group, dev)]), { missedLinesMetric: missed });
+  const sink = new Writable({
+    write(_chunk: Buffer, _encoding, callback) {
+      callback(new Error('no space'));
+    },
+  });
+  metrics.init(sink, { flushIntervalMs: 0, onError: () => undefined });
+  metrics.write();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(missed.count(), 1);
+  assert.throws(() => metrics.write(), MetricsWriteError);
+  assert.equal(missed.count(), 2);
 });
 
 describe('named pipes', () => {

@@ -1,0 +1,57 @@
+/**
+ * Metrics of the vhost-user devices (devices whose data path runs in a separate backend process).
+ *
+ * Each device has its own group, written as `vhost_user_<id>`, in id order. By Firecracker's
+ * convention the id names the device kind and its API id, e.g. `block_rootfs` for the vhost-user
+ * drive `/drives/rootfs`, giving `vhost_user_block_rootfs`. The counters are written as their delta
+ * since the last flush; the three `_time_us` fields are durations in microseconds, written as they
+ * are:
+ *
+ * ```json
+ * "vhost_user_block_rootfs": {"activate_fails":0,"cfg_fails":0,"init_time_us":1830,
+ *                             "activate_time_us":412,"config_change_time_us":0}
+ * ```
+ *
+ * Design notes:
+ * - There is no aggregate `vhost_user` entry, as in Firecracker: the family has no history of a
+ *   combined entry to stay compatible with, and devices of different kinds do not add up.
+ * - A device calls `alloc(id)` once and updates its group directly; the same id always gives the
+ *   same group. `remove(id)` is hot-unplug: pending counter deltas still go out in the next line,
+ *   then the entry disappears.
+ */
+import { DeviceFamily } from '../../../metrics/device-family.js';
+import { devicesEntry, type DocumentEntry } from '../../../metrics/document.js';
+import { defineGroup, inc, store, type GroupOf } from '../../../metrics/group.js';
+import type { MetricsLine } from '../../../metrics/line.js';
+
+export const VhostUserDeviceMetrics = defineGroup('vhost_user', {
+  activate_fails: inc('Number of times the vhost-user device failed to activate.'),
+  cfg_fails: inc('Number of failed accesses to the vhost-user device configuration space.'),
+  init_time_us: store('Time the device took to connect to its backend and negotiate features.'),
+  activate_time_us: store('Time the last activation of the device took.'),
+  config_change_time_us: store('Time the last configuration change of the device took.'),
+});
+
+export type VhostUserDeviceMetrics = GroupOf<typeof VhostUserDeviceMetrics>;
+
+/** The vhost-user devices' metrics: one group per device, no aggregate. */
+export const METRICS = new DeviceFamily('vhost_user', VhostUserDeviceMetrics, { aggregate: false });
+
+/**
+ * The group of vhost-user device `id` (a non-empty string such as `block_rootfs`), created on
+ * first use; the same id always gives the same group.
+ */
+export function alloc(id: string): VhostUserDeviceMetrics {
+  return METRICS.alloc(id);
+}
+
+/** Hot-unplug of vhost-user device `id`: see `DeviceFamily.remove`. Returns false if not present. */
+export function remove(id: string): boolean {
+  return METRICS.remove(id);
+}
+
+/** The `"vhost_user_<id>"…` entries of the global document. */
+export const DOCUMENT_ENTRY: DocumentEntry = devicesEntry(METRICS);
+
+/** Writes the vhost-user devices' entries into the line being flushed. */
+export const flushMetrics: (line: MetricsLine) => void = DOCUMENT_ENTRY.flush;

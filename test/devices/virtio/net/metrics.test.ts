@@ -1,0 +1,37 @@
+import * as net from '../../../../src/devices/virtio/net/metrics.js';
+import { testDeviceFamilyModule } from '../../support/metrics-file.js';
+
+testDeviceFamilyModule(
+  net,
+  net.NetDeviceMetrics,
+  'net',
+  [
+    ['activate_fails', 'inc'],
+    ['cfg_fails', 'inc'],
+    ['no_rx_avail_buffer', 'inc'],
+    ['no_tx_avail_buffer', 'inc'],
+    ['event_fails', 'inc'],
+    ['rx_queue_event_count', 'inc'],
+    ['rx_event_rate_limiter_count', 'inc'],
+    ['rx_rate_limiter_throttled', 'inc'],
+    ['rx_tap_event_count', 'inc'],
+    ['rx_bytes_count', 'inc', 'bytes'],
+    ['rx_packets_count', 'inc'],
+    ['rx_fails', 'inc'],
+    ['rx_count', 'inc'],
+    ['tap_read_fails', 'inc'],
+    ['tap_write_fails', 'inc'],
+    ['tap_write_agg', 'latency'],
+    ['tx_bytes_count', 'inc', 'bytes'],
+    ['tx_malformed_frames', 'inc'],
+    ['tx_fails', 'inc'],
+    ['tx_count', 'inc'],
+    ['tx_packets_count', 'inc'],
+    ['tx_queue_event_count', 'inc'],
+    ['tx_rate_limiter_event_count', 'inc'],
+    ['tx_rate_limiter_throttled', 'inc'],
+    ['tx_spoofed_mac_count', 'inc'],
+    ['tx_remaining_reqs_count', 'inc'],
+  ],
+  { aggregate: true },
+);

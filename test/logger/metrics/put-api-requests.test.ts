@@ -1,0 +1,31 @@
+import * as group from '../../../src/logger/metrics/put-api-requests.js';
+import { testSingleGroupModule } from '../../devices/support/metrics-file.js';
+
+testSingleGroupModule(group, group.PutRequestsMetrics, 'put_api_requests', [
+  ['actions_count', 'inc'],
+  ['actions_fails', 'inc'],
+  ['boot_source_count', 'inc'],
+  ['boot_source_fails', 'inc'],
+  ['drive_count', 'inc'],
+  ['drive_fails', 'inc'],
+  ['logger_count', 'inc'],
+  ['logger_fails', 'inc'],
+  ['machine_cfg_count', 'inc'],
+  ['machine_cfg_fails', 'inc'],
+  ['cpu_cfg_count', 'inc'],
+  ['cpu_cfg_fails', 'inc'],
+  ['metrics_count', 'inc'],
+  ['metrics_fails', 'inc'],
+  ['network_count', 'inc'],
+  ['network_fails', 'inc'],
+  ['mmds_count', 'inc'],
+  ['mmds_fails', 'inc'],
+  ['vsock_count', 'inc'],
+  ['vsock_fails', 'inc'],
+  ['pmem_count', 'inc'],
+  ['pmem_fails', 'inc'],
+  ['serial_count', 'inc'],
+  ['serial_fails', 'inc'],
+  ['hotplug_memory_count', 'inc'],
+  ['hotplug_memory_fails', 'inc'],
+]);
