@@ -20,8 +20,9 @@ export interface LineSink {
   /**
    * Writes a line and settles it (commit, or rollback on failure); throws `MetricsWriteError`.
    * A sink that completes asynchronously settles later and reports failures to `onAsyncError`.
+   * `bytes` is valid only during the call: a sink copies what it keeps.
    */
-  writeLine(bytes: Buffer, line: MetricsLine): void;
+  writeLine(bytes: Uint8Array, line: MetricsLine): void;
   close(): void;
 }
 
@@ -68,7 +69,7 @@ function isWritable(value: unknown): value is Writable {
 const TRANSIENT = new Set(['EAGAIN', 'EWOULDBLOCK', 'EINTR', 'ENOSPC', 'EDQUOT']);
 
 class FdSink implements LineSink {
-  #pending: { bytes: Buffer; line: MetricsLine } | undefined;
+  #pending: { bytes: Uint8Array; line: MetricsLine } | undefined;
 
   constructor(
     private readonly fd: number,
@@ -82,7 +83,7 @@ class FdSink implements LineSink {
     this.writeLine(pending.bytes, pending.line);
   }
 
-  writeLine(bytes: Buffer, line: MetricsLine): void {
+  writeLine(bytes: Uint8Array, line: MetricsLine): void {
     let written = 0;
     try {
       while (written < bytes.length) {
@@ -92,7 +93,7 @@ class FdSink implements LineSink {
       }
     } catch (cause) {
       if (written > 0 && TRANSIENT.has((cause as NodeJS.ErrnoException).code ?? '')) {
-        this.#pending = { bytes: bytes.subarray(written), line };
+        this.#pending = { bytes: new Uint8Array(bytes.subarray(written)), line };
         throw new MetricsWriteError(bytes.length - written, { cause });
       }
       // Nothing of the line is out, or its rest can never follow: its deltas go to the next line.
@@ -128,13 +129,13 @@ class StreamSink implements LineSink {
     // The stream buffers what it has not written yet; nothing is pending on this side.
   }
 
-  writeLine(bytes: Buffer, line: MetricsLine): void {
+  writeLine(bytes: Uint8Array, line: MetricsLine): void {
     const stream = this.#stream;
     if (stream.destroyed || stream.writableEnded) {
       line.rollback();
       throw new MetricsWriteError(0, { cause: new Error('the stream is closed') });
     }
-    stream.write(bytes, (error) => {
+    stream.write(Buffer.from(bytes), (error) => {
       if (error) line.rollback();
       else line.commit();
     });

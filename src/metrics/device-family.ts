@@ -9,6 +9,7 @@
  * the least device minimum that is set and its `max_us` the greatest maximum.
  */
 import type { GroupFields, GroupSchema, MetricGroup } from './group.js';
+import { encodeMemberKey, type JsonPiece } from './json-bytes.js';
 import { compareKeys } from './key-order.js';
 import type { MetricsLine } from './line.js';
 import type { U64 } from './u64.js';
@@ -16,6 +17,7 @@ import type { U64 } from './u64.js';
 interface Device<F extends GroupFields> {
   readonly id: string;
   readonly key: string;
+  readonly keyPiece: JsonPiece;
   readonly group: MetricGroup<F>;
   removed: boolean;
 }
@@ -30,6 +32,7 @@ export interface DeviceFamilyOptions {
 
 export class DeviceFamily<F extends GroupFields> {
   readonly aggregate: boolean;
+  readonly #aggregateKey: JsonPiece;
   /** Sorted by `compareKeys`, as Firecracker's `BTreeMap<String, _>` iterates. */
   readonly #devices: Device<F>[] = [];
 
@@ -39,6 +42,7 @@ export class DeviceFamily<F extends GroupFields> {
     options: DeviceFamilyOptions = {},
   ) {
     this.aggregate = options.aggregate ?? true;
+    this.#aggregateKey = encodeMemberKey(prefix);
   }
 
   /**
@@ -54,7 +58,7 @@ export class DeviceFamily<F extends GroupFields> {
       return found.group;
     }
     const key = `${this.prefix}_${id}`;
-    const device: Device<F> = { id, key, group: this.schema.create(key), removed: false };
+    const device: Device<F> = { id, key, keyPiece: encodeMemberKey(key), group: this.schema.create(key), removed: false };
     this.#devices.splice(index, 0, device);
     return device.group;
   }
@@ -79,9 +83,14 @@ export class DeviceFamily<F extends GroupFields> {
   /** Writes each device's entry, then the aggregate. */
   flush(line: MetricsLine): void {
     this.#dropFlushedRemovals();
+    if (!this.aggregate) {
+      for (const device of this.#devices) line.group(device.key, this.schema, device.group, device.keyPiece);
+      return;
+    }
     const rows: U64[][] = [];
-    for (const device of this.#devices) rows.push(line.group(device.key, this.schema, device.group));
-    if (this.aggregate) line.entry(this.prefix, this.schema.format(this.schema.aggregate(rows)));
+    for (const device of this.#devices) rows.push(line.groupRow(device.key, this.schema, device.group, device.keyPiece));
+    line.writePiece(this.#aggregateKey);
+    this.schema.writeRow(line, this.schema.aggregate(rows));
   }
 
   #dropFlushedRemovals(): void {

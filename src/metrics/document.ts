@@ -6,6 +6,7 @@
  */
 import type { DeviceFamily } from './device-family.js';
 import type { GroupFields, GroupSchema, MetricGroup } from './group.js';
+import { encodeMemberKey } from './json-bytes.js';
 import type { MetricsLine } from './line.js';
 
 export type MetricsSection = (line: MetricsLine) => void;
@@ -42,10 +43,11 @@ export function groupEntry<F extends GroupFields>(
   group: MetricGroup<F>,
   options: { readonly optional?: boolean } = {},
 ): DocumentEntry {
+  const keyPiece = encodeMemberKey(schema.name);
   return {
     shape: { kind: 'group', key: schema.name, schema: schema, optional: options.optional ?? false },
     flush: (line) => {
-      line.group(schema.name, schema, group);
+      line.group(schema.name, schema, group, keyPiece);
     },
   };
 }

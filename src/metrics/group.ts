@@ -14,6 +14,7 @@ import type { MetricsLine } from './line.js';
 import type { IncMetric, StoreMetric } from './metric.js';
 import { PEEK, type DeltaSlot, type ValueSlot } from './slots.js';
 import { LocalStoreMetric } from './store-metric.js';
+import { encodeJson, JsonBytes, type JsonPiece } from './json-bytes.js';
 import { unitFromName, type MetricUnit } from './units.js';
 import { u64Add, u64Max, type U64 } from './u64.js';
 
@@ -112,9 +113,11 @@ export class GroupSchema<F extends GroupFields> {
   /** The size a `SharedArrayBuffer` must have to hold one instance. */
   readonly sharedByteLength: number;
   readonly #declaration: F;
-  /** `#prefixes[i]` is the JSON text that precedes value i; `#suffix` closes the object. */
-  readonly #prefixes: readonly string[];
-  readonly #suffix: string;
+  /** `#prefixes[i]` is the UTF-8 JSON text that precedes value i; `#suffix` closes the object. */
+  readonly #prefixes: readonly JsonPiece[];
+  /** `#prefixes[i]` followed by `0`: most values of most lines are zero deltas. */
+  readonly #zeroPieces: readonly JsonPiece[];
+  readonly #suffix: JsonPiece;
   readonly #isDelta: readonly boolean[];
 
   constructor(
@@ -149,8 +152,9 @@ export class GroupSchema<F extends GroupFields> {
     }
     this.fields = fields;
     this.values = values;
-    this.#prefixes = prefixes;
-    this.#suffix = separator === '{' ? '{}' : separator === '},' ? '}}' : '}';
+    this.#prefixes = prefixes.map(encodeJson);
+    this.#zeroPieces = prefixes.map((prefix) => encodeJson(`${prefix}0`));
+    this.#suffix = encodeJson(separator === '{' ? '{}' : separator === '},' ? '}}' : '}');
     this.#isDelta = values.map((v) => v.kind === 'inc');
     this.sharedByteLength = 8 * values.reduce((words, v) => words + (v.kind === 'inc' ? INC_WORDS : STORE_WORDS), 0);
   }
@@ -199,7 +203,9 @@ export class GroupSchema<F extends GroupFields> {
    * stores), without changing anything.
    */
   serialize(group: MetricGroup<F>): string {
-    return this.format(this.#stateOf(group).slots.map((slot) => slot[PEEK]()));
+    const out = new JsonBytes();
+    this.writeRow(out, this.#stateOf(group).slots.map((slot) => slot[PEEK]()));
+    return out.toString();
   }
 
   /** Whether any counter of the group has a delta not yet committed (in flight or not). */
@@ -208,25 +214,44 @@ export class GroupSchema<F extends GroupFields> {
     return slots.some((slot, i) => this.#isDelta[i] === true && slot[PEEK]() !== 0);
   }
 
-  /** Takes the group's values into `line` (see `MetricsLine.group`). */
-  take(group: MetricGroup<F>, line: MetricsLine): U64[] {
+  /**
+   * Takes the group's values into `line` and writes its JSON object there; with `row`, also
+   * pushes each value onto it, in `values` order.
+   */
+  writeGroup(line: MetricsLine, group: MetricGroup<F>, row: U64[] | undefined): void {
     const slots = this.#stateOf(group).slots;
-    const values = new Array<U64>(slots.length);
+    const prefixes = this.#prefixes;
+    const zeroPieces = this.#zeroPieces;
+    const isDelta = this.#isDelta;
     for (let i = 0; i < slots.length; i++) {
       const slot = slots[i] as DeltaSlot & ValueSlot;
-      values[i] = this.#isDelta[i] ? line.takeDelta(slot) : slot[PEEK]();
+      const value = isDelta[i] === true ? line.takeDelta(slot) : slot[PEEK]();
+      if (value === 0) {
+        line.writePiece(zeroPieces[i] as JsonPiece);
+      } else {
+        line.writePiece(prefixes[i] as JsonPiece);
+        line.writeU64(value);
+      }
+      row?.push(value);
     }
-    return values;
+    line.writePiece(this.#suffix);
   }
 
-  /** The JSON object for one row of values, in `values` order. */
-  format(values: readonly U64[]): string {
+  /** Writes the JSON object of one row of values, in `values` order. */
+  writeRow(out: JsonBytes, values: readonly U64[]): void {
     const prefixes = this.#prefixes;
-    let json = '';
-    // `+` renders a bigint's exact digits, as it does a number's, without a String() call.
-    // eslint-disable-next-line @typescript-eslint/restrict-plus-operands
-    for (let i = 0; i < prefixes.length; i++) json += (prefixes[i] as string) + (values[i] as U64);
-    return json + this.#suffix;
+    for (let i = 0; i < prefixes.length; i++) {
+      out.writePiece(prefixes[i] as JsonPiece);
+      out.writeU64(values[i] as U64);
+    }
+    out.writePiece(this.#suffix);
+  }
+
+  /** The JSON object of one row of values, in `values` order. */
+  format(values: readonly U64[]): string {
+    const out = new JsonBytes();
+    this.writeRow(out, values);
+    return out.toString();
   }
 
   /**

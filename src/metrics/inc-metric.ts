@@ -60,8 +60,11 @@ export class LocalIncMetric extends IncMetricBase {
   #committed: U64 = 0;
 
   inc(): void {
-    if (this.#pending < MAX_SAFE) this.#pending++;
-    else this.#spill(1);
+    // Store first, check after: a check before the store would make each inc() wait for the
+    // previous one's store. `next` is at most 2^53, still exact, and spilled right away.
+    const next = this.#pending + 1;
+    this.#pending = next;
+    if (next > MAX_SAFE) this.#spill(0);
   }
 
   add(value: number | bigint): void {
@@ -81,6 +84,7 @@ export class LocalIncMetric extends IncMetricBase {
 
   [TAKE](): U64 {
     const amount = this.#unsent();
+    if (amount === 0) return 0;
     this.#pending = 0;
     this.#spilled = 0;
     this.#inFlight = u64Add(this.#inFlight, amount);

@@ -1,7 +1,9 @@
 /**
  * Latency aggregates (Firecracker's `LatencyAggregateMetrics`): the least, greatest and summed
  * duration of an operation, in microseconds. `min_us` 0 means "nothing recorded yet", as in
- * Firecracker; a 0 µs sample therefore leaves `min_us` open for the next one.
+ * Firecracker. A 0 µs sample (an operation shorter than a microsecond) leaves `min_us` as it is:
+ * stored, it would read as "unset" and let the next sample replace it, so the least nonzero
+ * duration is the more useful minimum.
  */
 import type { IncMetric, StoreMetric } from './metric.js';
 import { toU64 } from './u64.js';
@@ -49,7 +51,7 @@ export class LatencyAggregateMetrics {
   #recordChecked<V extends number | bigint>(durationUs: V): V {
     this.sum_us.add(durationUs);
     const min = this.min_us.fetchBigInt();
-    if (min === 0n || BigInt(durationUs) < min) this.min_us.store(durationUs);
+    if (durationUs !== 0 && (min === 0n || BigInt(durationUs) < min)) this.min_us.store(durationUs);
     if (BigInt(durationUs) > this.max_us.fetchBigInt()) this.max_us.store(durationUs);
     return durationUs;
   }

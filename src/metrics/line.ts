@@ -4,30 +4,49 @@
  * Building a line takes every counter's delta; `commit()` after the line was written in full
  * makes those deltas flushed, `rollback()` after a failure returns them to the next line. A line
  * built with `{ peek: true }` takes nothing: it renders what a flush would write.
+ *
+ * The line is written as UTF-8 bytes as it is built (see `JsonBytes`); `bytes()` gives them with
+ * the closing brace and newline, ready for a file or pipe.
  */
-import type { IncMetric } from './metric.js';
 import type { GroupFields, GroupSchema, MetricGroup } from './group.js';
+import { encodeJson, encodeMemberKey, JsonBytes, type ByteStorage, type JsonPiece } from './json-bytes.js';
+import type { IncMetric } from './metric.js';
 import { COMMIT, PEEK, ROLLBACK, TAKE, type DeltaSlot } from './slots.js';
 import type { U64 } from './u64.js';
 
 export interface LineHeader {
   readonly timestampMs: number;
-  /**
-   * Already-serialized members that follow the timestamp (`,"id":…,"properties":{…}`), or ''.
-   */
+  /** Already-serialized members that follow the timestamp (`,"id":…,"properties":{…}`). */
   readonly headerFields?: string;
 }
 
-export class MetricsLine {
-  #json: string;
+export interface LineOptions {
+  /** Render without taking anything. */
+  readonly peek?: boolean;
+  /**
+   * Memory to write the line into, e.g. the previous line's (see `storage`); by default new
+   * memory. `bytes()` is then valid until that memory is written again.
+   */
+  readonly storage?: ByteStorage;
+}
+
+const TIMESTAMP_KEY = encodeJson('{"utc_timestamp_ms":');
+const CLOSE_BRACE = 0x7d;
+const NEWLINE = 0x0a;
+
+export class MetricsLine extends JsonBytes {
   #settled = false;
+  #closed = false;
   readonly #peek: boolean;
   readonly #taken: DeltaSlot[] = [];
   readonly #amounts: U64[] = [];
 
-  constructor(header: LineHeader, options: { readonly peek?: boolean } = {}) {
-    this.#json = `{"utc_timestamp_ms":${header.timestampMs}${header.headerFields ?? ''}`;
+  constructor(header: LineHeader, options: LineOptions = {}) {
+    super(options.storage);
     this.#peek = options.peek ?? false;
+    this.writePiece(TIMESTAMP_KEY);
+    this.writeU64(header.timestampMs);
+    if (header.headerFields !== undefined && header.headerFields !== '') this.writeText(header.headerFields);
   }
 
   /** Takes the delta of a counter made by this library into this line, and returns it. */
@@ -43,21 +62,40 @@ export class MetricsLine {
     return amount;
   }
 
-  /** Appends the member `"key":json`; `key` may hold any characters. */
+  /** Appends the member `"key":json`; `key` may hold any characters, `json` must be JSON. */
   entry(key: string, json: string): void {
-    this.#json += `,${JSON.stringify(key)}:${json}`;
+    this.writePiece(encodeMemberKey(key));
+    this.writeText(json);
   }
 
-  /** Takes a group's values, appends them under `key`, and returns them for aggregation. */
-  group<F extends GroupFields>(key: string, schema: GroupSchema<F>, group: MetricGroup<F>): U64[] {
-    const values = schema.take(group, this);
-    this.entry(key, schema.format(values));
-    return values;
+  /** Takes a group's values and appends them as the member `key` (`keyPiece`, if given, its encoding). */
+  group<F extends GroupFields>(key: string, schema: GroupSchema<F>, group: MetricGroup<F>, keyPiece?: JsonPiece): void {
+    this.writePiece(keyPiece ?? encodeMemberKey(key));
+    schema.writeGroup(this, group, undefined);
   }
 
-  /** The complete line, without its newline. */
+  /** As `group()`, and returns the values written, in `schema.values` order, for aggregation. */
+  groupRow<F extends GroupFields>(key: string, schema: GroupSchema<F>, group: MetricGroup<F>, keyPiece?: JsonPiece): U64[] {
+    this.writePiece(keyPiece ?? encodeMemberKey(key));
+    const row: U64[] = [];
+    schema.writeGroup(this, group, row);
+    return row;
+  }
+
+  /** The complete line, with its closing brace and newline; nothing can be appended after. */
+  override bytes(): Uint8Array {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.writeByte(CLOSE_BRACE);
+      this.writeByte(NEWLINE);
+    }
+    return super.bytes();
+  }
+
+  /** The complete line as text, without its newline. */
   text(): string {
-    return `${this.#json}}`;
+    const bytes = this.bytes();
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length - 1).toString('utf8');
   }
 
   commit(): void {

@@ -6,6 +6,7 @@
 import type { MetricsDocument } from './document.js';
 import { openDestination, type LineSink, type MetricsDestination } from './destination.js';
 import { MetricsAlreadyInitializedError, type MetricsError } from './errors.js';
+import { allocateStorage, type ByteStorage } from './json-bytes.js';
 import { compareKeys } from './key-order.js';
 import { MetricsLine } from './line.js';
 import type { IncMetric } from './metric.js';
@@ -48,6 +49,7 @@ export class Metrics<T extends MetricsDocument> {
   #sink: LineSink | undefined;
   #initialized = false;
   #headerFields = '';
+  #storage: ByteStorage | undefined;
   #timer: NodeJS.Timeout | undefined;
   #exitHandler: (() => void) | undefined;
   #report: (error: MetricsError) => void = (error) => {
@@ -111,7 +113,9 @@ export class Metrics<T extends MetricsDocument> {
       sink.finishPending();
       const line = this.#newLine(false);
       this.document.appendTo(line);
-      sink.writeLine(Buffer.from(`${line.text()}\n`), line);
+      const bytes = line.bytes();
+      this.#storage = line.storage;
+      sink.writeLine(bytes, line);
     } catch (error) {
       this.#missedLines?.inc();
       throw error;
@@ -140,7 +144,9 @@ export class Metrics<T extends MetricsDocument> {
   }
 
   #newLine(peek: boolean): MetricsLine {
-    return new MetricsLine({ timestampMs: Date.now(), headerFields: this.#headerFields }, { peek });
+    // Every line is written into the same memory: sinks copy what they keep past writeLine().
+    this.#storage ??= allocateStorage(1024);
+    return new MetricsLine({ timestampMs: Date.now(), headerFields: this.#headerFields }, { peek, storage: this.#storage });
   }
 
   #writeReporting(): void {

@@ -105,7 +105,7 @@ test('aggregation: counters add up, minimum is the least set one, maximum the gr
   b.queue_depth.store(4);
   a.queue_depth.store(1);
   const line = new MetricsLine({ timestampMs: 1 }, { peek: true });
-  const rows = [line.group('a', Disk, a), line.group('b', Disk, b)];
+  const rows = [line.groupRow('a', Disk, a), line.groupRow('b', Disk, b)];
   assert.equal(
     Disk.format(Disk.aggregate(rows)),
     '{"read_bytes":1,"read_count":5,"read_agg":{"min_us":50,"max_us":70,"sum_us":120},' +

@@ -12,6 +12,7 @@ test('min, max and sum follow the samples; 0 leaves the minimum unset', () => {
   read_agg.recordUs(30);
   read_agg.recordUs(10);
   read_agg.recordUs(20);
+  read_agg.recordUs(0);
   assert.deepEqual([read_agg.min_us.fetch(), read_agg.max_us.fetch(), read_agg.sum_us.count()], [10, 30, 60]);
   assert.equal(Group.serialize(Group.create()), '{"read_agg":{"min_us":0,"max_us":0,"sum_us":0}}');
 });

@@ -1,0 +1,91 @@
+/**
+ * `npm run bench`: measures every figure and prints a table; not a test, it never fails on a
+ * missed goal.
+ *
+ *   npm run bench                      the table on stdout, progress on stderr
+ *   npm run bench -- --json            only a JSON array of {"name","ratio","goal"} on stdout
+ *   npm run bench -- --filter=flush    only the figures whose name matches the regex
+ *   npm run bench -- --rounds=15       more rounds per figure (default 11)
+ *
+ * To add figures: write `bench/<topic>.bench.ts` exporting a function that returns `Figure[]`
+ * (see `ratio.ts`), and list it in `SUITES` below.
+ */
+import { coreFigures } from './core.bench.js';
+import { flushFigures } from './flush.bench.js';
+import { DEFAULT_RATIO_OPTIONS, measureRatio, type Figure, type FigureResult, type RatioOptions } from './ratio.js';
+
+const SUITES: readonly (() => Figure[])[] = [coreFigures, flushFigures];
+
+interface Cli {
+  readonly json: boolean;
+  readonly filter: RegExp | undefined;
+  readonly options: RatioOptions;
+}
+
+function parseArgs(args: readonly string[]): Cli {
+  let json = false;
+  let filter: RegExp | undefined;
+  let options = DEFAULT_RATIO_OPTIONS;
+  for (const arg of args) {
+    const [flag, value] = arg.split('=', 2) as [string, string | undefined];
+    if (flag === '--json' && value === undefined) json = true;
+    else if (flag === '--filter' && value !== undefined) filter = new RegExp(value);
+    else if ((flag === '--rounds' || flag === '--min-time-ms') && value !== undefined && /^[1-9][0-9]*$/.test(value)) {
+      options = flag === '--rounds' ? { ...options, rounds: Number(value) } : { ...options, minTimeMs: Number(value) };
+    } else {
+      throw new Error(`bench: unknown argument ${JSON.stringify(arg)} (--json, --filter=REGEX, --rounds=N, --min-time-ms=N)`);
+    }
+  }
+  return { json, filter, options };
+}
+
+function verdict(result: FigureResult): string {
+  if (result.goal === null) return 'report';
+  return result.ratio <= result.goal ? 'pass' : 'MISS';
+}
+
+function formatNs(ns: number): string {
+  if (ns >= 1000) return `${(ns / 1000).toFixed(2)} µs`;
+  return `${ns.toFixed(ns < 10 ? 3 : 1)} ns`;
+}
+
+function table(results: readonly FigureResult[]): string {
+  const header = ['figure', 'subject/op', 'baseline/op', 'ratio', 'rounds min–max', 'goal', ''];
+  const rows = results.map((r) => [
+    r.name,
+    formatNs(r.subjectNs),
+    formatNs(r.baselineNs),
+    r.ratio.toFixed(3),
+    `${r.minRatio.toFixed(3)}–${r.maxRatio.toFixed(3)}`,
+    r.goal === null ? '—' : `≤ ${r.goal}`,
+    verdict(r),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] as string).length)));
+  const line = (cells: readonly string[]): string =>
+    cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] as number) : cell.padStart(widths[i] as number))).join('  ').trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+async function main(): Promise<void> {
+  const cli = parseArgs(process.argv.slice(2));
+  if (typeof globalThis.gc !== 'function') {
+    process.stderr.write('bench: run with node --expose-gc (npm run bench does) so that each measurement starts after a GC\n');
+  }
+  const figures = SUITES.flatMap((suite) => suite()).filter((f) => cli.filter?.test(f.name) ?? true);
+  const results: FigureResult[] = [];
+  for (const figure of figures) {
+    process.stderr.write(`measuring ${figure.name} …\n`);
+    results.push(await measureRatio(figure, cli.options));
+  }
+  if (cli.json) {
+    process.stdout.write(`${JSON.stringify(results.map(({ name, ratio, goal }) => ({ name, ratio: Number(ratio.toFixed(4)), goal })))}\n`);
+  } else {
+    process.stdout.write(
+      `node ${process.version}, ${cli.options.rounds} rounds of ≥ ${cli.options.minTimeMs} ms per side; ` +
+        'ratio = median over rounds of subject ÷ baseline (median ns per op in each)\n\n',
+    );
+    process.stdout.write(`${table(results)}\n`);
+  }
+}
+
+await main();
