@@ -3,7 +3,7 @@
  * holding the very same values.
  *
  * A flush is what `Metrics.write()` does before its sink: a new `MetricsLine` in reused memory,
- * the document appended to it, `line.bytes()` (the UTF-8 line with its newline, ready to
+ * the document appended to it, `line.finish()` (the UTF-8 line with its newline, ready to
  * write), and `line.commit()`. Before each flush a few counters are incremented (and a store set), so that
  * deltas are not all zero; the baseline makes the same change to its plain object, stringifies
  * it, and zeroes the counters it changed, which is how plain-object counters would carry deltas.
@@ -36,19 +36,22 @@ function peek(document: MetricsDocument, timestampMs: number): string {
 /** Memory reused by every line, as `Metrics.write()` reuses it. */
 let storage: ByteStorage = allocateStorage(1024);
 
-/** Builds and commits one line; returns its bytes, what `Metrics.write()` hands to its sink. */
-function flush(document: MetricsDocument, timestampMs: number): Uint8Array {
+/**
+ * Builds and commits one line, as `Metrics.write()` does around its sink; returns the line's
+ * length in `storage.bytes`.
+ */
+function flush(document: MetricsDocument, timestampMs: number): number {
   const line = new MetricsLine({ timestampMs }, { storage });
   document.appendTo(line);
-  const bytes = line.bytes();
+  const length = line.finish();
   storage = line.storage;
   line.commit();
-  return bytes;
+  return length;
 }
 
 interface FlushSides {
-  /** Mutates the metrics, flushes, returns the line's bytes. */
-  readonly subject: (timestampMs: number) => Uint8Array;
+  /** Mutates the metrics, flushes, returns the line's length in `storage`. */
+  readonly subject: (timestampMs: number) => number;
   /** Mutates the plain object, stringifies it, zeroes its deltas, returns the text. */
   readonly baseline: (timestampMs: number) => string;
 }
@@ -58,7 +61,7 @@ interface FlushSides {
  * each side also turns its text into the bytes `Metrics.write()` hands to its sink.
  */
 function flushFigure(name: string, goal: number | null, sides: FlushSides, encode = false): Figure {
-  const subjectText = Buffer.from(sides.subject(START_MS)).toString();
+  const subjectText = Buffer.from(storage.bytes.subarray(0, sides.subject(START_MS))).toString();
   const baselineText = `${sides.baseline(START_MS)}\n`;
   if (subjectText !== baselineText) {
     throw new Error(`${name}: the two sides differ\n  flush:          ${subjectText}\n  JSON.stringify: ${baselineText}`);

@@ -20,9 +20,9 @@ export interface LineSink {
   /**
    * Writes a line and settles it (commit, or rollback on failure); throws `MetricsWriteError`.
    * A sink that completes asynchronously settles later and reports failures to `onAsyncError`.
-   * `bytes` is valid only during the call: a sink copies what it keeps.
+   * The line is `bytes[0 … length − 1]`, valid only during the call: a sink copies what it keeps.
    */
-  writeLine(bytes: Uint8Array, line: MetricsLine): void;
+  writeLine(bytes: Uint8Array, length: number, line: MetricsLine): void;
   close(): void;
 }
 
@@ -80,21 +80,21 @@ class FdSink implements LineSink {
     const pending = this.#pending;
     if (pending === undefined) return;
     this.#pending = undefined;
-    this.writeLine(pending.bytes, pending.line);
+    this.writeLine(pending.bytes, pending.bytes.length, pending.line);
   }
 
-  writeLine(bytes: Uint8Array, line: MetricsLine): void {
+  writeLine(bytes: Uint8Array, length: number, line: MetricsLine): void {
     let written = 0;
     try {
-      while (written < bytes.length) {
-        const n = writeSync(this.fd, bytes, written);
+      while (written < length) {
+        const n = writeSync(this.fd, bytes, written, length - written);
         if (n <= 0) throw new Error('the destination accepted no bytes');
         written += n;
       }
     } catch (cause) {
       if (written > 0 && TRANSIENT.has((cause as NodeJS.ErrnoException).code ?? '')) {
-        this.#pending = { bytes: new Uint8Array(bytes.subarray(written)), line };
-        throw new MetricsWriteError(bytes.length - written, { cause });
+        this.#pending = { bytes: bytes.slice(written, length), line };
+        throw new MetricsWriteError(length - written, { cause });
       }
       // Nothing of the line is out, or its rest can never follow: its deltas go to the next line.
       line.rollback();
@@ -129,13 +129,13 @@ class StreamSink implements LineSink {
     // The stream buffers what it has not written yet; nothing is pending on this side.
   }
 
-  writeLine(bytes: Uint8Array, line: MetricsLine): void {
+  writeLine(bytes: Uint8Array, length: number, line: MetricsLine): void {
     const stream = this.#stream;
     if (stream.destroyed || stream.writableEnded) {
       line.rollback();
       throw new MetricsWriteError(0, { cause: new Error('the stream is closed') });
     }
-    stream.write(Buffer.from(bytes), (error) => {
+    stream.write(Buffer.from(bytes.subarray(0, length)), (error) => {
       if (error) line.rollback();
       else line.commit();
     });

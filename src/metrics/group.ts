@@ -12,7 +12,7 @@ import { LocalIncMetric } from './inc-metric.js';
 import { LatencyAggregateMetrics } from './latency.js';
 import type { MetricsLine } from './line.js';
 import type { IncMetric, StoreMetric } from './metric.js';
-import { PEEK, type DeltaSlot, type ValueSlot } from './slots.js';
+import { PEEK, TAKE_SLOT, type DeltaSlot, type ValueSlot } from './slots.js';
 import { LocalStoreMetric } from './store-metric.js';
 import { encodeJson, JsonBytes, type JsonPiece } from './json-bytes.js';
 import { unitFromName, type MetricUnit } from './units.js';
@@ -225,13 +225,8 @@ export class GroupSchema<F extends GroupFields> {
     const isDelta = this.#isDelta;
     for (let i = 0; i < slots.length; i++) {
       const slot = slots[i] as DeltaSlot & ValueSlot;
-      const value = isDelta[i] === true ? line.takeDelta(slot) : slot[PEEK]();
-      if (value === 0) {
-        line.writePiece(zeroPieces[i] as JsonPiece);
-      } else {
-        line.writePiece(prefixes[i] as JsonPiece);
-        line.writeU64(value);
-      }
+      const value = isDelta[i] === true ? line[TAKE_SLOT](slot) : slot[PEEK]();
+      line.writeValue(prefixes[i] as JsonPiece, zeroPieces[i] as JsonPiece, value);
       row?.push(value);
     }
     line.writePiece(this.#suffix);
@@ -240,10 +235,8 @@ export class GroupSchema<F extends GroupFields> {
   /** Writes the JSON object of one row of values, in `values` order. */
   writeRow(out: JsonBytes, values: readonly U64[]): void {
     const prefixes = this.#prefixes;
-    for (let i = 0; i < prefixes.length; i++) {
-      out.writePiece(prefixes[i] as JsonPiece);
-      out.writeU64(values[i] as U64);
-    }
+    const zeroPieces = this.#zeroPieces;
+    for (let i = 0; i < prefixes.length; i++) out.writeValue(prefixes[i] as JsonPiece, zeroPieces[i] as JsonPiece, values[i] as U64);
     out.writePiece(this.#suffix);
   }
 

@@ -50,24 +50,26 @@ export function allocateStorage(capacity: number): ByteStorage {
 }
 
 export class JsonBytes {
+  #storage: ByteStorage;
   #bytes: Uint8Array;
   #view: DataView;
   #length = 0;
 
   /** Writes into `storage` (overwriting it) or into new memory of `capacity` bytes. */
   constructor(storage: ByteStorage | number = 256) {
-    const { bytes, view } = typeof storage === 'number' ? allocateStorage(storage) : storage;
-    this.#bytes = bytes;
-    this.#view = view;
+    this.#storage = typeof storage === 'number' ? allocateStorage(storage) : storage;
+    this.#bytes = this.#storage.bytes;
+    this.#view = this.#storage.view;
   }
 
+  /** How many bytes are written: `storage.bytes[0 … length − 1]`. */
   get length(): number {
     return this.#length;
   }
 
   /** The memory written into: the one given, or a larger one if it had to grow. */
   get storage(): ByteStorage {
-    return { bytes: this.#bytes, view: this.#view };
+    return this.#storage;
   }
 
   writePiece(piece: JsonPiece): void {
@@ -76,6 +78,19 @@ export class JsonBytes {
     const view = this.#view;
     const words = piece.words;
     for (let i = 0; i < words.length; i++, at += 4) view.setUint32(at, words[i] as number, true);
+  }
+
+  /**
+   * Appends one member value: `zeroPiece` (the prefix with its `0`) when `value` is 0, as most
+   * values of most lines are, else `prefix` and the digits.
+   */
+  writeValue(prefix: JsonPiece, zeroPiece: JsonPiece, value: U64): void {
+    if (value === 0) {
+      this.writePiece(zeroPiece);
+    } else {
+      this.writePiece(prefix);
+      this.writeU64(value);
+    }
   }
 
   /** Appends the decimal digits of a u64. */
@@ -138,6 +153,7 @@ export class JsonBytes {
     if (at + size > this.#bytes.length) {
       const grown = allocateStorage(Math.max(2 * this.#bytes.length, at + size));
       grown.bytes.set(this.#bytes.subarray(0, at));
+      this.#storage = grown;
       this.#bytes = grown.bytes;
       this.#view = grown.view;
     }

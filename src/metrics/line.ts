@@ -11,7 +11,7 @@
 import type { GroupFields, GroupSchema, MetricGroup } from './group.js';
 import { encodeJson, encodeMemberKey, JsonBytes, type ByteStorage, type JsonPiece } from './json-bytes.js';
 import type { IncMetric } from './metric.js';
-import { COMMIT, PEEK, ROLLBACK, TAKE, type DeltaSlot } from './slots.js';
+import { COMMIT, PEEK, ROLLBACK, TAKE, TAKE_SLOT, type DeltaSlot } from './slots.js';
 import type { U64 } from './u64.js';
 
 export interface LineHeader {
@@ -53,6 +53,11 @@ export class MetricsLine extends JsonBytes {
   takeDelta(metric: IncMetric): U64 {
     const slot = metric as DeltaSlot;
     if (typeof slot[TAKE] !== 'function') throw new TypeError(`${metric.name}: not a counter made by vmm-metrics`);
+    return this[TAKE_SLOT](slot);
+  }
+
+  /** `takeDelta()` for a slot known to be a counter of this library (the groups' own). */
+  [TAKE_SLOT](slot: DeltaSlot): U64 {
     if (this.#peek) return slot[PEEK]();
     const amount = slot[TAKE]();
     if (amount !== 0) {
@@ -82,13 +87,22 @@ export class MetricsLine extends JsonBytes {
     return row;
   }
 
-  /** The complete line, with its closing brace and newline; nothing can be appended after. */
-  override bytes(): Uint8Array {
+  /**
+   * Closes the line with its brace and newline, after which nothing can be appended, and
+   * returns its length: the line is `storage.bytes[0 … length − 1]`.
+   */
+  finish(): number {
     if (!this.#closed) {
       this.#closed = true;
       this.writeByte(CLOSE_BRACE);
       this.writeByte(NEWLINE);
     }
+    return this.length;
+  }
+
+  /** The complete line, with its closing brace and newline. */
+  override bytes(): Uint8Array {
+    this.finish();
     return super.bytes();
   }
 

@@ -12,6 +12,8 @@ export const TAKE = Symbol('take');
 export const COMMIT = Symbol('commit');
 export const ROLLBACK = Symbol('rollback');
 export const PEEK = Symbol('peek');
+/** `MetricsLine`'s take of a slot it need not check. */
+export const TAKE_SLOT = Symbol('take slot');
 
 /** A counter as the flush protocol sees it. */
 export interface DeltaSlot extends IncMetric {

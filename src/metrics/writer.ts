@@ -113,9 +113,9 @@ export class Metrics<T extends MetricsDocument> {
       sink.finishPending();
       const line = this.#newLine(false);
       this.document.appendTo(line);
-      const bytes = line.bytes();
+      const length = line.finish();
       this.#storage = line.storage;
-      sink.writeLine(bytes, line);
+      sink.writeLine(this.#storage.bytes, length, line);
     } catch (error) {
       this.#missedLines?.inc();
       throw error;
