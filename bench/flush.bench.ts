@@ -13,86 +13,13 @@
  * `→ Buffer` figure (reported only) also counts, on the baseline side, the encoding that a
  * string needs before it can be written, `Buffer.from(`${text}\n`)`.
  */
-import { do_not_optimize } from 'mitata';
 import { BalloonDeviceMetrics } from '../src/devices/virtio/balloon/metrics.js';
-import { EntryDocument, groupEntry, type MetricsDocument } from '../src/metrics/document.js';
+import { EntryDocument, groupEntry } from '../src/metrics/document.js';
 import { defineGroup, inc, latency, store, type GroupFields, type MetricGroup } from '../src/metrics/group.js';
 import type { LatencyAggregateMetrics } from '../src/metrics/latency.js';
-import { allocateStorage, type ByteStorage } from '../src/metrics/json-bytes.js';
-import { MetricsLine } from '../src/metrics/line.js';
 import type { IncMetric, StoreMetric } from '../src/metrics/metric.js';
+import { FLUSH_GOAL, flush, flushFigure, peek, START_MS, type FlushSides } from './flush-figure.js';
 import type { Figure } from './ratio.js';
-
-const FLUSH_GOAL = 0.5;
-const START_MS = 1_760_000_000_000;
-
-/** The line a flush would write now, committing nothing: the template of the plain object. */
-function peek(document: MetricsDocument, timestampMs: number): string {
-  const line = new MetricsLine({ timestampMs }, { peek: true });
-  document.appendTo(line);
-  return line.text();
-}
-
-/** Memory reused by every line, as `Metrics.write()` reuses it. */
-let storage: ByteStorage = allocateStorage(1024);
-
-/**
- * Builds and commits one line, as `Metrics.write()` does around its sink; returns the line's
- * length in `storage.bytes`.
- */
-function flush(document: MetricsDocument, timestampMs: number): number {
-  const line = new MetricsLine({ timestampMs }, { storage });
-  document.appendTo(line);
-  const length = line.finish();
-  storage = line.storage;
-  line.commit();
-  return length;
-}
-
-interface FlushSides {
-  /** Mutates the metrics, flushes, returns the line's length in `storage`. */
-  readonly subject: (timestampMs: number) => number;
-  /** Mutates the plain object, stringifies it, zeroes its deltas, returns the text. */
-  readonly baseline: (timestampMs: number) => string;
-}
-
-/**
- * A figure from two sides that must write the same text for the same timestamp. With `encode`,
- * each side also turns its text into the bytes `Metrics.write()` hands to its sink.
- */
-function flushFigure(name: string, goal: number | null, sides: FlushSides, encode = false): Figure {
-  const subjectText = Buffer.from(storage.bytes.subarray(0, sides.subject(START_MS))).toString();
-  const baselineText = `${sides.baseline(START_MS)}\n`;
-  if (subjectText !== baselineText) {
-    throw new Error(`${name}: the two sides differ\n  flush:          ${subjectText}\n  JSON.stringify: ${baselineText}`);
-  }
-  let subjectMs = START_MS;
-  let baselineMs = START_MS;
-  if (encode) {
-    return {
-      name,
-      goal,
-      opsPerCall: 1,
-      subject: () => {
-        do_not_optimize(sides.subject(++subjectMs));
-      },
-      baseline: () => {
-        do_not_optimize(Buffer.from(`${sides.baseline(++baselineMs)}\n`));
-      },
-    };
-  }
-  return {
-    name,
-    goal,
-    opsPerCall: 1,
-    subject: () => {
-      do_not_optimize(sides.subject(++subjectMs));
-    },
-    baseline: () => {
-      do_not_optimize(sides.baseline(++baselineMs));
-    },
-  };
-}
 
 interface PlainBalloonLine {
   utc_timestamp_ms: number;

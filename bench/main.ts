@@ -11,10 +11,11 @@
  * (see `ratio.ts`), and list it in `SUITES` below.
  */
 import { coreFigures } from './core.bench.js';
+import { documentFigures } from './document.bench.js';
 import { flushFigures } from './flush.bench.js';
 import { DEFAULT_RATIO_OPTIONS, measureRatio, type Figure, type FigureResult, type RatioOptions } from './ratio.js';
 
-const SUITES: readonly (() => Figure[])[] = [coreFigures, flushFigures];
+const SUITES: readonly (() => Figure[])[] = [coreFigures, flushFigures, documentFigures];
 
 interface Cli {
   readonly json: boolean;
