@@ -1,0 +1,111 @@
+/**
+ * `vmm-metrics tail PATH`: follows a metrics file or named pipe and shows each new line.
+ */
+import { stat } from 'node:fs/promises';
+import { readMetrics, type MetricsInput, type ReaderEvent } from '../reader/read.js';
+import { formatRecord } from '../reader/record.js';
+import { formatProblem } from '../reader/problems.js';
+import { MetricsSourceError, type SourceOptions } from '../reader/source.js';
+import { onePath, parseCommandArgs } from './args.js';
+import { UsageError } from './errors.js';
+import type { CommandIo } from './io.js';
+import { SCHEMA_ARG_OPTIONS, schemaFromArgs } from './schema-option.js';
+import { TailView } from './tail-view.js';
+import { TAIL_USAGE } from './usage.js';
+
+/** Clears a terminal and puts the cursor at its top left. */
+const CLEAR_SCREEN = '\x1b[H\x1b[2J';
+
+export async function tailCommand(args: readonly string[], io: CommandIo, signal: AbortSignal): Promise<number> {
+  const { values, positionals } = parseCommandArgs(args, {
+    ...SCHEMA_ARG_OPTIONS,
+    json: { type: 'boolean' },
+    'from-start': { type: 'boolean' },
+    'poll-ms': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help === true) {
+    io.stdout.write(TAIL_USAGE);
+    return 0;
+  }
+  const path = onePath(positionals);
+  const pollIntervalMs = values['poll-ms'] === undefined ? undefined : parsePollMs(values['poll-ms']);
+  const schema = await schemaFromArgs(values);
+  const json = values.json === true;
+  const redraw = !json && io.stdout.isTTY === true;
+
+  let input: MetricsInput = path;
+  let start: SourceOptions['start'] = 'beginning';
+  if (path === '-') {
+    input = io.stdin;
+  } else {
+    const stats = await stat(path).catch((cause: unknown) => {
+      throw new MetricsSourceError(path, { cause });
+    });
+    if (stats.isFile() && values['from-start'] !== true) start = 'last-line';
+  }
+
+  // Stop quietly when the reader of our output goes away (`tail ... | head`).
+  const stop = new AbortController();
+  const onAbort = (): void => {
+    stop.abort();
+  };
+  signal.addEventListener('abort', onAbort);
+  const onOutputError = (error: NodeJS.ErrnoException): void => {
+    if (error.code === 'EPIPE') stop.abort();
+  };
+  io.stdout.on('error', onOutputError);
+
+  const view = new TailView(schema);
+  const onEvent = (event: ReaderEvent): void => {
+    if (event.type !== 'writer-closed') view.reset();
+    const what =
+      event.type === 'truncated'
+        ? 'was truncated; reading it again from the start'
+        : event.type === 'replaced'
+          ? 'was replaced; reading the new file from its start'
+          : "'s writer closed it; waiting for the next writer";
+    io.stderr.write(`vmm-metrics tail: ${path}${event.type === 'writer-closed' ? '' : ' '}${what}\n`);
+  };
+  if (redraw) io.stdout.write(`${CLEAR_SCREEN}Waiting for metrics lines from ${path} (Ctrl-C to stop)\n`);
+  try {
+    const readings = readMetrics(input, {
+      schema,
+      follow: true,
+      start,
+      signal: stop.signal,
+      strict: values.strict === true,
+      onEvent,
+      ...(pollIntervalMs === undefined ? {} : { pollIntervalMs }),
+    });
+    for await (const reading of readings) {
+      if (json) {
+        for (const problem of reading.problems) {
+          io.stderr.write(`${formatProblem(problem, `${path}:${reading.lineNumber}`)}\n`);
+        }
+        if (reading.record !== undefined) io.stdout.write(`${formatRecord(reading.record)}\n`);
+      } else {
+        const block = view.render(reading, path);
+        io.stdout.write(redraw ? CLEAR_SCREEN + block : `${block}\n`);
+      }
+    }
+  } catch (error) {
+    if (error instanceof MetricsSourceError) {
+      io.stderr.write(`vmm-metrics tail: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    io.stdout.off('error', onOutputError);
+  }
+  return 0;
+}
+
+function parsePollMs(text: string): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < 1 || value > 60_000) {
+    throw new UsageError(`--poll-ms: expected milliseconds from 1 to 60000, got ${JSON.stringify(text)}`);
+  }
+  return value;
+}

@@ -1,0 +1,76 @@
+/**
+ * Help texts of the `vmm-metrics` command.
+ */
+
+export const MAIN_USAGE = `Usage: vmm-metrics <command> [options] PATH
+
+Reads Firecracker metrics lines (one JSON object per flush, from this library or a real
+Firecracker) out of a file or a named pipe.
+
+Commands:
+  validate PATH   check every line against the schema of the declared metrics groups
+  tail PATH       follow the file or pipe and show the counters that move, live
+  help [COMMAND]  show this help, or a command's
+
+Options:
+  -h, --help      show help (vmm-metrics <command> --help for a command's)
+
+PATH may be a regular file, a named pipe, or - for standard input.
+`;
+
+const SCHEMA_OPTIONS = `  --rtc              require the optional "rtc" entry (aarch64 VMMs); without it,
+                     rtc is accepted when present
+  --require KEY      require the optional entry KEY (repeatable)
+  --strict           groups and fields the schema does not know are errors
+                     (default: warnings, and the lines still pass)
+  --document MODULE  take the schema from the document MODULE exports (its default
+                     export, or an export named "document": an EntryDocument, a
+                     class of one, or a Metrics writer) instead of Firecracker's
+`;
+
+export const VALIDATE_USAGE = `Usage: vmm-metrics validate [options] PATH
+
+Checks every line of PATH against the schema derived from the declared metrics groups
+(by default the global FirecrackerMetrics document): the line is one JSON object;
+utc_timestamp_ms comes first and is a plausible time (integer ms, after 2000-01-01, at
+most a day ahead); "id" is a string and "properties" an object of strings; every
+required group, device aggregate and field is present; every value is an integer from
+0 to 2^64-1 (read exactly, however large); keys are in the writer's order; no key
+repeats; the last line ends with a newline. A named pipe is read until its writer
+closes it.
+
+Each problem is printed on stderr as
+  PATH:LINE: path.to.field: what is wrong
+(warnings as "PATH:LINE: path: warning: ..."), and a summary on stdout.
+
+Options:
+${SCHEMA_OPTIONS}  -h, --help         show this help
+
+Exit status: 0 when every line passes (warnings allowed), 1 when a line has an error,
+2 on a usage error or when PATH cannot be read.
+`;
+
+export const TAIL_USAGE = `Usage: vmm-metrics tail [options] PATH
+
+Follows a metrics file or named pipe and shows, for each new line, per group, the
+counters that moved: their delta (counters are written as deltas since the previous
+flush) and their rate per second (delta divided by the seconds between this line's
+timestamp and the previous line's), and the stores whose value changed. On a terminal
+the view is redrawn for each line; otherwise blocks are appended.
+
+A regular file is followed as it grows; when it is truncated or replaced (rotation),
+reading starts over at the beginning of the new content. A named pipe is read as lines
+arrive; when its writer closes it, tail waits for the next writer. By default tail
+shows the last complete line already in a file, then follows; --from-start shows every
+line already there. Ctrl-C stops (exit status 0).
+
+Options:
+  --json             print each record as one compact JSON line, exact digits, instead
+                     of the view (problems go to stderr as PATH:LINE: ...)
+  --from-start       for a file, show every line already in it first
+  --poll-ms N        how often a file is checked for growth (default 250)
+${SCHEMA_OPTIONS}  -h, --help         show this help
+
+Exit status: 0 when stopped by Ctrl-C (or at the end of standard input), 2 on a usage
+error or when PATH cannot be read.
+`;

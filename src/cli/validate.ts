@@ -1,0 +1,61 @@
+/**
+ * `vmm-metrics validate PATH`: checks every line; problems on stderr, a summary on stdout.
+ */
+import { readMetrics, type MetricsInput } from '../reader/read.js';
+import { formatProblem } from '../reader/problems.js';
+import { MetricsSourceError } from '../reader/source.js';
+import { onePath, parseCommandArgs } from './args.js';
+import { SCHEMA_ARG_OPTIONS, schemaFromArgs } from './schema-option.js';
+import { VALIDATE_USAGE } from './usage.js';
+import type { CommandIo } from './io.js';
+
+/** Resolves to 0 (every line valid), 1 (some error), 2 (unreadable), or 130 (stopped by `signal`). */
+export async function validateCommand(args: readonly string[], io: CommandIo, signal: AbortSignal): Promise<number> {
+  const { values, positionals } = parseCommandArgs(args, {
+    ...SCHEMA_ARG_OPTIONS,
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help === true) {
+    io.stdout.write(VALIDATE_USAGE);
+    return 0;
+  }
+  const path = onePath(positionals);
+  const schema = await schemaFromArgs(values);
+  const input: MetricsInput = path === '-' ? io.stdin : path;
+  let lines = 0;
+  let invalid = 0;
+  let errors = 0;
+  let warnings = 0;
+  try {
+    for await (const reading of readMetrics(input, { schema, strict: values.strict === true, signal })) {
+      lines++;
+      if (!reading.valid) invalid++;
+      for (const problem of reading.problems) {
+        if (problem.severity === 'error') errors++;
+        else warnings++;
+        io.stderr.write(`${formatProblem(problem, `${path}:${reading.lineNumber}`)}\n`);
+      }
+    }
+  } catch (error) {
+    if (error instanceof MetricsSourceError) {
+      io.stderr.write(`vmm-metrics validate: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  if (signal.aborted) {
+    io.stderr.write(`vmm-metrics validate: interrupted after ${plural(lines, 'line')}\n`);
+    return 130;
+  }
+  const warned = warnings === 0 ? '' : `, ${plural(warnings, 'warning')}`;
+  if (errors === 0) {
+    io.stdout.write(`${path}: ${plural(lines, 'line')}, all valid${warned}\n`);
+    return 0;
+  }
+  io.stdout.write(`${path}: ${plural(lines, 'line')}, ${invalid} invalid (${plural(errors, 'error')}${warned})\n`);
+  return 1;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}

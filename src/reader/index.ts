@@ -1,0 +1,32 @@
+/**
+ * vmm-metrics/reader: reads Firecracker metrics lines (from this library or from a real
+ * Firecracker) out of files, named pipes or streams, and checks them against the schema the
+ * writer's declarations define.
+ *
+ * Values are exact: a `number` up to 2^53 − 1 and a `bigint` above (the core's `U64`), parsed
+ * by a JSON scanner of its own since `JSON.parse` rounds large integers.
+ */
+export { readMetrics, parseMetricsText } from './read.js';
+export type { MetricsInput, ReadMetricsOptions, ReaderEvent } from './read.js';
+export { readMetricsLine } from './validate.js';
+export type { ValidateOptions } from './validate.js';
+export { MetricsSchema, groupLayout } from './schema.js';
+export type { FieldLayout, GroupLayout, KeyRole, SchemaEntry, SchemaOptions } from './schema.js';
+export { firecrackerSchema } from './default-schema.js';
+export { formatRecord, isU64, metricValue, recordNumbers } from './record.js';
+export type { MetricsReading, MetricsRecord, RecordNumber } from './record.js';
+export { formatPath, formatProblem, hasErrors } from './problems.js';
+export type { Problem, Severity } from './problems.js';
+export {
+  formatExactJson,
+  JsonDecimal,
+  JsonObjectNode,
+  JsonSyntaxError,
+  parseJsonNode,
+  toExactJson,
+} from './exact-json.js';
+export type { ExactJson, ExactJsonObject, JsonNode } from './exact-json.js';
+export { LineSplitter } from './lines.js';
+export type { RawLine } from './lines.js';
+export { DEFAULT_POLL_INTERVAL_MS, MetricsSourceError, readPath } from './source.js';
+export type { SourceItem, SourceOptions } from './source.js';

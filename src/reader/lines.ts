@@ -1,0 +1,108 @@
+/**
+ * Splitting a byte stream into lines, whatever the chunking.
+ *
+ * Bytes are split at `\n` before any decoding, so a chunk boundary inside a multi-byte UTF-8
+ * character or inside a line never matters: a line is handed out only once its newline has
+ * arrived, and each complete line is decoded on its own.
+ */
+
+/** One complete line: its 1-based number in the source, its bytes without the `\n`. */
+export interface RawLine {
+  readonly lineNumber: number;
+  readonly bytes: Buffer;
+  /** The line grew past the limit: `bytes` holds only its start, the rest was dropped. */
+  readonly overlong: boolean;
+}
+
+/** Lines longer than this are cut short (their start kept) so a newline-less stream cannot exhaust memory. */
+export const DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024;
+
+const NEWLINE = 0x0a;
+
+export class LineSplitter {
+  /** Pieces of the line being received, before its newline arrives. */
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  /** The current line went over the limit; bytes are dropped until its newline. */
+  #overlong = false;
+  #lineNumber: number;
+  readonly #maxLineBytes: number;
+
+  constructor(options: { readonly maxLineBytes?: number; readonly firstLineNumber?: number } = {}) {
+    this.#maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+    this.#lineNumber = (options.firstLineNumber ?? 1) - 1;
+  }
+
+  /** The number of the last complete line handed out (0 before the first). */
+  get lineNumber(): number {
+    return this.#lineNumber;
+  }
+
+  /** Whether part of a line is waiting for its newline. */
+  get hasPartialLine(): boolean {
+    return this.#pendingBytes > 0 || this.#overlong;
+  }
+
+  /** Takes a chunk; returns the lines it completes, in order. */
+  push(chunk: Uint8Array): RawLine[] {
+    const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const lines: RawLine[] = [];
+    let start = 0;
+    for (;;) {
+      const end = bytes.indexOf(NEWLINE, start);
+      if (end === -1) break;
+      lines.push(this.#complete(bytes.subarray(start, end)));
+      start = end + 1;
+    }
+    if (start < bytes.length) this.#keep(bytes.subarray(start));
+    return lines;
+  }
+
+  /**
+   * Ends the current stream: returns what was received after the last newline (a line that
+   * never ended), or undefined. Line numbering goes on.
+   */
+  end(): RawLine | undefined {
+    if (!this.hasPartialLine) return undefined;
+    return this.#complete(Buffer.alloc(0));
+  }
+
+  /** Drops any partial line and numbers the next line `firstLineNumber` (a source that started over). */
+  reset(firstLineNumber = 1): void {
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#overlong = false;
+    this.#lineNumber = firstLineNumber - 1;
+  }
+
+  #keep(piece: Buffer): void {
+    if (this.#overlong) return;
+    if (this.#pendingBytes + piece.length > this.#maxLineBytes) {
+      this.#overlong = true;
+      const room = this.#maxLineBytes - this.#pendingBytes;
+      piece = piece.subarray(0, room);
+    }
+    // Copy: the caller may reuse its buffer for the next read.
+    if (piece.length > 0) {
+      this.#pending.push(Buffer.from(piece));
+      this.#pendingBytes += piece.length;
+    }
+  }
+
+  #complete(last: Buffer): RawLine {
+    let bytes: Buffer;
+    const overlong = this.#overlong || this.#pendingBytes + last.length > this.#maxLineBytes;
+    if (this.#pendingBytes === 0) {
+      bytes = overlong ? last.subarray(0, this.#maxLineBytes) : last;
+    } else {
+      const room = Math.max(0, this.#maxLineBytes - this.#pendingBytes);
+      this.#pending.push(overlong ? last.subarray(0, room) : last);
+      bytes = Buffer.concat(this.#pending);
+    }
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#overlong = false;
+    this.#lineNumber++;
+    return { lineNumber: this.#lineNumber, bytes, overlong };
+  }
+}

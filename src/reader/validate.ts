@@ -1,0 +1,374 @@
+/**
+ * One line against the schema: parse it exactly, check it, and build its record.
+ *
+ * Checked: the line is one JSON object; `utc_timestamp_ms` comes first and is a plausible time;
+ * the optional `id` is a string and `properties` an object of strings with sorted keys; every
+ * required group and aggregate is present; every declared field is present and holds an integer
+ * from 0 to 2^64 − 1 (latency fields an object of `min_us`, `max_us`, `sum_us`); keys are in the
+ * order the writer uses; no key repeats. Anything the schema does not know is a warning (an error
+ * with `strict`) and is kept in the record.
+ */
+import { compareKeys } from '../metrics/key-order.js';
+import { U64_MAX } from '../metrics/u64.js';
+import {
+  defineMember,
+  JsonDecimal,
+  JsonObjectNode,
+  JsonSyntaxError,
+  parseJsonNode,
+  toExactJson,
+  type ExactJson,
+  type JsonNode,
+} from './exact-json.js';
+import { outOfOrder } from './order.js';
+import { hasErrors, type Problem, type Severity } from './problems.js';
+import type { MetricsReading, MetricsRecord } from './record.js';
+import { groupLayout, type FieldLayout, type MetricsSchema } from './schema.js';
+
+export interface ValidateOptions {
+  /**
+   * Report groups and fields the schema does not know as errors instead of warnings.
+   * @default false
+   */
+  readonly strict?: boolean;
+  /**
+   * The current time in ms, for the timestamp check.
+   * @default Date.now
+   */
+  readonly now?: () => number;
+  /**
+   * The earliest plausible `utc_timestamp_ms`.
+   * @default 946684800000 (2000-01-01T00:00:00Z)
+   */
+  readonly earliestTimestampMs?: number;
+  /**
+   * How far ahead of `now()` a timestamp may be.
+   * @default 86400000 (a day)
+   */
+  readonly maxFutureMs?: number;
+}
+
+const YEAR_2000_MS = 946_684_800_000;
+const DAY_MS = 86_400_000;
+const HEADER_TIERS: Readonly<Record<string, number>> = { utc_timestamp_ms: 0, id: 1, properties: 2 };
+
+/** Where a top-level key belongs: header members first, then entries in document order. */
+interface Rank {
+  readonly tier: number;
+  readonly entry: number;
+  /** 0 for a device entry, 1 for a group or an aggregate. */
+  readonly sub: number;
+  readonly deviceId: string;
+}
+
+interface Placed<R> {
+  readonly key: string;
+  readonly rank: R;
+}
+
+/** Parses and checks one line (without its newline). Never throws for bad input. */
+export function readMetricsLine(
+  text: string,
+  lineNumber: number,
+  schema: MetricsSchema,
+  options: ValidateOptions = {},
+): MetricsReading {
+  const check = new LineCheck(schema, options);
+  const record = check.line(text);
+  return { lineNumber, record, problems: check.problems, valid: !hasErrors(check.problems) };
+}
+
+class LineCheck {
+  readonly problems: Problem[] = [];
+  readonly #unknown: Severity;
+
+  constructor(
+    readonly schema: MetricsSchema,
+    readonly options: ValidateOptions,
+  ) {
+    this.#unknown = options.strict === true ? 'error' : 'warning';
+  }
+
+  error(path: readonly string[], message: string): void {
+    this.problems.push({ severity: 'error', path, message });
+  }
+
+  line(text: string): MetricsRecord | undefined {
+    let root: JsonNode;
+    try {
+      root = parseJsonNode(text);
+    } catch (error) {
+      if (!(error instanceof JsonSyntaxError)) throw error;
+      this.error([], text.trim() === '' ? 'empty line' : `invalid JSON: ${error.message}`);
+      return undefined;
+    }
+    if (!(root instanceof JsonObjectNode)) {
+      this.error([], `expected a JSON object, got ${describe(root)}`);
+      return undefined;
+    }
+
+    let timestamp: number | undefined;
+    let id: string | undefined;
+    let properties: Record<string, string> | undefined;
+    const groups: Record<string, ExactJson> = {};
+    const seen = new Set<string>();
+    const placed: Placed<Rank>[] = [];
+    const { keys, values } = root;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] as string;
+      const value = values[i] as JsonNode;
+      const path = [key];
+      if (seen.has(key)) this.error(path, 'repeated key (the last value is kept)');
+      seen.add(key);
+      const tier = HEADER_TIERS[key];
+      if (tier !== undefined && Object.hasOwn(HEADER_TIERS, key)) {
+        placed.push({ key, rank: { tier, entry: 0, sub: 0, deviceId: '' } });
+        if (key === 'utc_timestamp_ms') timestamp = this.timestamp(value, path);
+        else if (key === 'id') id = this.id(value, path);
+        else properties = this.properties(value, path);
+        continue;
+      }
+      const role = this.schema.roleOf(key);
+      if (role === undefined) {
+        this.problems.push({ severity: this.#unknown, path, message: 'unknown entry, not in the schema (kept as it is)' });
+        defineMember(groups, key, toExactJson(value));
+        continue;
+      }
+      placed.push({
+        key,
+        rank: { tier: 3, entry: role.entry.index, sub: role.role === 'device' ? 0 : 1, deviceId: role.deviceId ?? '' },
+      });
+      defineMember(groups, key, this.group(value, role.schema, path));
+    }
+
+    this.order(placed, compareRanks, 'entry', []);
+    if (!seen.has('utc_timestamp_ms')) this.error(['utc_timestamp_ms'], 'missing');
+    for (const entry of this.schema.entries) {
+      if (entry.kind === 'group') {
+        if (entry.required && !seen.has(entry.key)) this.error([entry.key], 'missing group');
+      } else if (entry.aggregate && !seen.has(entry.prefix)) {
+        this.error([entry.prefix], 'missing aggregate entry');
+      }
+    }
+
+    if (timestamp === undefined) return undefined;
+    const record: { -readonly [K in keyof MetricsRecord]: MetricsRecord[K] } = { utc_timestamp_ms: timestamp, groups };
+    if (id !== undefined) record.id = id;
+    if (properties !== undefined) record.properties = properties;
+    return record;
+  }
+
+  /** Reports the keys (members of the object at `path`) that are out of order. */
+  order<R>(placed: readonly Placed<R>[], compare: (a: R, b: R) => number, what: string, path: readonly string[]): void {
+    let sorted = true;
+    for (let i = 1; i < placed.length && sorted; i++) {
+      sorted = compare((placed[i - 1] as Placed<R>).rank, (placed[i] as Placed<R>).rank) <= 0;
+    }
+    if (sorted) return;
+    const misplaced = outOfOrder(placed, (a, b) => compare(a.rank, b.rank));
+    const expected = [...placed].sort((a, b) => compare(a.rank, b.rank));
+    for (const index of [...misplaced].sort((a, b) => a - b)) {
+      const item = placed[index] as Placed<R>;
+      const at = expected.indexOf(item);
+      const before = at > 0 ? (expected[at - 1] as Placed<R>).key : undefined;
+      const where = before === undefined ? 'first' : `after ${JSON.stringify(before)}`;
+      this.error([...path, item.key], `${what} out of order: expected ${where}`);
+    }
+  }
+
+  timestamp(value: JsonNode, path: readonly string[]): number | undefined {
+    if (typeof value !== 'number' && typeof value !== 'bigint') {
+      this.error(path, `expected an integer number of milliseconds, got ${describe(value)}`);
+      return undefined;
+    }
+    const now = (this.options.now ?? Date.now)();
+    const earliest = this.options.earliestTimestampMs ?? YEAR_2000_MS;
+    const latest = now + (this.options.maxFutureMs ?? DAY_MS);
+    if (typeof value === 'bigint' || value < earliest || value > latest) {
+      const why = value <= 0 ? 'not a positive time' : value < earliest ? `before ${iso(earliest)}` : `after ${iso(latest)} (more than a day ahead)`;
+      this.error(path, `implausible time ${String(value)}: ${why}`);
+    }
+    return typeof value === 'number' ? value : undefined;
+  }
+
+  id(value: JsonNode, path: readonly string[]): string | undefined {
+    if (typeof value === 'string') return value;
+    this.error(path, `expected a string, got ${describe(value)}`);
+    return undefined;
+  }
+
+  properties(value: JsonNode, path: readonly string[]): Record<string, string> | undefined {
+    if (!(value instanceof JsonObjectNode)) {
+      this.error(path, `expected an object of strings, got ${describe(value)}`);
+      return undefined;
+    }
+    const properties: Record<string, string> = {};
+    const seen = new Set<string>();
+    const placed: Placed<string>[] = [];
+    for (let i = 0; i < value.keys.length; i++) {
+      const key = value.keys[i] as string;
+      const member = value.values[i] as JsonNode;
+      if (seen.has(key)) this.error([...path, key], 'repeated key (the last value is kept)');
+      seen.add(key);
+      placed.push({ key, rank: key });
+      if (typeof member === 'string') defineMember(properties, key, member);
+      else this.error([...path, key], `expected a string, got ${describe(member)}`);
+    }
+    this.order(placed, compareKeys, 'property', path);
+    return properties;
+  }
+
+  /** Checks a group object; returns its value for the record. */
+  group(value: JsonNode, schema: MetricsSchema['entries'][number]['schema'], path: readonly string[]): ExactJson {
+    if (!(value instanceof JsonObjectNode)) {
+      this.error(path, `expected an object of metrics, got ${describe(value)}`);
+      return toExactJson(value);
+    }
+    const layout = groupLayout(schema);
+    const fields = layout.fields;
+    const { keys, values } = value;
+    if (inLayoutOrder(keys, fields)) {
+      // The common case: exactly the declared fields, in order. The record's object is a copy
+      // of the layout's template (one shape for every line) with the values set.
+      const out: Record<string, ExactJson> = { ...layout.template };
+      for (let i = 0; i < fields.length; i++) {
+        const field = fields[i] as FieldLayout;
+        const member = values[i] as JsonNode;
+        out[field.name] =
+          field.members === undefined
+            ? isPlainU64(member)
+              ? (member as number | bigint)
+              : this.u64(member, path, field.name)
+            : this.latency(member, field, path, field.name);
+      }
+      return out;
+    }
+    const found = new Array<boolean>(fields.length).fill(false);
+    const out: Record<string, ExactJson> = {};
+    const placed: Placed<number>[] = [];
+    let unknownSeen: Set<string> | undefined;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] as string;
+      const member = values[i] as JsonNode;
+      const field: FieldLayout | undefined = layout.byName.get(key);
+      if (field === undefined) {
+        unknownSeen ??= new Set();
+        if (unknownSeen.has(key)) this.error([...path, key], 'repeated key (the last value is kept)');
+        else this.problems.push({ severity: this.#unknown, path: [...path, key], message: 'unknown field, not in the schema (kept as it is)' });
+        unknownSeen.add(key);
+        defineMember(out, key, toExactJson(member));
+        continue;
+      }
+      if (found[field.index] === true) this.error([...path, key], 'repeated key (the last value is kept)');
+      found[field.index] = true;
+      placed.push({ key, rank: field.index });
+      defineMember(out, key, field.members === undefined ? this.u64(member, path, key) : this.latency(member, field, path, key));
+    }
+    this.order(placed, (a, b) => a - b, 'field', path);
+    for (const field of fields) {
+      if (found[field.index] !== true) this.error([...path, field.name], 'missing field');
+    }
+    return out;
+  }
+
+  /** Checks the latency object `key` of the group at `parent`. */
+  latency(value: JsonNode, field: FieldLayout, parent: readonly string[], key: string): ExactJson {
+    const members = field.members ?? [];
+    if (!(value instanceof JsonObjectNode)) {
+      const names = members.map((m) => m.member).join(', ');
+      this.error([...parent, key], `expected an object of ${names}, got ${describe(value)}`);
+      return toExactJson(value);
+    }
+    const { keys, values } = value;
+    if (keys.length === 3 && keys[0] === 'min_us' && keys[1] === 'max_us' && keys[2] === 'sum_us') {
+      const [min, max, sum] = values as [JsonNode, JsonNode, JsonNode];
+      if (isPlainU64(min) && isPlainU64(max) && isPlainU64(sum)) {
+        return { min_us: min as number | bigint, max_us: max as number | bigint, sum_us: sum as number | bigint };
+      }
+    }
+    const path = [...parent, key];
+    const found = new Array<boolean>(members.length).fill(false);
+    const out: Record<string, ExactJson> = {};
+    const placed: Placed<number>[] = [];
+    for (let i = 0; i < keys.length; i++) {
+      const name = keys[i] as string;
+      const member = values[i] as JsonNode;
+      const index = members.findIndex((m) => m.member === name);
+      if (index === -1) {
+        this.problems.push({ severity: this.#unknown, path: [...path, name], message: 'unknown field, not in the schema (kept as it is)' });
+        defineMember(out, name, toExactJson(member));
+        continue;
+      }
+      if (found[index] === true) this.error([...path, name], 'repeated key (the last value is kept)');
+      found[index] = true;
+      placed.push({ key: name, rank: index });
+      defineMember(out, name, this.u64(member, path, name));
+    }
+    this.order(placed, (a, b) => a - b, 'field', path);
+    members.forEach((m, i) => {
+      if (found[i] !== true) this.error([...path, m.member ?? ''], 'missing field');
+    });
+    return out;
+  }
+
+  /** Checks that the value `key` of `parent` is an integer from 0 to 2^64 − 1; returns it for the record. */
+  u64(value: JsonNode, parent: readonly string[], key: string): ExactJson {
+    if (isPlainU64(value)) return value as number | bigint;
+    const path = [...parent, key];
+    if (typeof value === 'number') {
+      this.error(path, `expected a non-negative integer, got ${formatNumber(value)}`);
+      return value;
+    }
+    if (typeof value === 'bigint') {
+      if (value < 0n) this.error(path, `expected a non-negative integer, got ${value.toString()}`);
+      else this.error(path, `out of range: ${value.toString()} is more than 2^64-1 (18446744073709551615)`);
+      return value;
+    }
+    if (value instanceof JsonDecimal) {
+      this.error(path, `expected an integer, got ${value.text}`);
+      return value;
+    }
+    this.error(path, `expected an integer, got ${describe(value)}`);
+    return toExactJson(value);
+  }
+}
+
+/** A parsed integer from 0 to 2^64 − 1 (the parser gives numbers only for integer literals). */
+function isPlainU64(value: JsonNode): boolean {
+  if (typeof value === 'number') return value > 0 || (value === 0 && 1 / value > 0);
+  return typeof value === 'bigint' && value >= 0n && value <= U64_MAX;
+}
+
+/** Whether `keys` are exactly the layout's fields, in order. */
+function inLayoutOrder(keys: readonly string[], fields: readonly FieldLayout[]): boolean {
+  if (keys.length !== fields.length) return false;
+  for (let i = 0; i < keys.length; i++) if (keys[i] !== (fields[i] as FieldLayout).name) return false;
+  return true;
+}
+
+function compareRanks(a: Rank, b: Rank): number {
+  return a.tier - b.tier || a.entry - b.entry || a.sub - b.sub || (a.sub === 0 ? compareKeys(a.deviceId, b.deviceId) : 0);
+}
+
+function formatNumber(value: number): string {
+  return Object.is(value, -0) ? '-0' : String(value);
+}
+
+function describe(value: JsonNode): string {
+  if (value === null) return 'null';
+  if (typeof value === 'string') {
+    const shown = value.length > 40 ? `${value.slice(0, 37)}...` : value;
+    return `the string ${JSON.stringify(shown)}`;
+  }
+  if (typeof value === 'boolean') return String(value);
+  if (typeof value === 'number') return formatNumber(value);
+  if (typeof value === 'bigint') return value.toString();
+  if (value instanceof JsonDecimal) return value.text;
+  if (Array.isArray(value)) return 'an array';
+  return 'an object';
+}
+
+function iso(ms: number): string {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? String(ms) : date.toISOString();
+}
