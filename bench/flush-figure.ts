@@ -50,19 +50,13 @@ export function flushFigure(name: string, goal: number | null, sides: FlushSides
   }
   let subjectMs = START_MS;
   let baselineMs = START_MS;
-  if (encode) {
-    return {
-      name,
-      goal,
-      opsPerCall: 1,
-      subject: () => {
-        do_not_optimize(sides.subject(++subjectMs));
-      },
-      baseline: () => {
+  const baseline = encode
+    ? () => {
         do_not_optimize(Buffer.from(`${sides.baseline(++baselineMs)}\n`));
-      },
-    };
-  }
+      }
+    : () => {
+        do_not_optimize(sides.baseline(++baselineMs));
+      };
   return {
     name,
     goal,
@@ -70,9 +64,7 @@ export function flushFigure(name: string, goal: number | null, sides: FlushSides
     subject: () => {
       do_not_optimize(sides.subject(++subjectMs));
     },
-    baseline: () => {
-      do_not_optimize(sides.baseline(++baselineMs));
-    },
+    baseline,
   };
 }
 

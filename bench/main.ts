@@ -13,6 +13,7 @@
 import { coreFigures } from './core.bench.js';
 import { documentFigures } from './document.bench.js';
 import { flushFigures } from './flush.bench.js';
+import { readerThroughput, type ThroughputResult } from './reader.bench.js';
 import { DEFAULT_RATIO_OPTIONS, measureRatio, type Figure, type FigureResult, type RatioOptions } from './ratio.js';
 
 const SUITES: readonly (() => Figure[])[] = [coreFigures, flushFigures, documentFigures];
@@ -78,15 +79,32 @@ async function main(): Promise<void> {
     process.stderr.write(`measuring ${figure.name} …\n`);
     results.push(await measureRatio(figure, cli.options));
   }
+  const reader = cli.filter === undefined || cli.filter.test('reader') ? await measureReader() : undefined;
   if (cli.json) {
-    process.stdout.write(`${JSON.stringify(results.map(({ name, ratio, goal }) => ({ name, ratio: Number(ratio.toFixed(4)), goal })))}\n`);
+    const figures: object[] = results.map(({ name, ratio, goal }) => ({ name, ratio: Number(ratio.toFixed(4)), goal }));
+    if (reader) {
+      const { name, ratio, goal, linesPerSecond } = reader;
+      figures.push({ name, ratio: Number(ratio.toFixed(4)), goal, linesPerSecond: Math.round(linesPerSecond) });
+    }
+    process.stdout.write(`${JSON.stringify(figures)}\n`);
   } else {
     process.stdout.write(
       `node ${process.version}, ${cli.options.rounds} rounds of ≥ ${cli.options.minTimeMs} ms per side; ` +
         'ratio = median over rounds of subject ÷ baseline (median ns per op in each)\n\n',
     );
     process.stdout.write(`${table(results)}\n`);
+    if (reader) {
+      process.stdout.write(
+        `\n${reader.name}: ${reader.ratio.toFixed(3)} — the reader ${Math.round(reader.linesPerSecond).toLocaleString('en')} lines/s, ` +
+          `JSON.parse ${Math.round(reader.baselineLinesPerSecond).toLocaleString('en')} lines/s (${(reader.bytes / 1e6).toFixed(1)} MB)\n`,
+      );
+    }
   }
+}
+
+async function measureReader(): Promise<ThroughputResult> {
+  process.stderr.write('measuring the reader …\n');
+  return readerThroughput();
 }
 
 await main();

@@ -30,7 +30,7 @@ function spin(us: number): void {
   }
 }
 
-void test('the reporter stores wall and CPU start-up times from the given start times', () => {
+test('the reporter stores wall and CPU start-up times from the given start times', () => {
   const metrics = ApiServerMetrics.create();
   const reporter = new ProcessTimeReporter({
     startTimeUs: 1_000,
@@ -49,7 +49,7 @@ void test('the reporter stores wall and CPU start-up times from the given start 
   );
 });
 
-void test('property: the stored times are exactly now − start (+ parent CPU time), beyond 2^53 too', () => {
+test('property: the stored times are exactly now − start (+ parent CPU time), beyond 2^53 too', () => {
   fc.assert(
     fc.property(
       fc.bigInt(0n, U64_MAX),
@@ -82,7 +82,7 @@ void test('property: the stored times are exactly now − start (+ parent CPU ti
   );
 });
 
-void test('without a start time a report stores nothing, as in Firecracker', () => {
+test('without a start time a report stores nothing, as in Firecracker', () => {
   const metrics = ApiServerMetrics.create();
   metrics.process_startup_time_us.store(9);
   metrics.process_startup_time_cpu_us.store(8);
@@ -93,7 +93,7 @@ void test('without a start time a report stores nothing, as in Firecracker', () 
   assert.equal(metrics.process_startup_time_cpu_us.fetch(), 8);
 });
 
-void test('with the real clocks, the start-up times are those of this process', () => {
+test('with the real clocks, the start-up times are those of this process', () => {
   const metrics = ApiServerMetrics.create();
   const before = processCpuTimeUs();
   const reporter = new ProcessTimeReporter({ startTimeUs: processStartTimeUs(), startTimeCpuUs: 0, metrics });
@@ -104,14 +104,14 @@ void test('with the real clocks, the start-up times are those of this process', 
   assert.ok(cpu !== undefined && cpu >= before && cpu <= after, `cpu ${cpu} in [${before}, ${after}]`);
 });
 
-void test('the reporter stores into the global api_server group by default', () => {
+test('the reporter stores into the global api_server group by default', () => {
   const reporter = new ProcessTimeReporter({ startTimeUs: monotonicTimeUs() - 2_000 });
   const stored = reporter.reportStartTime();
   assert.ok(stored !== undefined && stored >= 2_000);
   assert.equal(API_SERVER.process_startup_time_us.fetch(), stored);
 });
 
-void test('bad reporter options throw errors naming the option', () => {
+test('bad reporter options throw errors naming the option', () => {
   const cases: [unknown, RegExp, string][] = [
     [{ startTimeUs: -1 }, /^ProcessTimeReporter: startTimeUs: expected an integer from 0 to 2\^64-1, got -1$/, 'RangeError'],
     [{ startTimeUs: 1.5 }, /startTimeUs: .* got 1\.5$/, 'RangeError'],
@@ -130,7 +130,7 @@ void test('bad reporter options throw errors naming the option', () => {
   }
 });
 
-void test('a start time later than now (not read from the monotonic clock) throws and stores nothing', () => {
+test('a start time later than now (not read from the monotonic clock) throws and stores nothing', () => {
   const metrics = ApiServerMetrics.create();
   const wallClockUs = Date.now() * 1000;
   const reporter = new ProcessTimeReporter({ startTimeUs: wallClockUs, startTimeCpuUs: 1e15, metrics });
@@ -146,7 +146,7 @@ void test('a start time later than now (not read from the monotonic clock) throw
   assert.equal(metrics.process_startup_time_cpu_us.fetch(), 0);
 });
 
-void test('a clock giving a bad reading throws naming the clock', () => {
+test('a clock giving a bad reading throws naming the clock', () => {
   const reporter = new ProcessTimeReporter({
     startTimeUs: 0,
     startTimeCpuUs: 0,
@@ -157,7 +157,7 @@ void test('a clock giving a bad reading throws naming the clock', () => {
   assert.throws(() => reporter.reportCpuStartTime(), { name: 'TypeError', message: /clock\.processCpuUs\(\): .* got the string "x"/ });
 });
 
-void test('the clock helpers read the monotonic clock and the process CPU time', () => {
+test('the clock helpers read the monotonic clock and the process CPU time', () => {
   const hr = Number(process.hrtime.bigint() / 1000n);
   const a = monotonicTimeUs();
   spin(200);
@@ -170,7 +170,7 @@ void test('the clock helpers read the monotonic clock and the process CPU time',
   assert.ok(start <= monotonicTimeUs() && monotonicTimeUs() - start >= process.uptime() * 1e6 - 1000);
 });
 
-void test('measureLatencyUs stores the duration of an operation and returns its result', () => {
+test('measureLatencyUs stores the duration of an operation and returns its result', () => {
   const metric = new LocalStoreMetric('latencies_us.pause_vm');
   const t0 = process.hrtime.bigint();
   const result = measureLatencyUs(metric, () => {
@@ -182,7 +182,7 @@ void test('measureLatencyUs stores the duration of an operation and returns its 
   assert.ok(metric.fetch() >= 1_500 && metric.fetch() <= bound, `${metric.fetch()} in [1500, ${bound}]`);
 });
 
-void test('measureLatencyUs stores the duration of an operation that throws, and rethrows', () => {
+test('measureLatencyUs stores the duration of an operation that throws, and rethrows', () => {
   const metric = new LocalStoreMetric('m');
   const failure = new Error('snapshot failed');
   assert.throws(
@@ -196,7 +196,7 @@ void test('measureLatencyUs stores the duration of an operation that throws, and
   assert.ok(metric.fetch() >= 300);
 });
 
-void test('measureLatencyUs waits for a promise to settle, fulfilled or rejected', async () => {
+test('measureLatencyUs waits for a promise to settle, fulfilled or rejected', async () => {
   const metric = new LocalStoreMetric('m');
   metric.store(123_456_789);
   let resolve: (value: number) => void = () => undefined;
@@ -219,7 +219,7 @@ void test('measureLatencyUs waits for a promise to settle, fulfilled or rejected
   assert.ok(metric.fetch() >= 1_000 && metric.fetch() < 123_456_789);
 });
 
-void test('startLatencyUs stops once, by stop() or at the end of a using scope', () => {
+test('startLatencyUs stops once, by stop() or at the end of a using scope', () => {
   const metric = new LocalStoreMetric('m');
   const recorder = startLatencyUs(metric);
   spin(300);
@@ -236,7 +236,7 @@ void test('startLatencyUs stops once, by stop() or at the end of a using scope',
   assert.ok(metric.fetch() >= 250);
 });
 
-void test('storeElapsedUs stores the time since a monotonicTimeUs() reading', () => {
+test('storeElapsedUs stores the time since a monotonicTimeUs() reading', () => {
   const metric = new LocalStoreMetric('m');
   const start = monotonicTimeUs();
   spin(500);
@@ -251,7 +251,7 @@ void test('storeElapsedUs stores the time since a monotonicTimeUs() reading', ()
   assert.throws(() => storeElapsedUs(metric, -1), { name: 'RangeError', message: /^storeElapsedUs: startUs: .* got -1$/ });
 });
 
-void test('the latency helpers reject what is not a store metric or not an operation', () => {
+test('the latency helpers reject what is not a store metric or not an operation', () => {
   const op = (): number => 1;
   const notStores: [unknown, RegExp][] = [
     [undefined, /metric must be a store metric, got undefined$/],
@@ -273,7 +273,7 @@ void test('the latency helpers reject what is not a store metric or not an opera
   });
 });
 
-void test('a latencies_us field measured with the helper appears in a written line', () => {
+test('a latencies_us field measured with the helper appears in a written line', () => {
   measureLatencyUs(latencies.METRICS.vmm_pause_vm, () => {
     spin(200);
   });

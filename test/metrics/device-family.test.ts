@@ -152,7 +152,7 @@ interface ModelDevice {
 
 const fresh = (): ModelDevice => ({ ops: 0n, bytes: 0n, depth: 0n, min: 0n, max: 0n, sum: 0n, removed: false });
 
-void test('property: every line holds the expected devices, sorted, and aggregate = Σ devices', () => {
+test('property: every line holds the expected devices, sorted, and aggregate = Σ devices', () => {
   fc.assert(
     fc.property(workloadArb, ([ids, commands]) => {
       const family = new DeviceFamily('disk', Disk);
@@ -246,7 +246,7 @@ void test('property: every line holds the expected devices, sorted, and aggregat
   );
 });
 
-void test('property: a device key is escaped correctly whatever its id', () => {
+test('property: a device key is escaped correctly whatever its id', () => {
   fc.assert(
     fc.property(idArb, fc.nat(1000), (id, count) => {
       const family = new DeviceFamily('disk', Disk);
@@ -262,7 +262,7 @@ void test('property: a device key is escaped correctly whatever its id', () => {
   );
 });
 
-void test('property: an id must be a non-empty string, and the error says so', () => {
+test('property: an id must be a non-empty string, and the error says so', () => {
   const family = new DeviceFamily('disk', Disk);
   fc.assert(
     fc.property(
@@ -283,7 +283,7 @@ void test('property: an id must be a non-empty string, and the error says so', (
   assert.deepEqual(family.ids(), [], 'a rejected id allocates nothing');
 });
 
-void test('property: alloc(id) returns the same group for the same id, whatever happens in between', () => {
+test('property: alloc(id) returns the same group for the same id, whatever happens in between', () => {
   fc.assert(
     fc.property(fc.uniqueArray(idArb, { minLength: 1, maxLength: 6 }), fc.array(fc.tuple(fc.nat(5), fc.boolean())), (ids, steps) => {
       const family = new DeviceFamily('disk', Disk);
@@ -302,7 +302,7 @@ void test('property: alloc(id) returns the same group for the same id, whatever 
   );
 });
 
-void test('property: a removed device carries its last deltas in the next line, then disappears', () => {
+test('property: a removed device carries its last deltas in the next line, then disappears', () => {
   fc.assert(
     fc.property(
       fc.uniqueArray(idArb, { minLength: 2, maxLength: 5 }),
@@ -336,7 +336,7 @@ void test('property: a removed device carries its last deltas in the next line, 
   );
 });
 
-void test('property: aggregate latency min is the least set device minimum, max the greatest maximum', () => {
+test('property: aggregate latency min is the least set device minimum, max the greatest maximum', () => {
   fc.assert(
     fc.property(
       fc.uniqueArray(idArb, { minLength: 1, maxLength: 5 }).chain((ids) =>
@@ -361,7 +361,7 @@ void test('property: aggregate latency min is the least set device minimum, max 
   );
 });
 
-void test('a family without aggregate writes only the devices', () => {
+test('a family without aggregate writes only the devices', () => {
   const family = new DeviceFamily('disk', Disk, { aggregate: false });
   family.alloc('b').ops.inc();
   family.alloc('a');

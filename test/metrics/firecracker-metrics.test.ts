@@ -241,7 +241,7 @@ function withTempFile<T>(use: (path: string) => T): T {
   }
 }
 
-void test('the global writer flushes FirecrackerMetrics: every module entry, in order', () => {
+test('the global writer flushes FirecrackerMetrics: every module entry, in order', () => {
   assert.ok(METRICS.document instanceof FirecrackerMetrics);
   assert.deepEqual(METRICS.document.entries, allEntries(false));
   assert.deepEqual(new FirecrackerMetrics({ rtc: true }).entries, allEntries(true));
@@ -282,7 +282,7 @@ void test('the global writer flushes FirecrackerMetrics: every module entry, in 
   assert.equal(block.remove('rootfs'), true);
 });
 
-void test('lines of a busy VM, written to a file, match the expected document exactly', () => {
+test('lines of a busy VM, written to a file, match the expected document exactly', () => {
   for (const withRtc of [false, true]) {
     const devices = {
       block: ['scratch', 'root"fs'],

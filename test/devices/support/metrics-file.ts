@@ -102,13 +102,13 @@ export function testSingleGroupModule(
   expected: readonly ExpectedField[],
   options: { readonly optional?: boolean } = {},
 ): void {
-  void test(`${key}: the schema declares exactly the wire fields, in order, with kinds, units and help`, () => {
+  test(`${key}: the schema declares exactly the wire fields, in order, with kinds, units and help`, () => {
     assert.equal(schema.name, key);
     assertFields(schema, expected);
     assert.ok(schema.owns(module.METRICS), 'METRICS is an instance of the schema');
   });
 
-  void test(`${key}: DOCUMENT_ENTRY describes one ${options.optional === true ? 'optional' : 'mandatory'} group`, () => {
+  test(`${key}: DOCUMENT_ENTRY describes one ${options.optional === true ? 'optional' : 'mandatory'} group`, () => {
     const shape = module.DOCUMENT_ENTRY.shape;
     assert.ok(shape.kind === 'group', 'a group entry');
     assert.equal(shape.key, key);
@@ -117,7 +117,7 @@ export function testSingleGroupModule(
     assert.equal(module.flushMetrics, module.DOCUMENT_ENTRY.flush);
   });
 
-  void test(`${key}: lines written to a file carry counter deltas and store values`, () => {
+  test(`${key}: lines written to a file carry counter deltas and store values`, () => {
     const big = 2n ** 60n + 7n;
     const { raw, lines } = writeLines(
       [module.DOCUMENT_ENTRY],
@@ -151,7 +151,7 @@ export function testSingleGroupModule(
     }
   });
 
-  void test(`${key}: flushMetrics writes the entry into a line`, () => {
+  test(`${key}: flushMetrics writes the entry into a line`, () => {
     const line = new MetricsLine({ timestampMs: 5 }, { peek: true });
     module.flushMetrics(line);
     const parsed = parseLine(line.text());
@@ -176,11 +176,11 @@ export function testDeviceFamilyModule(
   expected: readonly ExpectedField[],
   options: { readonly aggregate: boolean },
 ): void {
-  void test(`${prefix}: the schema declares exactly the wire fields, in order, with kinds, units and help`, () => {
+  test(`${prefix}: the schema declares exactly the wire fields, in order, with kinds, units and help`, () => {
     assertFields(schema, expected);
   });
 
-  void test(`${prefix}: METRICS is the family and DOCUMENT_ENTRY describes it`, () => {
+  test(`${prefix}: METRICS is the family and DOCUMENT_ENTRY describes it`, () => {
     assert.ok(module.METRICS instanceof DeviceFamily);
     assert.equal(module.METRICS.prefix, prefix);
     assert.equal(module.METRICS.schema, schema);
@@ -189,7 +189,7 @@ export function testDeviceFamilyModule(
     assert.equal(module.flushMetrics, module.DOCUMENT_ENTRY.flush);
   });
 
-  void test(`${prefix}: alloc(id) gives one group per id, the family's own`, () => {
+  test(`${prefix}: alloc(id) gives one group per id, the family's own`, () => {
     const first = module.alloc('same-id');
     assert.ok(schema.owns(first));
     assert.equal(module.alloc('same-id'), first);
@@ -203,7 +203,7 @@ export function testDeviceFamilyModule(
     assert.equal(module.remove('other-id'), true);
   });
 
-  void test(`${prefix}: lines written to a file hold each device, sorted, ${options.aggregate ? 'then the aggregate' : 'and no aggregate'}`, () => {
+  test(`${prefix}: lines written to a file hold each device, sorted, ${options.aggregate ? 'then the aggregate' : 'and no aggregate'}`, () => {
     const entry = (id: string): string => `${prefix}_${id}`;
     const tail = options.aggregate ? [prefix] : [];
     const { raw, lines } = writeLines(
