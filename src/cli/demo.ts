@@ -2,11 +2,12 @@
 /**
  * `npm start`: a scripted balloon workload increments the balloon metrics while the global
  * writer appends a Firecracker-format line to a metrics file at a fixed interval, and each line
- * is printed as it lands in the file.
+ * is printed as it lands in the file. The process start-up times go into `api_server` first.
  */
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { METRICS as BALLOON } from '../devices/virtio/balloon/metrics.js';
+import { ProcessTimeReporter, processStartTimeUs } from '../logger/process-time.js';
 import { METRICS } from '../metrics/firecracker-metrics.js';
 
 const USAGE = `Usage: npm start -- [--metrics-path PATH] [--interval-ms MS] [--duration-s S]
@@ -90,11 +91,15 @@ function main(): void {
     console.error((error as Error).message);
     process.exit(1);
   }
+  // Start-up as Firecracker reports it: from process start to the first line, wall and CPU time.
+  const startup = new ProcessTimeReporter({ startTimeUs: processStartTimeUs(), startTimeCpuUs: 0 });
+  startup.reportStartTime();
+  startup.reportCpuStartTime();
   // A pipe's lines belong to its reader; a file's new lines are read back and printed.
   const reader = statSync(options.metricsPath).isFIFO() ? undefined : openSync(options.metricsPath, 'r');
   if (reader !== undefined) skipToEnd(reader);
   const lines = Math.max(1, Math.round((options.durationS * 1000) / options.intervalMs));
-  console.error(`vmm-metrics demo: ${lines} lines, one every ${options.intervalMs} ms, into ${options.metricsPath}`);
+  console.error(`vmm-metrics demo: ${lines} line${lines === 1 ? '' : 's'}, one every ${options.intervalMs} ms, into ${options.metricsPath}`);
 
   let tick = 0;
   const workload = setInterval(() => {

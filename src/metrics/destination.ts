@@ -80,10 +80,15 @@ class FdSink implements LineSink {
     const pending = this.#pending;
     if (pending === undefined) return;
     this.#pending = undefined;
-    this.writeLine(pending.bytes, pending.bytes.length, pending.line);
+    this.#write(pending.bytes, pending.bytes.length, pending.line, true);
   }
 
   writeLine(bytes: Uint8Array, length: number, line: MetricsLine): void {
+    this.#write(bytes, length, line, false);
+  }
+
+  /** `started`: the line's first bytes are already out, and this is its rest. */
+  #write(bytes: Uint8Array, length: number, line: MetricsLine, started: boolean): void {
     let written = 0;
     try {
       while (written < length) {
@@ -92,7 +97,7 @@ class FdSink implements LineSink {
         written += n;
       }
     } catch (cause) {
-      if (written > 0 && TRANSIENT.has((cause as NodeJS.ErrnoException).code ?? '')) {
+      if ((started || written > 0) && TRANSIENT.has((cause as NodeJS.ErrnoException).code ?? '')) {
         this.#pending = { bytes: bytes.slice(written, length), line };
         throw new MetricsWriteError(length - written, { cause });
       }

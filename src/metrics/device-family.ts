@@ -7,6 +7,10 @@
  * aggregate = Σ devices holds in every line, even while devices are being incremented. Unlike
  * Firecracker, whose aggregate leaves latency minima and maxima at 0, the aggregate's `min_us` is
  * the least device minimum that is set and its `max_us` the greatest maximum.
+ *
+ * A removed (hot-unplugged) device is written until a committed line has carried its last
+ * state, then left out while nothing new is counted on it. Its group is kept: the same id
+ * always gives the same group, so a re-plugged device goes on counting where it stopped.
  */
 import type { GroupFields, GroupSchema, MetricGroup } from './group.js';
 import { encodeMemberKey, type JsonPiece } from './json-bytes.js';
@@ -20,6 +24,8 @@ interface Device<F extends GroupFields> {
   readonly keyPiece: JsonPiece;
   readonly group: MetricGroup<F>;
   removed: boolean;
+  /** Removed, and no committed line has carried its state since. */
+  owesLine: boolean;
 }
 
 export interface DeviceFamilyOptions {
@@ -35,6 +41,7 @@ export class DeviceFamily<F extends GroupFields> {
   readonly #aggregateKey: JsonPiece;
   /** Sorted by `compareKeys`, as Firecracker's `BTreeMap<String, _>` iterates. */
   readonly #devices: Device<F>[] = [];
+  #shared = false;
 
   constructor(
     readonly prefix: string,
@@ -43,6 +50,18 @@ export class DeviceFamily<F extends GroupFields> {
   ) {
     this.aggregate = options.aggregate ?? true;
     this.#aggregateKey = encodeMemberKey(prefix);
+  }
+
+  /**
+   * Puts the groups of the devices allocated from now on in shared memory, so that worker
+   * threads can increment them: hand `sharedBuffer(id)` to a worker, which attaches with
+   * `schema.createShared(\`${prefix}_${id}\`, buffer)`. Only before the first `alloc()`.
+   */
+  useSharedMemory(): void {
+    if (this.#devices.length > 0) {
+      throw new Error(`${this.prefix}: shared memory must be chosen before the first device is allocated`);
+    }
+    this.#shared = true;
   }
 
   /**
@@ -55,23 +74,31 @@ export class DeviceFamily<F extends GroupFields> {
     const found = this.#devices[index];
     if (found?.id === id) {
       found.removed = false;
+      found.owesLine = false;
       return found.group;
     }
     const key = `${this.prefix}_${id}`;
-    const device: Device<F> = { id, key, keyPiece: encodeMemberKey(key), group: this.schema.create(key), removed: false };
-    this.#devices.splice(index, 0, device);
-    return device.group;
+    const group = this.#shared ? this.schema.createShared(key) : this.schema.create(key);
+    this.#devices.splice(index, 0, { id, key, keyPiece: encodeMemberKey(key), group, removed: false, owesLine: false });
+    return group;
+  }
+
+  /** The shared memory of device `id`'s group (see `useSharedMemory`). */
+  sharedBuffer(id: string): SharedArrayBuffer {
+    const device = this.#find(id);
+    if (device === undefined) throw new RangeError(`${this.prefix}: no device ${JSON.stringify(id)}`);
+    return this.schema.sharedBuffer(device.group);
   }
 
   /**
-   * Hot-unplug: the device's entry stays until a line has carried its last deltas, then goes.
+   * Hot-unplug: the device's entry stays until a committed line has carried its last state.
    * Returns false if no such device is present.
    */
   remove(id: string): boolean {
-    this.#checkId(id);
-    const device = this.#devices[this.#search(id)];
-    if (device?.id !== id || device.removed) return false;
+    const device = this.#find(id);
+    if (device === undefined || device.removed) return false;
     device.removed = true;
+    device.owesLine = true;
     return true;
   }
 
@@ -80,23 +107,22 @@ export class DeviceFamily<F extends GroupFields> {
     return this.#devices.filter((d) => !d.removed).map((d) => d.id);
   }
 
-  /** Writes each device's entry, then the aggregate. */
+  /** Writes each device's entry, then the aggregate. Changes nothing until the line commits. */
   flush(line: MetricsLine): void {
-    this.#dropFlushedRemovals();
-    if (!this.aggregate) {
-      for (const device of this.#devices) line.group(device.key, this.schema, device.group, device.keyPiece);
-      return;
-    }
     const rows: U64[][] = [];
-    for (const device of this.#devices) rows.push(line.groupRow(device.key, this.schema, device.group, device.keyPiece));
-    line.writePiece(this.#aggregateKey);
-    this.schema.writeRow(line, this.schema.aggregate(rows));
-  }
-
-  #dropFlushedRemovals(): void {
-    for (let i = this.#devices.length - 1; i >= 0; i--) {
-      const device = this.#devices[i] as Device<F>;
-      if (device.removed && !this.schema.hasDelta(device.group)) this.#devices.splice(i, 1);
+    for (const device of this.#devices) {
+      if (device.removed && !device.owesLine && !this.schema.hasDelta(device.group)) continue;
+      if (this.aggregate) rows.push(line.groupRow(device.key, this.schema, device.group, device.keyPiece));
+      else line.group(device.key, this.schema, device.group, device.keyPiece);
+      if (device.owesLine) {
+        line.afterCommit(() => {
+          device.owesLine = false;
+        });
+      }
+    }
+    if (this.aggregate) {
+      line.writePiece(this.#aggregateKey);
+      this.schema.writeRow(line, this.schema.aggregate(rows));
     }
   }
 
@@ -104,6 +130,12 @@ export class DeviceFamily<F extends GroupFields> {
     if (typeof id !== 'string' || id.length === 0) {
       throw new TypeError(`${this.prefix}: a device id must be a non-empty string, got ${describeId(id)}`);
     }
+  }
+
+  #find(id: string): Device<F> | undefined {
+    this.#checkId(id);
+    const device = this.#devices[this.#search(id)];
+    return device?.id === id ? device : undefined;
   }
 
   /** Index of `id`, or where it would be inserted. */

@@ -14,6 +14,10 @@ export interface LatencyRecorder extends Disposable {
   stop(): number;
 }
 
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
+}
+
 export class LatencyAggregateMetrics {
   constructor(
     readonly name: string,
@@ -42,10 +46,38 @@ export class LatencyAggregateMetrics {
     this.#recordChecked(value);
   }
 
-  /** Times `operation`, recording its duration whether it returns or throws. */
+  /**
+   * Times `operation`, recording its duration whether it returns or throws; for an operation
+   * that returns a promise, until the promise settles.
+   */
   time<T>(operation: () => T): T {
-    using _recorder = this.record();
-    return operation();
+    const recorder = this.record();
+    let result: T;
+    try {
+      result = operation();
+    } catch (error) {
+      recorder.stop();
+      throw error;
+    }
+    if (isThenable(result)) {
+      return result.then(
+        (value) => {
+          recorder.stop();
+          return value;
+        },
+        (error: unknown) => {
+          recorder.stop();
+          throw error;
+        },
+      ) as T;
+    }
+    recorder.stop();
+    return result;
+  }
+
+  /** The JSON object a line carries for this field: what `serialize()` would write. */
+  toJSON(): { min_us: number; max_us: number; sum_us: number } {
+    return { min_us: this.min_us.fetch(), max_us: this.max_us.fetch(), sum_us: this.sum_us.fetchDiff() };
   }
 
   #recordChecked<V extends number | bigint>(durationUs: V): V {

@@ -40,6 +40,7 @@ export class MetricsLine extends JsonBytes {
   readonly #peek: boolean;
   readonly #taken: DeltaSlot[] = [];
   readonly #amounts: U64[] = [];
+  #afterCommit: (() => void)[] | undefined;
 
   constructor(header: LineHeader, options: LineOptions = {}) {
     super(options.storage);
@@ -47,6 +48,17 @@ export class MetricsLine extends JsonBytes {
     this.writePiece(TIMESTAMP_KEY);
     this.writeU64(header.timestampMs);
     if (header.headerFields !== undefined && header.headerFields !== '') this.writeText(header.headerFields);
+  }
+
+  /** Whether this line only renders, taking and committing nothing. */
+  get peek(): boolean {
+    return this.#peek;
+  }
+
+  /** Runs `callback` when the line is committed (never for a peek line, nor on rollback). */
+  afterCommit(callback: () => void): void {
+    if (this.#peek) return;
+    (this.#afterCommit ??= []).push(callback);
   }
 
   /** Takes the delta of a counter made by this library into this line, and returns it. */
@@ -114,6 +126,7 @@ export class MetricsLine extends JsonBytes {
 
   commit(): void {
     this.#settle(COMMIT);
+    if (this.#afterCommit) for (const callback of this.#afterCommit) callback();
   }
 
   rollback(): void {

@@ -32,7 +32,7 @@ export class LocalStoreMetric extends StoreMetricBase {
 
   store(value: number | bigint): void {
     this.#value =
-      typeof value === 'number' && value >= 0 && value <= Number.MAX_SAFE_INTEGER && Number.isInteger(value)
+      typeof value === 'number' && value > 0 && value <= Number.MAX_SAFE_INTEGER && Number.isInteger(value)
         ? value
         : toU64(value, `${this.name}.store()`);
   }

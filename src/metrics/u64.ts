@@ -52,7 +52,8 @@ export function u64ToBigInt(value: U64): bigint {
 export function toU64(value: unknown, what: string): U64 {
   if (typeof value === 'number') {
     if (Number.isInteger(value) && value >= 0 && value < TWO_TO_64_AS_DOUBLE) {
-      return value <= Number.MAX_SAFE_INTEGER ? value : BigInt(value);
+      // `+ 0` turns -0 into 0.
+      return value <= Number.MAX_SAFE_INTEGER ? value + 0 : BigInt(value);
     }
     throw new RangeError(`${what}: expected an integer from 0 to 2^64-1, got ${describe(value)}`);
   }

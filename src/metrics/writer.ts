@@ -5,7 +5,7 @@
  */
 import type { MetricsDocument } from './document.js';
 import { openDestination, type LineSink, type MetricsDestination } from './destination.js';
-import { MetricsAlreadyInitializedError, type MetricsError } from './errors.js';
+import { MetricsAlreadyInitializedError, MetricsWriteError, type MetricsError } from './errors.js';
 import { allocateStorage, type ByteStorage } from './json-bytes.js';
 import { compareKeys } from './key-order.js';
 import { MetricsLine } from './line.js';
@@ -25,8 +25,9 @@ export interface MetricsInitOptions {
    */
   readonly flushIntervalMs?: number;
   /**
-   * Write a last line when the process exits. Works for paths and file descriptors, whose
-   * writes are synchronous; a stream cannot be written to at exit.
+   * Write a last line when the process exits, or receives SIGTERM, SIGINT or SIGHUP (then the
+   * signal is raised again if nothing else handles it). Works for paths and file descriptors,
+   * whose writes are synchronous; a stream cannot be written to at exit.
    * @default false
    */
   readonly flushOnExit?: boolean;
@@ -39,10 +40,15 @@ export interface MetricsInitOptions {
 
 export interface MetricsOptions {
   /**
-   * Counts every line that could not be written, as Firecracker counts its failed flushes in
+   * Counts every flush whose line could not be written, as Firecracker counts them in
    * `logger.missed_metrics_count`.
    */
   readonly missedLinesMetric?: IncMetric;
+  /**
+   * Counts every flush whose line could not be built because a section of the document threw,
+   * as Firecracker counts serialization failures in `logger.metrics_fails`.
+   */
+  readonly failedLinesMetric?: IncMetric;
 }
 
 export class Metrics<T extends MetricsDocument> {
@@ -51,18 +57,20 @@ export class Metrics<T extends MetricsDocument> {
   #headerFields = '';
   #storage: ByteStorage | undefined;
   #timer: NodeJS.Timeout | undefined;
-  #exitHandler: (() => void) | undefined;
+  #stopFlushingOnExit: () => void = () => undefined;
   #report: (error: MetricsError) => void = (error) => {
     process.emitWarning(error);
   };
 
   readonly #missedLines: IncMetric | undefined;
+  readonly #failedLines: IncMetric | undefined;
 
   constructor(
     readonly document: T,
     options: MetricsOptions = {},
   ) {
     this.#missedLines = options.missedLinesMetric;
+    this.#failedLines = options.failedLinesMetric;
   }
 
   /**
@@ -72,10 +80,10 @@ export class Metrics<T extends MetricsDocument> {
   init(destination: MetricsDestination, options: MetricsInitOptions = {}): void {
     if (this.#initialized) throw new MetricsAlreadyInitializedError();
     const headerFields = serializeHeaderFields(options);
-    const interval = options.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS;
-    if (!Number.isFinite(interval) || interval < 0) {
-      throw new RangeError(`flushIntervalMs: expected a duration of 0 or more milliseconds, got ${interval}`);
-    }
+    const interval = checkInterval(options.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS);
+    const { onError, flushOnExit = false } = options as { onError?: unknown; flushOnExit?: unknown };
+    if (onError !== undefined && typeof onError !== 'function') throw new TypeError(`onError: expected a function, got ${typeof onError}`);
+    if (typeof flushOnExit !== 'boolean') throw new TypeError(`flushOnExit: expected a boolean, got ${typeof flushOnExit}`);
     if (options.onError) this.#report = options.onError;
     this.#sink = openDestination(destination, (error) => {
       this.#missedLines?.inc();
@@ -88,12 +96,7 @@ export class Metrics<T extends MetricsDocument> {
         this.#writeReporting();
       }, interval).unref();
     }
-    if (options.flushOnExit === true) {
-      this.#exitHandler = () => {
-        this.#writeReporting();
-      };
-      process.on('exit', this.#exitHandler);
-    }
+    if (flushOnExit) this.#flushOnExit();
   }
 
   get initialized(): boolean {
@@ -109,17 +112,25 @@ export class Metrics<T extends MetricsDocument> {
   write(): boolean {
     const sink = this.#sink;
     if (sink === undefined) return false;
-    try {
+    this.#countingMisses(() => {
       sink.finishPending();
-      const line = this.#newLine(false);
+    });
+    const line = this.#newLine(false);
+    let length: number;
+    try {
       this.document.appendTo(line);
-      const length = line.finish();
-      this.#storage = line.storage;
-      sink.writeLine(this.#storage.bytes, length, line);
-    } catch (error) {
+      length = line.finish();
+    } catch (cause) {
+      // What the sections before the failing one took goes back, to the next line.
+      line.rollback();
+      this.#failedLines?.inc();
       this.#missedLines?.inc();
-      throw error;
+      throw new MetricsWriteError(0, { cause });
     }
+    this.#storage = line.storage;
+    this.#countingMisses(() => {
+      sink.writeLine(line.storage.bytes, length, line);
+    });
     return true;
   }
 
@@ -137,8 +148,7 @@ export class Metrics<T extends MetricsDocument> {
   close(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
-    if (this.#exitHandler) process.off('exit', this.#exitHandler);
-    this.#exitHandler = undefined;
+    this.#stopFlushingOnExit();
     this.#sink?.close();
     this.#sink = undefined;
   }
@@ -147,6 +157,38 @@ export class Metrics<T extends MetricsDocument> {
     // Every line is written into the same memory: sinks copy what they keep past writeLine().
     this.#storage ??= allocateStorage(1024);
     return new MetricsLine({ timestampMs: Date.now(), headerFields: this.#headerFields }, { peek, storage: this.#storage });
+  }
+
+  /**
+   * A last line at exit: on `exit`, and on the signals that end a process by default, after
+   * which the signal is raised again if nothing else handles it, so the process still ends as
+   * that signal would have ended it.
+   */
+  #flushOnExit(): void {
+    const onExit = (): void => {
+      this.#stopFlushingOnExit();
+      this.#writeReporting();
+    };
+    const onSignal = (signal: NodeJS.Signals): void => {
+      onExit();
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+    };
+    process.on('exit', onExit);
+    for (const signal of EXIT_SIGNALS) process.on(signal, onSignal);
+    this.#stopFlushingOnExit = () => {
+      process.off('exit', onExit);
+      for (const signal of EXIT_SIGNALS) process.off(signal, onSignal);
+      this.#stopFlushingOnExit = () => undefined;
+    };
+  }
+
+  #countingMisses(write: () => void): void {
+    try {
+      write();
+    } catch (error) {
+      this.#missedLines?.inc();
+      throw error;
+    }
   }
 
   #writeReporting(): void {
@@ -158,6 +200,21 @@ export class Metrics<T extends MetricsDocument> {
   }
 }
 
+/** The signals whose default action ends the process and that a VMM is commonly stopped with. */
+const EXIT_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
+
+/** setInterval's longest delay; a longer one would silently become 1 ms. */
+const MAX_INTERVAL_MS = 2 ** 31 - 1;
+
+function checkInterval(interval: unknown): number {
+  if (typeof interval !== 'number') throw new TypeError(`flushIntervalMs: expected a number of milliseconds, got ${typeof interval}`);
+  if (!Number.isFinite(interval) || interval < 0) {
+    throw new RangeError(`flushIntervalMs: expected a duration of 0 or more milliseconds, got ${interval}`);
+  }
+  if (interval > MAX_INTERVAL_MS) throw new RangeError(`flushIntervalMs: expected at most ${MAX_INTERVAL_MS} ms, got ${interval}`);
+  return interval;
+}
+
 function serializeHeaderFields({ id, properties }: MetricsInitOptions): string {
   let json = '';
   if (id !== undefined) {
@@ -165,6 +222,10 @@ function serializeHeaderFields({ id, properties }: MetricsInitOptions): string {
     json += `,"id":${JSON.stringify(id)}`;
   }
   if (properties !== undefined) {
+    const given: unknown = properties;
+    if (typeof given !== 'object' || given === null || Array.isArray(given)) {
+      throw new TypeError(`properties: expected an object of strings, got ${given === null ? 'null' : Array.isArray(given) ? 'an array' : typeof given}`);
+    }
     const entries = Object.entries(properties);
     for (const [key, value] of entries) {
       if (typeof value !== 'string') {

@@ -320,12 +320,12 @@ class LineCheck {
       return value;
     }
     if (typeof value === 'bigint') {
-      if (value < 0n) this.error(path, `expected a non-negative integer, got ${value.toString()}`);
-      else this.error(path, `out of range: ${value.toString()} is more than 2^64-1 (18446744073709551615)`);
+      if (value < 0n) this.error(path, `expected a non-negative integer, got ${clip(value.toString())}`);
+      else this.error(path, `out of range: ${clip(value.toString())} is more than 2^64-1 (18446744073709551615)`);
       return value;
     }
     if (value instanceof JsonDecimal) {
-      this.error(path, `expected an integer, got ${value.text}`);
+      this.error(path, `expected an integer, got ${clip(value.text)}`);
       return value;
     }
     this.error(path, `expected an integer, got ${describe(value)}`);
@@ -371,4 +371,9 @@ function describe(value: JsonNode): string {
 function iso(ms: number): string {
   const date = new Date(ms);
   return Number.isNaN(date.getTime()) ? String(ms) : date.toISOString();
+}
+
+/** A number's text as a message quotes it: whole up to 40 characters, else its ends and length. */
+function clip(text: string): string {
+  return text.length <= 40 ? text : `${text.slice(0, 20)}…${text.slice(-8)} (${text.length} characters)`;
 }

@@ -46,3 +46,14 @@ test('a recorder measures monotonic microseconds once, with stop() or using', as
   assert.equal(read_agg.sum_us.count() >= elapsed, true);
   assert.equal(read_agg.time(() => 7), 7);
 });
+
+test('time() of an async operation lasts until its promise settles', async () => {
+  const { read_agg } = Group.create();
+  assert.equal(await read_agg.time(() => sleep(20).then(() => 'done')), 'done');
+  assert.ok(read_agg.max_us.fetch() >= 19_000, `${read_agg.max_us.fetch()} µs for a 20 ms operation`);
+  await assert.rejects(read_agg.time(() => Promise.reject(new Error('late boom'))), /late boom/);
+  assert.equal(read_agg.min_us.fetch() < 19_000, true, 'the rejected one was recorded too');
+  assert.deepEqual(JSON.parse(JSON.stringify({ read_agg })), {
+    read_agg: { min_us: read_agg.min_us.fetch(), max_us: read_agg.max_us.fetch(), sum_us: read_agg.sum_us.fetchDiff() },
+  });
+});

@@ -21,6 +21,8 @@ for (const [kind, make] of kinds) {
       metric.store(2 ** 60);
       assert.equal(metric.fetchBigInt(), 2n ** 60n);
       assert.equal(inspect(metric), 'StoreMetric(seccomp.num_faults) { value: 1152921504606846976 }');
+      metric.store(-0);
+      assert.equal(Object.is(metric.fetch(), 0), true, '-0 is stored as 0');
     });
 
     test('a bad value throws naming the metric and keeps the old value', () => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ import {
   Metrics,
   defineGroup,
   groupEntry,
+  DEFAULT_FLUSH_INTERVAL_MS,
   inc,
   LocalIncMetric,
   store,
@@ -254,6 +256,60 @@ test('missedLinesMetric counts each line that could not be written, sync or asyn
   assert.equal(missed.count(), 2);
 });
 
+test('a section that throws: MetricsWriteError, nothing written, every delta back for the next line', () => {
+  const dev = Group.create();
+  const failed = new LocalIncMetric('logger.metrics_fails');
+  const missed = new LocalIncMetric('logger.missed_metrics_count');
+  let fail = true;
+  const document = new EntryDocument([
+    groupEntry(Group, dev),
+    {
+      shape: { kind: 'group', key: 'x', schema: Group, optional: false },
+      flush: (line) => {
+        if (fail) throw new Error('section failed');
+        line.entry('x', '{}');
+      },
+    },
+  ]);
+  const metrics = new Metrics(document, { failedLinesMetric: failed, missedLinesMetric: missed });
+  const path = join(dir, 'm.json');
+  metrics.init(path, { flushIntervalMs: 0 });
+  dev.ops.add(5);
+  assert.throws(
+    () => metrics.write(),
+    (error: Error) => error instanceof MetricsWriteError && error.message === 'Failed to write metrics: section failed',
+  );
+  assert.equal(readFileSync(path, 'utf8'), '');
+  assert.equal(dev.ops.fetchDiff(), 5);
+  assert.deepEqual([failed.count(), missed.count()], [1, 1]);
+  fail = false;
+  metrics.write();
+  metrics.close();
+  assert.equal(opsOf(lines(path)[0] ?? ''), 5n);
+  assert.equal(dev.ops.fetchDiff(), 0);
+});
+
+test('the default flush period is Firecracker\'s 60 s; longer than a timer can wait is refused', () => {
+  assert.equal(DEFAULT_FLUSH_INTERVAL_MS, 60_000);
+  const { metrics } = setup();
+  assert.throws(() => {
+    metrics.init(join(dir, 'm.json'), { flushIntervalMs: 2 ** 31 });
+  }, /flushIntervalMs: expected at most 2147483647 ms, got 2147483648/);
+  assert.throws(() => {
+    metrics.init(join(dir, 'm.json'), { flushIntervalMs: '1000' as unknown as number });
+  }, /flushIntervalMs: expected a number of milliseconds, got string/);
+  assert.throws(() => {
+    metrics.init(join(dir, 'm.json'), { onError: 'log it' as unknown as () => void });
+  }, /onError: expected a function, got string/);
+  assert.throws(() => {
+    metrics.init(join(dir, 'm.json'), { properties: 'ab' as unknown as Record<string, string> });
+  }, /properties: expected an object of strings, got string/);
+  assert.throws(() => {
+    metrics.init(join(dir, 'm.json'), { flushOnExit: 1 as unknown as boolean });
+  }, /flushOnExit: expected a boolean, got number/);
+  assert.equal(metrics.initialized, false);
+});
+
 describe('named pipes', () => {
   function fifo(): string {
     const path = join(dir, 'metrics.fifo');
@@ -311,6 +367,16 @@ describe('named pipes', () => {
     }
     assert.ok(partial, 'the pipe filled up part way through a line');
     assert.match(partial.message, /^Failed to write metrics: EAGAIN.* \(\d+ bytes of the line are kept for the next write\)$/);
+    // Retrying while the pipe is still full keeps the rest, again and again.
+    const kept = partial.pendingBytes;
+    for (let retry = 0; retry < 3; retry++) {
+      dev.ops.inc();
+      total += 1n;
+      assert.throws(
+        () => metrics.write(),
+        (error: Error) => error instanceof MetricsWriteError && error.pendingBytes === kept,
+      );
+    }
     const reader = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
     let text = drain(reader);
     dev.ops.add(1000);
@@ -365,6 +431,25 @@ describe('process integration', () => {
     assert.equal(child.status, 0, child.stderr);
     const [line] = lines(path);
     assert.match(line ?? '', /"deflate_count":12/);
+  });
+
+  test('flushOnExit also writes the last line on SIGTERM, and the process still dies of it', async () => {
+    const path = join(dir, 'term.json');
+    const script = `
+      import { METRICS } from ${JSON.stringify(indexUrl)};
+      import { METRICS as balloon } from ${JSON.stringify(new URL('../../src/devices/virtio/balloon/metrics.js', import.meta.url).href)};
+      METRICS.init(${JSON.stringify(path)}, { flushOnExit: true });
+      balloon.deflate_count.add(12);
+      setInterval(() => undefined, 1000);
+      process.stdout.write('ready\\n');
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    child.stdout.once('data', () => child.kill('SIGTERM'));
+    const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+    assert.deepEqual([code, signal], [null, 'SIGTERM']);
+    const written = lines(path);
+    assert.equal(written.length, 2, 'one line and its newline: the exit handler did not write again');
+    assert.match(written[0] ?? '', /"deflate_count":12/);
   });
 
   test('errors of the periodic flush go to onError', async () => {

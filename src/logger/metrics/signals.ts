@@ -6,9 +6,9 @@
  * ```
  *
  * Design notes: every signal here except SIGPIPE is deadly: its handler sets the field to 1,
- * writes a last metrics line and exits. Those fields are stores, written as they are, because the
- * handler may run on any thread while another thread flushes, and a store reads the same from
- * both. SIGPIPE (a write to a pipe nobody reads) is survivable: the failed write is handled where
+ * writes a last metrics line and exits. Those fields are stores, written as they are, as in
+ * Firecracker, where the handler may run on any thread while another flushes: a store has no
+ * delta that two flushes could take twice. SIGPIPE (a write to a pipe nobody reads) is survivable: the failed write is handled where
  * it happened, and `sigpipe` is an ordinary counter, written as its delta since the last flush.
  */
 import { groupEntry, type DocumentEntry } from '../../metrics/document.js';

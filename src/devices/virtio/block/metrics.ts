@@ -19,8 +19,9 @@
  * - A drive calls `alloc(driveId)` once, keeps the group and increments it directly; the same id
  *   always gives the same group, so a drive that is re-created (snapshot restore, re-attach)
  *   continues its counters rather than starting a second entry.
- * - `remove(driveId)` is hot-unplug: the drive's last deltas still go out in the next line, then
- *   its entry disappears. Ids are ordered by their UTF-8 bytes, as Firecracker's `BTreeMap` is.
+ * - `remove(driveId)` is hot-unplug: the drive's last state still goes out in the next line, then
+ *   its entry disappears while nothing new is counted on it. Ids are ordered by code point, which
+ *   for well-formed ids is the UTF-8 byte order of Firecracker's `BTreeMap`.
  * - The aggregate is computed from the deltas the device entries of the same line carry, so it
  *   always equals their sum; its latency `min_us`/`max_us` are the least set minimum and the
  *   greatest maximum of the drives (Firecracker leaves them at 0).

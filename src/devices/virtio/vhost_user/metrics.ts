@@ -16,7 +16,7 @@
  * - There is no aggregate `vhost_user` entry, as in Firecracker: the family has no history of a
  *   combined entry to stay compatible with, and devices of different kinds do not add up.
  * - A device calls `alloc(id)` once and updates its group directly; the same id always gives the
- *   same group. `remove(id)` is hot-unplug: pending counter deltas still go out in the next line,
+ *   same group. `remove(id)` is hot-unplug: its last state (deltas and stores) goes out in the next line,
  *   then the entry disappears.
  */
 import { DeviceFamily } from '../../../metrics/device-family.js';
