@@ -11,6 +11,7 @@ export type {
   FieldInfo,
   GroupFields,
   GroupOf,
+  LatencyMember,
   MetricGroup,
   MetricKind,
   MetricSpec,

@@ -61,6 +61,8 @@ export type MetricGroup<F extends GroupFields> = { readonly [K in keyof F]: Metr
 /** The instance type of a group schema: `GroupOf<typeof BalloonDeviceMetrics>`. */
 export type GroupOf<S> = S extends GroupSchema<infer F> ? MetricGroup<F> : never;
 
+export type LatencyMember = (typeof LATENCY_MEMBERS)[number]['member'];
+
 /** How per-device values combine into an aggregate entry. */
 export type Aggregation = 'sum' | 'min' | 'max';
 
@@ -77,7 +79,7 @@ export interface ValueInfo {
   /** The field's wire name. */
   readonly field: string;
   /** For a latency field, which of its three numbers this is. */
-  readonly member: 'min_us' | 'max_us' | 'sum_us' | undefined;
+  readonly member: LatencyMember | undefined;
   /** `inc` values are deltas since the last flush; `store` values are written as they are. */
   readonly kind: 'inc' | 'store';
   readonly help: string;
@@ -99,6 +101,7 @@ interface SlotFactory {
   store(name: string): ValueSlot;
 }
 
+/** The three numbers of a latency field, in the order they are written. */
 const LATENCY_MEMBERS = [
   { member: 'min_us', kind: 'store', aggregation: 'min', help: 'least duration; 0 until one is recorded' },
   { member: 'max_us', kind: 'store', aggregation: 'max', help: 'greatest duration' },
@@ -280,10 +283,9 @@ export class GroupSchema<F extends GroupFields> {
     for (const [field, spec] of Object.entries(this.#declaration)) {
       const metricName = `${name}.${field}`;
       if (spec.kind === 'latency') {
-        const min = factory.store(`${metricName}.min_us`);
-        const max = factory.store(`${metricName}.max_us`);
-        const sum = factory.inc(`${metricName}.sum_us`);
-        slots.push(min, max, sum);
+        const members = LATENCY_MEMBERS.map(({ member, kind }) => factory[kind](`${metricName}.${member}`));
+        slots.push(...members);
+        const [min, max, sum] = members as [ValueSlot, ValueSlot, DeltaSlot];
         group[field] = new LatencyAggregateMetrics(metricName, min, max, sum);
       } else {
         const metric = spec.kind === 'inc' ? factory.inc(metricName) : factory.store(metricName);
