@@ -14,7 +14,7 @@ import type { MetricsLine } from './line.js';
 import type { IncMetric, StoreMetric } from './metric.js';
 import { PEEK, TAKE_SLOT, type DeltaSlot, type ValueSlot } from './slots.js';
 import { LocalStoreMetric } from './store-metric.js';
-import { encodeJson, JsonBytes, type JsonPiece } from './json-bytes.js';
+import { JsonBytes, JsonTemplate } from './json-bytes.js';
 import { unitFromName, type MetricUnit } from './units.js';
 import { u64Add, u64Max, type U64 } from './u64.js';
 
@@ -116,12 +116,11 @@ export class GroupSchema<F extends GroupFields> {
   /** The size a `SharedArrayBuffer` must have to hold one instance. */
   readonly sharedByteLength: number;
   readonly #declaration: F;
-  /** `#prefixes[i]` is the UTF-8 JSON text that precedes value i; `#suffix` closes the object. */
-  readonly #prefixes: readonly JsonPiece[];
-  /** `#prefixes[i]` followed by `0`: most values of most lines are zero deltas. */
-  readonly #zeroPieces: readonly JsonPiece[];
-  readonly #suffix: JsonPiece;
+  /** The group's JSON object with every value 0. */
+  readonly #template: JsonTemplate;
   readonly #isDelta: readonly boolean[];
+  /** Where a line's values are gathered before they are written; reused, lines are built one at a time. */
+  readonly #row: U64[];
 
   constructor(
     /** The group's entry key in the document, and the prefix of its metrics' names. */
@@ -155,10 +154,9 @@ export class GroupSchema<F extends GroupFields> {
     }
     this.fields = fields;
     this.values = values;
-    this.#prefixes = prefixes.map(encodeJson);
-    this.#zeroPieces = prefixes.map((prefix) => encodeJson(`${prefix}0`));
-    this.#suffix = encodeJson(separator === '{' ? '{}' : separator === '},' ? '}}' : '}');
+    this.#template = new JsonTemplate(prefixes, separator === '{' ? '{}' : separator === '},' ? '}}' : '}');
     this.#isDelta = values.map((v) => v.kind === 'inc');
+    this.#row = values.map(() => 0);
     this.sharedByteLength = 8 * values.reduce((words, v) => words + (v.kind === 'inc' ? INC_WORDS : STORE_WORDS), 0);
   }
 
@@ -223,24 +221,19 @@ export class GroupSchema<F extends GroupFields> {
    */
   writeGroup(line: MetricsLine, group: MetricGroup<F>, row: U64[] | undefined): void {
     const slots = this.#stateOf(group).slots;
-    const prefixes = this.#prefixes;
-    const zeroPieces = this.#zeroPieces;
     const isDelta = this.#isDelta;
+    const values = this.#row;
     for (let i = 0; i < slots.length; i++) {
       const slot = slots[i] as DeltaSlot & ValueSlot;
-      const value = isDelta[i] === true ? line[TAKE_SLOT](slot) : slot[PEEK]();
-      line.writeValue(prefixes[i] as JsonPiece, zeroPieces[i] as JsonPiece, value);
-      row?.push(value);
+      values[i] = isDelta[i] === true ? line[TAKE_SLOT](slot) : slot[PEEK]();
     }
-    line.writePiece(this.#suffix);
+    line.writeTemplate(this.#template, values);
+    if (row) for (const value of values) row.push(value);
   }
 
   /** Writes the JSON object of one row of values, in `values` order. */
   writeRow(out: JsonBytes, values: readonly U64[]): void {
-    const prefixes = this.#prefixes;
-    const zeroPieces = this.#zeroPieces;
-    for (let i = 0; i < prefixes.length; i++) out.writeValue(prefixes[i] as JsonPiece, zeroPieces[i] as JsonPiece, values[i] as U64);
-    out.writePiece(this.#suffix);
+    out.writeTemplate(this.#template, values);
   }
 
   /** The JSON object of one row of values, in `values` order. */

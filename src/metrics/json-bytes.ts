@@ -49,6 +49,36 @@ export function allocateStorage(capacity: number): ByteStorage {
   return { bytes: new Uint8Array(buffer), view: new DataView(buffer) };
 }
 
+/**
+ * A JSON object's text with every value 0, and where each value's `0` is: the object is then
+ * written with one copy per run of zero values (most values of most lines) rather than one per
+ * value, and digits only where a value is not 0.
+ */
+export class JsonTemplate {
+  readonly length: number;
+  /** `zeroAt[i]`: the offset of value i's `0` in the text. */
+  readonly zeroAt: Int32Array;
+  /** The text, with room to read a whole word past its end. */
+  readonly view: DataView;
+
+  /** `pieces[i]` precedes value i; `suffix` closes the object. */
+  constructor(pieces: readonly string[], suffix: string) {
+    const text = Buffer.from(`${pieces.join('0')}${pieces.length > 0 ? '0' : ''}${suffix}`);
+    const zeroAt = new Int32Array(pieces.length);
+    let at = 0;
+    pieces.forEach((piece, i) => {
+      at += Buffer.byteLength(piece);
+      zeroAt[i] = at;
+      at += 1;
+    });
+    const bytes = new Uint8Array(text.length + WORD_SLACK);
+    bytes.set(text);
+    this.length = text.length;
+    this.zeroAt = zeroAt;
+    this.view = new DataView(bytes.buffer);
+  }
+}
+
 export class JsonBytes {
   #storage: ByteStorage;
   #bytes: Uint8Array;
@@ -80,17 +110,28 @@ export class JsonBytes {
     for (let i = 0; i < words.length; i++, at += 4) view.setUint32(at, words[i] as number, true);
   }
 
-  /**
-   * Appends one member value: `zeroPiece` (the prefix with its `0`) when `value` is 0, as most
-   * values of most lines are, else `prefix` and the digits.
-   */
-  writeValue(prefix: JsonPiece, zeroPiece: JsonPiece, value: U64): void {
-    if (value === 0) {
-      this.writePiece(zeroPiece);
-    } else {
-      this.writePiece(prefix);
+  /** Appends the template's text with `values[i]` in place of its i-th `0`. */
+  writeTemplate(template: JsonTemplate, values: ArrayLike<U64>): void {
+    const zeroAt = template.zeroAt;
+    let from = 0;
+    for (let i = 0; i < zeroAt.length; i++) {
+      const value = values[i] as U64;
+      if (value === 0) continue;
+      const at = zeroAt[i] as number;
+      this.#copy(template.view, from, at);
       this.writeU64(value);
+      from = at + 1;
     }
+    this.#copy(template.view, from, template.length);
+  }
+
+  /** Appends bytes `from … to − 1` of `source`, a word at a time. */
+  #copy(source: DataView, from: number, to: number): void {
+    const length = to - from;
+    const at = this.#reserve(length + WORD_SLACK);
+    this.#length = at + length;
+    const view = this.#view;
+    for (let k = 0; k < length; k += 4) view.setUint32(at + k, source.getUint32(from + k, true), true);
   }
 
   /** Appends the decimal digits of a u64. */
