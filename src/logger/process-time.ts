@@ -18,6 +18,7 @@
  * `CLOCK_PROCESS_CPUTIME_ID` gives it.
  */
 import type { LatencyRecorder } from '../metrics/latency.js';
+import { runTimed } from '../metrics/timed.js';
 import type { StoreMetric } from '../metrics/metric.js';
 import { toU64, u64ToBigInt } from '../metrics/u64.js';
 import { ApiServerMetrics, METRICS as API_SERVER_METRICS } from './metrics/api-server.js';
@@ -189,29 +190,7 @@ export function measureLatencyUs<T>(metric: StoreMetric, operation: () => T): T 
   if (typeof operation !== 'function') {
     throw new TypeError(`measureLatencyUs: operation must be a function, got ${describe(operation)}`);
   }
-  const recorder = startLatencyUs(metric);
-  let result: T;
-  try {
-    result = operation();
-  } catch (error) {
-    recorder.stop();
-    throw error;
-  }
-  if (!isThenable(result)) {
-    recorder.stop();
-    return result;
-  }
-  return Promise.resolve(result).finally(() => {
-    recorder.stop();
-  });
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    (typeof value === 'object' || typeof value === 'function') &&
-    value !== null &&
-    typeof (value as { then?: unknown }).then === 'function'
-  );
+  return runTimed(startLatencyUs(metric), operation);
 }
 
 function checkStoreMetric(metric: unknown, caller: string): asserts metric is StoreMetric {

@@ -6,16 +6,13 @@
  * duration is the more useful minimum.
  */
 import type { IncMetric, StoreMetric } from './metric.js';
+import { runTimed } from './timed.js';
 import { toU64 } from './u64.js';
 
 /** A running measurement; stop it once, or let `using` stop it at the end of the scope. */
 export interface LatencyRecorder extends Disposable {
   /** Records the elapsed whole microseconds and returns them; later calls change nothing. */
   stop(): number;
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
 }
 
 export class LatencyAggregateMetrics {
@@ -51,28 +48,7 @@ export class LatencyAggregateMetrics {
    * that returns a promise, until the promise settles.
    */
   time<T>(operation: () => T): T {
-    const recorder = this.record();
-    let result: T;
-    try {
-      result = operation();
-    } catch (error) {
-      recorder.stop();
-      throw error;
-    }
-    if (isThenable(result)) {
-      return result.then(
-        (value) => {
-          recorder.stop();
-          return value;
-        },
-        (error: unknown) => {
-          recorder.stop();
-          throw error;
-        },
-      ) as T;
-    }
-    recorder.stop();
-    return result;
+    return runTimed(this.record(), operation);
   }
 
   /** The JSON object a line carries for this field: what `serialize()` would write. */
