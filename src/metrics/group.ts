@@ -204,9 +204,7 @@ export class GroupSchema<F extends GroupFields> {
    * stores), without changing anything.
    */
   serialize(group: MetricGroup<F>): string {
-    const out = new JsonBytes();
-    this.writeRow(out, this.#stateOf(group).slots.map((slot) => slot[PEEK]()));
-    return out.toString();
+    return this.format(this.#stateOf(group).slots.map((slot) => slot[PEEK]()));
   }
 
   /** Whether any counter of the group has a delta not yet committed (in flight or not). */

@@ -87,16 +87,25 @@ export class MetricsLine extends JsonBytes {
 
   /** Takes a group's values and appends them as the member `key` (`keyPiece`, if given, its encoding). */
   group<F extends GroupFields>(key: string, schema: GroupSchema<F>, group: MetricGroup<F>, keyPiece?: JsonPiece): void {
-    this.writePiece(keyPiece ?? encodeMemberKey(key));
-    schema.writeGroup(this, group, undefined);
+    this.#group(key, schema, group, keyPiece, undefined);
   }
 
   /** As `group()`, and returns the values written, in `schema.values` order, for aggregation. */
   groupRow<F extends GroupFields>(key: string, schema: GroupSchema<F>, group: MetricGroup<F>, keyPiece?: JsonPiece): U64[] {
-    this.writePiece(keyPiece ?? encodeMemberKey(key));
     const row: U64[] = [];
-    schema.writeGroup(this, group, row);
+    this.#group(key, schema, group, keyPiece, row);
     return row;
+  }
+
+  #group<F extends GroupFields>(
+    key: string,
+    schema: GroupSchema<F>,
+    group: MetricGroup<F>,
+    keyPiece: JsonPiece | undefined,
+    row: U64[] | undefined,
+  ): void {
+    this.writePiece(keyPiece ?? encodeMemberKey(key));
+    schema.writeGroup(this, group, row);
   }
 
   /**
