@@ -9,7 +9,8 @@
 import { do_not_optimize } from 'mitata';
 import { Counter, Registry } from 'prom-client';
 import { BalloonDeviceMetrics } from '../src/devices/virtio/balloon/metrics.js';
-import { MetricsLine } from '../src/metrics/line.js';
+import { EntryDocument, groupEntry } from '../src/metrics/document.js';
+import { flush } from './flush-figure.js';
 import type { Figure } from './ratio.js';
 
 /** Operations per call for the ~1 ns figures. */
@@ -35,9 +36,7 @@ function plainBalloon() {
 
 /** Takes and commits every delta, so that a counter's pending number stays small. */
 function flushBalloon(group: BalloonDeviceMetrics): void {
-  const line = new MetricsLine({ timestampMs: 0 });
-  line.group(BalloonDeviceMetrics.name, BalloonDeviceMetrics, group);
-  line.commit();
+  flush(new EntryDocument([groupEntry(BalloonDeviceMetrics, group)]), 0);
 }
 
 export function coreFigures(): Figure[] {

@@ -7,7 +7,7 @@
  * makes the same changes to the plain object, including to the aggregate entries, whose sums
  * the flush computes itself.
  */
-import { FirecrackerMetrics } from '../src/metrics/firecracker-metrics.js';
+import { FirecrackerMetrics } from '../src/document/firecracker-metrics.js';
 import type { IncMetric } from '../src/metrics/metric.js';
 import { FLUSH_GOAL, flush, flushFigure, peek, START_MS, type FlushSides } from './flush-figure.js';
 import type { Figure } from './ratio.js';

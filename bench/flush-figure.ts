@@ -1,8 +1,9 @@
 /** What the flush figures share: a flush as `Metrics.write()` does it, and the two-sided figure. */
 import { do_not_optimize } from 'mitata';
 import type { MetricsDocument } from '../src/metrics/document.js';
-import { allocateStorage, type ByteStorage } from '../src/metrics/json-bytes.js';
-import { MetricsLine } from '../src/metrics/line.js';
+import { allocateStorage, JsonBytes, type ByteStorage } from '../src/metrics/json-bytes.js';
+import { FlushLedger } from '../src/metrics/ledger.js';
+import { beginLine, endLine } from '../src/metrics/line.js';
 import type { Figure } from './ratio.js';
 
 export const FLUSH_GOAL = 0.5;
@@ -10,9 +11,10 @@ export const START_MS = 1_760_000_000_000;
 
 /** The line a flush would write now, committing nothing: the template of the plain object. */
 export function peek(document: MetricsDocument, timestampMs: number): string {
-  const line = new MetricsLine({ timestampMs }, { peek: true });
-  document.appendTo(line);
-  return line.text();
+  const out = new JsonBytes(256);
+  document.appendTo(beginLine(out, new FlushLedger(true), { timestampMs, headerFields: '' }));
+  endLine(out);
+  return out.toString().slice(0, -1);
 }
 
 /** Memory reused by every line, as `Metrics.write()` reuses it. */
@@ -23,11 +25,12 @@ let storage: ByteStorage = allocateStorage(1024);
  * length in `storage.bytes`.
  */
 export function flush(document: MetricsDocument, timestampMs: number): number {
-  const line = new MetricsLine({ timestampMs }, { storage });
-  document.appendTo(line);
-  const length = line.finish();
-  storage = line.storage;
-  line.commit();
+  const out = new JsonBytes(storage);
+  const ledger = new FlushLedger(false);
+  document.appendTo(beginLine(out, ledger, { timestampMs, headerFields: '' }));
+  const length = endLine(out);
+  storage = out.storage;
+  ledger.commit();
   return length;
 }
 

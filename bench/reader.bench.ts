@@ -7,7 +7,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FirecrackerMetrics } from '../src/metrics/firecracker-metrics.js';
+import { FirecrackerMetrics } from '../src/document/firecracker-metrics.js';
 import { Metrics } from '../src/metrics/writer.js';
 import { readMetrics } from '../src/reader/index.js';
 import { median } from './ratio.js';

@@ -1,8 +1,12 @@
 /**
  * vmm-metrics: Firecracker's metrics system for TypeScript.
  *
- * The core (metric kinds, group declarations, the flush line), the writer and the global
- * document. Device groups are imported from their own subpaths, e.g. `vmm-metrics/balloon`.
+ * From this entry point: the core (metric kinds, group declarations, lines, documents, device
+ * families, the writer and its errors); Firecracker's document (`FirecrackerMetrics`, one per VM)
+ * and the process-wide writer of the global one (`METRICS`); the process time reporter; and the
+ * schemas of the groups that have no subpath of their own. The device groups and families are
+ * imported from their subpaths (`vmm-metrics/balloon`, `vmm-metrics/block`, …), the reader from
+ * `vmm-metrics/reader`.
  */
 export type { IncMetric, StoreMetric } from './metrics/metric.js';
 export type { MetricUnit } from './metrics/units.js';
@@ -18,10 +22,10 @@ export type {
   MetricSpecOptions,
   ValueInfo,
 } from './metrics/group.js';
-export type { LineHeader } from './metrics/line.js';
-export type { DocumentEntry, EntryShape, MetricsDocument, MetricsSection } from './metrics/document.js';
+export type { DocumentEntry, EntryShape, MetricsDocument, WriterMetrics } from './metrics/document.js';
 export type { DeviceFamilyOptions } from './metrics/device-family.js';
 export type { MetricsDestination } from './metrics/destination.js';
+export type { LineWritable } from './metrics/stream-sink.js';
 export type { MetricsInitOptions, MetricsOptions } from './metrics/writer.js';
 export type { LatencyRecorder } from './metrics/latency.js';
 export type { U64 } from './metrics/u64.js';
@@ -30,22 +34,24 @@ export { LocalIncMetric } from './metrics/inc-metric.js';
 export { LocalStoreMetric } from './metrics/store-metric.js';
 export { AtomicIncMetric, AtomicStoreMetric } from './metrics/atomic-metrics.js';
 export { LatencyAggregateMetrics } from './metrics/latency.js';
-export { defineGroup, GroupSchema, inc, latency, store } from './metrics/group.js';
+export { defineGroup, GroupSchema, inc, latency, schemaOf, store } from './metrics/group.js';
 export { unitFromName } from './metrics/units.js';
 export { MetricsLine } from './metrics/line.js';
-export { devicesEntry, EntryDocument, groupEntry } from './metrics/document.js';
+export { EntryDocument, groupEntry } from './metrics/document.js';
 export { DeviceFamily } from './metrics/device-family.js';
 export { DEFAULT_FLUSH_INTERVAL_MS, Metrics } from './metrics/writer.js';
-export { FirecrackerMetrics, METRICS } from './metrics/firecracker-metrics.js';
+export { FirecrackerMetrics } from './document/firecracker-metrics.js';
+export { METRICS } from './document/global-metrics.js';
 export {
   MetricsAlreadyInitializedError,
   MetricsDestinationError,
   MetricsError,
   MetricsWriteError,
+  MetricsWriteInProgressError,
 } from './metrics/errors.js';
 
 // The groups of the global document, by the module of the component each measures.
-export type { FirecrackerGroups, FirecrackerMetricsOptions } from './metrics/firecracker-metrics.js';
+export type { FirecrackerGroups, FirecrackerMetricsOptions } from './document/firecracker-metrics.js';
 export type { ProcessClock, ProcessTimeReporterOptions } from './logger/process-time.js';
 export {
   measureLatencyUs,

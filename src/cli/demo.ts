@@ -8,7 +8,7 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { METRICS as BALLOON } from '../devices/virtio/balloon/metrics.js';
 import { ProcessTimeReporter, processStartTimeUs } from '../logger/process-time.js';
-import { METRICS } from '../metrics/firecracker-metrics.js';
+import { METRICS } from '../document/global-metrics.js';
 
 const USAGE = `Usage: npm start -- [--metrics-path PATH] [--interval-ms MS] [--duration-s S]
 

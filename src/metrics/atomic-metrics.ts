@@ -3,9 +3,11 @@
  * increments the same counters. Each value is a `BigUint64Array` element updated with `Atomics`,
  * which wraps modulo 2^64 exactly as Firecracker's `AtomicU64` does.
  *
- * A counter uses three words: its count, the count at the last committed flush, and the amount
- * in flight. Only the count is written by many threads; the other two belong to the one thread
- * that flushes, and sit in shared memory so that `fetchDiff()` reads the same from every thread.
+ * A counter uses three words: its count, the count taken by lines so far (committed or in
+ * flight), and the count committed. Taking a delta moves the taken mark up to the count with a
+ * compare-and-swap, so any number of threads may flush documents that share the group: each
+ * increment is taken by exactly one line, and a rolled-back line hands its amount back by
+ * lowering the mark.
  */
 import { IncMetricBase } from './inc-metric.js';
 import { PEEK, COMMIT, ROLLBACK, TAKE } from './slots.js';
@@ -18,15 +20,15 @@ export const STORE_WORDS = 1;
 export class AtomicIncMetric extends IncMetricBase {
   readonly #words: BigUint64Array;
   readonly #count: number;
+  readonly #taken: number;
   readonly #committed: number;
-  readonly #inFlight: number;
 
   constructor(name: string, words: BigUint64Array, offset: number) {
     super(name);
     this.#words = words;
     this.#count = offset;
-    this.#committed = offset + 1;
-    this.#inFlight = offset + 2;
+    this.#taken = offset + 1;
+    this.#committed = offset + 2;
   }
 
   inc(): void {
@@ -44,19 +46,21 @@ export class AtomicIncMetric extends IncMetricBase {
 
   [TAKE](): U64 {
     const words = this.#words;
-    const inFlight = Atomics.load(words, this.#inFlight);
-    const unsent = (Atomics.load(words, this.#count) - Atomics.load(words, this.#committed) - inFlight) & U64_MAX;
-    Atomics.store(words, this.#inFlight, (inFlight + unsent) & U64_MAX);
-    return normalizeU64(unsent);
+    // Lock-free: a retry happens only when another thread's flush moved the mark in between.
+    for (;;) {
+      const taken = Atomics.load(words, this.#taken);
+      const count = Atomics.load(words, this.#count);
+      if (count === taken) return 0;
+      if (Atomics.compareExchange(words, this.#taken, taken, count) === taken) return normalizeU64((count - taken) & U64_MAX);
+    }
   }
 
   [COMMIT](amount: U64): void {
-    Atomics.sub(this.#words, this.#inFlight, BigInt(amount));
     Atomics.add(this.#words, this.#committed, BigInt(amount));
   }
 
   [ROLLBACK](amount: U64): void {
-    Atomics.sub(this.#words, this.#inFlight, BigInt(amount));
+    Atomics.sub(this.#words, this.#taken, BigInt(amount));
   }
 
   protected committedCount(): U64 {

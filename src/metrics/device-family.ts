@@ -8,10 +8,12 @@
  * Firecracker, whose aggregate leaves latency minima and maxima at 0, the aggregate's `min_us` is
  * the least device minimum that is set and its `max_us` the greatest maximum.
  *
- * A removed (hot-unplugged) device is written until a committed line has carried its last
- * state, then left out while nothing new is counted on it. Its group is kept: the same id
- * always gives the same group, so a re-plugged device goes on counting where it stopped.
+ * Hot-unplug: a removed device is written until a committed line has carried its last deltas,
+ * then its group is released, so plugging and unplugging devices for as long as a VM runs holds
+ * memory only for the devices present. Re-plugging an id before that gives back the same group
+ * (nothing counted is lost); after it, a fresh one. The aggregate carries every delta either way.
  */
+import type { DocumentEntry, EntryShape } from './document.js';
 import type { GroupFields, GroupSchema, MetricGroup } from './group.js';
 import { encodeMemberKey, type JsonPiece } from './json-bytes.js';
 import { compareKeys } from './key-order.js';
@@ -20,12 +22,10 @@ import type { U64 } from './u64.js';
 
 interface Device<F extends GroupFields> {
   readonly id: string;
-  readonly key: string;
   readonly keyPiece: JsonPiece;
   readonly group: MetricGroup<F>;
+  /** Unplugged: written while it has deltas, released after the line that carries the last. */
   removed: boolean;
-  /** Removed, and no committed line has carried its state since. */
-  owesLine: boolean;
 }
 
 export interface DeviceFamilyOptions {
@@ -34,14 +34,24 @@ export interface DeviceFamilyOptions {
    * @default true
    */
   readonly aggregate?: boolean;
+  /**
+   * Put each device's group in shared memory, so that worker threads can increment it: hand
+   * `sharedBuffer(id)` to a worker, which attaches with `schema.createShared(key, buffer)`.
+   * @default false
+   */
+  readonly sharedMemory?: boolean;
 }
 
-export class DeviceFamily<F extends GroupFields> {
+export class DeviceFamily<F extends GroupFields> implements DocumentEntry {
   readonly aggregate: boolean;
+  readonly shape: EntryShape;
   readonly #aggregateKey: JsonPiece;
   /** Sorted by `compareKeys`, as Firecracker's `BTreeMap<String, _>` iterates. */
   readonly #devices: Device<F>[] = [];
-  #shared = false;
+  #shared: boolean;
+  readonly #releaseDrained = (): void => {
+    this.#release((device) => device.removed && !this.schema.hasDelta(device.group));
+  };
 
   constructor(
     readonly prefix: string,
@@ -49,13 +59,19 @@ export class DeviceFamily<F extends GroupFields> {
     options: DeviceFamilyOptions = {},
   ) {
     this.aggregate = options.aggregate ?? true;
+    this.#shared = options.sharedMemory ?? false;
     this.#aggregateKey = encodeMemberKey(prefix);
+    this.shape = { kind: 'devices', prefix, schema: schema as unknown as GroupSchema<GroupFields>, aggregate: this.aggregate };
+  }
+
+  /** An empty family of the same prefix, schema and options: another VM's. */
+  createEmpty(): DeviceFamily<F> {
+    return new DeviceFamily(this.prefix, this.schema, { aggregate: this.aggregate, sharedMemory: this.#shared });
   }
 
   /**
-   * Puts the groups of the devices allocated from now on in shared memory, so that worker
-   * threads can increment them: hand `sharedBuffer(id)` to a worker, which attaches with
-   * `schema.createShared(\`${prefix}_${id}\`, buffer)`. Only before the first `alloc()`.
+   * Puts the groups of the devices allocated from now on in shared memory (see the
+   * `sharedMemory` option). Only before the first `alloc()`.
    */
   useSharedMemory(): void {
     if (this.#devices.length > 0) {
@@ -65,8 +81,8 @@ export class DeviceFamily<F extends GroupFields> {
   }
 
   /**
-   * The group of device `id`, created on first use. The same id always gives the same group, so
-   * a re-created (or re-plugged) device keeps its counters.
+   * The group of device `id`, created on first use. The same id gives the same group while the
+   * device is present, and after its removal until its group is released.
    */
   alloc(id: string): MetricGroup<F> {
     this.#checkId(id);
@@ -74,12 +90,11 @@ export class DeviceFamily<F extends GroupFields> {
     const found = this.#devices[index];
     if (found?.id === id) {
       found.removed = false;
-      found.owesLine = false;
       return found.group;
     }
     const key = `${this.prefix}_${id}`;
     const group = this.#shared ? this.schema.createShared(key) : this.schema.create(key);
-    this.#devices.splice(index, 0, { id, key, keyPiece: encodeMemberKey(key), group, removed: false, owesLine: false });
+    this.#devices.splice(index, 0, { id, keyPiece: encodeMemberKey(key), group, removed: false });
     return group;
   }
 
@@ -91,14 +106,14 @@ export class DeviceFamily<F extends GroupFields> {
   }
 
   /**
-   * Hot-unplug: the device's entry stays until a committed line has carried its last state.
-   * Returns false if no such device is present.
+   * Hot-unplug. A device with deltas not yet written stays in the lines until a committed line
+   * has carried them; one without is released at once. Returns false if no such device is present.
    */
   remove(id: string): boolean {
     const device = this.#find(id);
     if (device === undefined || device.removed) return false;
     device.removed = true;
-    device.owesLine = true;
+    if (!this.schema.hasDelta(device.group)) this.#release((d) => d === device);
     return true;
   }
 
@@ -107,23 +122,30 @@ export class DeviceFamily<F extends GroupFields> {
     return this.#devices.filter((d) => !d.removed).map((d) => d.id);
   }
 
-  /** Writes each device's entry, then the aggregate. Changes nothing until the line commits. */
-  flush(line: MetricsLine): void {
-    const rows: U64[][] = [];
+  /** How many groups the family holds: present devices, and removed ones whose last line is not out. */
+  get size(): number {
+    return this.#devices.length;
+  }
+
+  /** Writes each device's entry, then the aggregate. Releases nothing until the line commits. */
+  writeTo(line: MetricsLine): void {
+    const rows: U64[][] | undefined = this.aggregate ? [] : undefined;
+    let anyRemoved = false;
     for (const device of this.#devices) {
-      if (device.removed && !device.owesLine && !this.schema.hasDelta(device.group)) continue;
-      if (this.aggregate) rows.push(line.groupRow(device.key, this.schema, device.group, device.keyPiece));
-      else line.group(device.key, this.schema, device.group, device.keyPiece);
-      if (device.owesLine) {
-        line.afterCommit(() => {
-          device.owesLine = false;
-        });
-      }
+      let row: U64[] | undefined;
+      if (rows) rows.push((row = []));
+      line.group(device.keyPiece, this.schema, device.group, row);
+      if (device.removed) anyRemoved = true;
     }
-    if (this.aggregate) {
-      line.writePiece(this.#aggregateKey);
-      this.schema.writeRow(line, this.schema.aggregate(rows));
-    }
+    if (anyRemoved) line.afterCommit(this.#releaseDrained);
+    if (rows) line.row(this.#aggregateKey, this.schema, this.schema.aggregate(rows));
+  }
+
+  #release(which: (device: Device<F>) => boolean): void {
+    const devices = this.#devices;
+    let kept = 0;
+    for (const device of devices) if (!which(device)) devices[kept++] = device;
+    devices.length = kept;
   }
 
   #checkId(id: unknown): void {

@@ -4,12 +4,10 @@
  * Each entry both writes itself into a line and describes its shape, so that readers and
  * validators derive the expected document from the same declarations that produce it.
  */
-import type { DeviceFamily } from './device-family.js';
 import type { GroupFields, GroupSchema, MetricGroup } from './group.js';
 import { encodeMemberKey } from './json-bytes.js';
 import type { MetricsLine } from './line.js';
-
-export type MetricsSection = (line: MetricsLine) => void;
+import type { IncMetric } from './metric.js';
 
 /** What an entry writes: one group, or one member per device then (optionally) their aggregate. */
 export type EntryShape =
@@ -28,36 +26,39 @@ export type EntryShape =
       readonly aggregate: boolean;
     };
 
+/** One part of a document: a group (`groupEntry`) or a family of devices (`DeviceFamily`). */
 export interface DocumentEntry {
   readonly shape: EntryShape;
-  readonly flush: MetricsSection;
+  /** Appends the entry's members to the line being built. */
+  writeTo(line: MetricsLine): void;
+}
+
+/** Counters a writer moves when its lines fail, as Firecracker's `logger` group does. */
+export interface WriterMetrics {
+  /** A flush whose line did not reach the destination (`logger.missed_metrics_count`). */
+  readonly missedLines?: IncMetric;
+  /** A flush whose line could not be built (`logger.metrics_fails`). */
+  readonly failedLines?: IncMetric;
 }
 
 export interface MetricsDocument {
+  /** Appends the document's members, after the line's header. */
   appendTo(line: MetricsLine): void;
+  /** Where a writer of this document counts its failures, unless told otherwise. */
+  readonly writerMetrics?: WriterMetrics;
 }
 
-/** An entry for a single group instance written under the schema's name. */
+/** An entry for a single group instance, written under the schema's name. */
 export function groupEntry<F extends GroupFields>(
   schema: GroupSchema<F>,
   group: MetricGroup<F>,
   options: { readonly optional?: boolean } = {},
 ): DocumentEntry {
-  const keyPiece = encodeMemberKey(schema.name);
+  const key = encodeMemberKey(schema.name);
   return {
-    shape: { kind: 'group', key: schema.name, schema: schema, optional: options.optional ?? false },
-    flush: (line) => {
-      line.group(schema.name, schema, group, keyPiece);
-    },
-  };
-}
-
-/** An entry for a family of devices (see `DeviceFamily`). */
-export function devicesEntry<F extends GroupFields>(family: DeviceFamily<F>): DocumentEntry {
-  return {
-    shape: { kind: 'devices', prefix: family.prefix, schema: family.schema, aggregate: family.aggregate },
-    flush: (line) => {
-      family.flush(line);
+    shape: { kind: 'group', key: schema.name, schema, optional: options.optional ?? false },
+    writeTo: (line) => {
+      line.group(key, schema, group);
     },
   };
 }
@@ -67,6 +68,6 @@ export class EntryDocument implements MetricsDocument {
   constructor(readonly entries: readonly DocumentEntry[]) {}
 
   appendTo(line: MetricsLine): void {
-    for (const entry of this.entries) entry.flush(line);
+    for (const entry of this.entries) entry.writeTo(line);
   }
 }

@@ -41,6 +41,18 @@ export class MetricsWriteError extends MetricsError {
   }
 }
 
+/**
+ * `write()` was called while the same writer was building a line: from a section of its
+ * document, or from code such a section calls. Nothing is written by that call; the line being
+ * built is not affected (unless the error is left to escape from the section).
+ */
+export class MetricsWriteInProgressError extends MetricsError {
+  override name = 'MetricsWriteInProgressError';
+  constructor() {
+    super('Failed to write metrics: write() was called while a metrics line is being built');
+  }
+}
+
 function causeText(cause: unknown): string {
   return cause instanceof Error ? cause.message : String(cause);
 }

@@ -10,9 +10,8 @@
 import { AtomicIncMetric, AtomicStoreMetric, INC_WORDS, STORE_WORDS } from './atomic-metrics.js';
 import { LocalIncMetric } from './inc-metric.js';
 import { LatencyAggregateMetrics } from './latency.js';
-import type { MetricsLine } from './line.js';
 import type { IncMetric, StoreMetric } from './metric.js';
-import { PEEK, TAKE_SLOT, type DeltaSlot, type ValueSlot } from './slots.js';
+import { PEEK, type DeltaSlot, type DeltaTaker, type ValueSlot } from './slots.js';
 import { LocalStoreMetric } from './store-metric.js';
 import { JsonBytes, JsonTemplate } from './json-bytes.js';
 import { unitFromName, type MetricUnit } from './units.js';
@@ -214,19 +213,30 @@ export class GroupSchema<F extends GroupFields> {
   }
 
   /**
-   * Takes the group's values into `line` and writes its JSON object there; with `row`, also
-   * pushes each value onto it, in `values` order.
+   * Takes the group's values (counters through `taker`) and writes its JSON object to `out`;
+   * with `row`, also pushes each value onto it, in `values` order.
    */
-  writeGroup(line: MetricsLine, group: MetricGroup<F>, row: U64[] | undefined): void {
+  writeGroup(out: JsonBytes, group: MetricGroup<F>, taker: DeltaTaker, row: U64[] | undefined): void {
+    const values = this.#takeValues(group, taker);
+    out.writeTemplate(this.#template, values);
+    if (row) for (const value of values) row.push(value);
+  }
+
+  /** Takes the group's values (counters through `taker`) without writing them, in `values` order. */
+  takeRow(group: MetricGroup<F>, taker: DeltaTaker): U64[] {
+    return [...this.#takeValues(group, taker)];
+  }
+
+  /** The values in the reused row: valid until the next call. */
+  #takeValues(group: MetricGroup<F>, taker: DeltaTaker): U64[] {
     const slots = this.#stateOf(group).slots;
     const isDelta = this.#isDelta;
     const values = this.#row;
     for (let i = 0; i < slots.length; i++) {
       const slot = slots[i] as DeltaSlot & ValueSlot;
-      values[i] = isDelta[i] === true ? line[TAKE_SLOT](slot) : slot[PEEK]();
+      values[i] = isDelta[i] === true ? taker.take(slot) : slot[PEEK]();
     }
-    line.writeTemplate(this.#template, values);
-    if (row) for (const value of values) row.push(value);
+    return values;
   }
 
   /** Writes the JSON object of one row of values, in `values` order. */
@@ -288,6 +298,13 @@ export class GroupSchema<F extends GroupFields> {
     Object.defineProperty(group, GROUP_STATE, { value: state });
     return Object.freeze(group) as MetricGroup<F>;
   }
+}
+
+/** The schema that built `group`; throws if `group` is not a group of this library. */
+export function schemaOf<F extends GroupFields>(group: MetricGroup<F>): GroupSchema<F> {
+  const state = (group as { [GROUP_STATE]?: GroupState } | null)?.[GROUP_STATE];
+  if (state === undefined) throw new TypeError('not a metric group made by defineGroup()');
+  return state.schema as unknown as GroupSchema<F>;
 }
 
 /** Declares a metric group: `name` is its document key, `fields` its wire names in order. */

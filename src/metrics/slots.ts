@@ -12,8 +12,6 @@ export const TAKE = Symbol('take');
 export const COMMIT = Symbol('commit');
 export const ROLLBACK = Symbol('rollback');
 export const PEEK = Symbol('peek');
-/** `MetricsLine`'s take of a slot it need not check. */
-export const TAKE_SLOT = Symbol('take slot');
 
 /** A counter as the flush protocol sees it. */
 export interface DeltaSlot extends IncMetric {
@@ -30,4 +28,14 @@ export interface DeltaSlot extends IncMetric {
 /** A store as the flush protocol sees it. */
 export interface ValueSlot extends StoreMetric {
   [PEEK](): U64;
+}
+
+/** What takes counters' deltas while a line is built: the line's ledger, or a peek that takes nothing. */
+export interface DeltaTaker {
+  take(slot: DeltaSlot): U64;
+}
+
+/** Whether `metric` is a counter made by this library, which a line can take a delta from. */
+export function isDeltaSlot(metric: IncMetric): metric is DeltaSlot {
+  return typeof (metric as Partial<DeltaSlot>)[TAKE] === 'function';
 }

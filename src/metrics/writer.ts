@@ -2,14 +2,23 @@
  * The metrics writer (Firecracker's `Metrics<T, M>`): owns a document and, once initialized with
  * a destination, writes it as one compact JSON line per flush — every 60 s by default, on
  * demand with `write()`, and optionally once more when the process exits.
+ *
+ * The writer alone decides when a line's deltas count as written. A line takes every counter's
+ * delta as it is built; the sink then reports what became of its bytes, and the writer commits
+ * the deltas (all out), keeps the rest of the line to offer first next time (part out, the rest
+ * can follow), or rolls them back to the next line (nothing out). Each flush whose line does not
+ * get out counts once in the missed-lines metric.
  */
 import type { MetricsDocument } from './document.js';
-import { openDestination, type LineSink, type MetricsDestination } from './destination.js';
-import { MetricsAlreadyInitializedError, MetricsWriteError, type MetricsError } from './errors.js';
-import { allocateStorage, type ByteStorage } from './json-bytes.js';
+import { openDestination, type MetricsDestination } from './destination.js';
+import { MetricsAlreadyInitializedError, MetricsWriteError, MetricsWriteInProgressError, type MetricsError } from './errors.js';
+import { flushAtExit } from './exit-flush.js';
+import { allocateStorage, JsonBytes, type ByteStorage } from './json-bytes.js';
 import { compareKeys } from './key-order.js';
-import { MetricsLine } from './line.js';
+import { FlushLedger } from './ledger.js';
+import { beginLine, endLine } from './line.js';
 import type { IncMetric } from './metric.js';
+import type { LineSink, SinkResult } from './sink.js';
 
 /** Firecracker's flush period. */
 export const DEFAULT_FLUSH_INTERVAL_MS = 60_000;
@@ -25,9 +34,11 @@ export interface MetricsInitOptions {
    */
   readonly flushIntervalMs?: number;
   /**
-   * Write a last line when the process exits, or receives SIGTERM, SIGINT or SIGHUP (then the
-   * signal is raised again if nothing else handles it). Works for paths and file descriptors,
-   * whose writes are synchronous; a stream cannot be written to at exit.
+   * Write a last line when the process exits, and one on SIGTERM, SIGINT or SIGHUP. If the
+   * application handles that signal itself, the process goes on and the exit line carries what
+   * is counted until it exits; otherwise the signal is raised again and ends the process. Works
+   * for paths and file descriptors, whose writes are synchronous; a stream cannot be written to
+   * at exit.
    * @default false
    */
   readonly flushOnExit?: boolean;
@@ -40,15 +51,23 @@ export interface MetricsInitOptions {
 
 export interface MetricsOptions {
   /**
-   * Counts every flush whose line could not be written, as Firecracker counts them in
+   * Counts every flush whose line did not get out, as Firecracker counts them in
    * `logger.missed_metrics_count`.
+   * @default the document's `writerMetrics.missedLines`
    */
   readonly missedLinesMetric?: IncMetric;
   /**
    * Counts every flush whose line could not be built because a section of the document threw,
    * as Firecracker counts serialization failures in `logger.metrics_fails`.
+   * @default the document's `writerMetrics.failedLines`
    */
   readonly failedLinesMetric?: IncMetric;
+}
+
+/** A line part of which is out; its rest is offered first at the next write. */
+interface PendingRest {
+  bytes: Uint8Array;
+  readonly ledger: FlushLedger;
 }
 
 export class Metrics<T extends MetricsDocument> {
@@ -57,7 +76,10 @@ export class Metrics<T extends MetricsDocument> {
   #headerFields = '';
   #storage: ByteStorage | undefined;
   #timer: NodeJS.Timeout | undefined;
-  #stopFlushingOnExit: () => void = () => undefined;
+  #pending: PendingRest | undefined;
+  /** The ledger of the line being built, while `write()` runs the document. */
+  #building: FlushLedger | undefined;
+  #stopFlushingAtExit: () => void = () => undefined;
   #report: (error: MetricsError) => void = (error) => {
     process.emitWarning(error);
   };
@@ -69,8 +91,8 @@ export class Metrics<T extends MetricsDocument> {
     readonly document: T,
     options: MetricsOptions = {},
   ) {
-    this.#missedLines = options.missedLinesMetric;
-    this.#failedLines = options.failedLinesMetric;
+    this.#missedLines = options.missedLinesMetric ?? document.writerMetrics?.missedLines;
+    this.#failedLines = options.failedLinesMetric ?? document.writerMetrics?.failedLines;
   }
 
   /**
@@ -85,9 +107,8 @@ export class Metrics<T extends MetricsDocument> {
     if (onError !== undefined && typeof onError !== 'function') throw new TypeError(`onError: expected a function, got ${typeof onError}`);
     if (typeof flushOnExit !== 'boolean') throw new TypeError(`flushOnExit: expected a boolean, got ${typeof flushOnExit}`);
     if (options.onError) this.#report = options.onError;
-    this.#sink = openDestination(destination, (error) => {
-      this.#missedLines?.inc();
-      this.#report(error);
+    this.#sink = openDestination(destination, (cause) => {
+      this.#report(new MetricsWriteError(0, { cause }));
     });
     this.#initialized = true;
     this.#headerFields = headerFields;
@@ -96,7 +117,9 @@ export class Metrics<T extends MetricsDocument> {
         this.#writeReporting();
       }, interval).unref();
     }
-    if (flushOnExit) this.#flushOnExit();
+    if (flushOnExit) this.#stopFlushingAtExit = flushAtExit(() => {
+      this.#flushAtExit();
+    });
   }
 
   get initialized(): boolean {
@@ -106,89 +129,135 @@ export class Metrics<T extends MetricsDocument> {
   /**
    * Writes one line. Returns `false` if the writer has no destination (before `init()` or after
    * `close()`): then nothing is written and nothing is committed. Returns `true` once a complete
-   * line is out and its deltas are committed; with a stream, once the stream took the line.
-   * Throws `MetricsWriteError` on failure; its deltas then go to the next line.
+   * line is out and its deltas are committed; with a stream, once the stream took the line (its
+   * deltas commit when the stream reports it written). Throws `MetricsWriteError` when the line
+   * does not get out; its deltas then go to the next line. Throws `MetricsWriteInProgressError`
+   * when called while this writer is building a line (from a section of its document).
    */
   write(): boolean {
     const sink = this.#sink;
     if (sink === undefined) return false;
-    this.#countingMisses(() => {
-      sink.finishPending();
-    });
-    const line = this.#newLine(false);
-    let length: number;
+    if (this.#building !== undefined) throw new MetricsWriteInProgressError();
+    if (this.#pending !== undefined) this.#offerPendingRest(sink, this.#pending);
+    const ledger = new FlushLedger(false);
+    const out = new JsonBytes((this.#storage ??= allocateStorage(1024)));
+    this.#building = ledger;
     try {
-      this.document.appendTo(line);
-      length = line.finish();
+      this.document.appendTo(beginLine(out, ledger, { timestampMs: Date.now(), headerFields: this.#headerFields }));
     } catch (cause) {
-      // What the sections before the failing one took goes back, to the next line.
-      line.rollback();
-      this.#failedLines?.inc();
-      this.#missedLines?.inc();
+      if (this.#building === ledger) {
+        // What the sections before the failing one took goes back, to the next line.
+        ledger.rollback();
+        this.#failedLines?.inc();
+        this.#missedLines?.inc();
+      }
       throw new MetricsWriteError(0, { cause });
+    } finally {
+      if (this.#building === ledger) this.#building = undefined;
     }
-    this.#storage = line.storage;
-    this.#countingMisses(() => {
-      sink.writeLine(line.storage.bytes, length, line);
+    // The exit flush gave this line up while a section ran (the section called process.exit()).
+    if (ledger.settled) throw new MetricsWriteError(0, { cause: new Error('the line was given up while it was built') });
+    const length = endLine(out);
+    // Sinks copy what they keep: every line is built in the same memory.
+    this.#storage = out.storage;
+    const bytes = out.storage.bytes.subarray(0, length);
+    const result = sink.write(bytes, false, (error) => {
+      this.#settleQueued(ledger, error);
     });
+    this.#settle(ledger, bytes, result);
     return true;
   }
 
   /** The line a write would produce now, without committing or changing anything. */
   render(): string {
-    const line = this.#newLine(true);
-    this.document.appendTo(line);
-    return line.text();
+    // Memory of its own: render() may be called from a section while a line is being built.
+    const out = new JsonBytes(256);
+    const ledger = new FlushLedger(true);
+    this.document.appendTo(beginLine(out, ledger, { timestampMs: Date.now(), headerFields: this.#headerFields }));
+    endLine(out);
+    return out.toString().slice(0, -1);
   }
 
   /**
-   * Stops the timers and closes a destination opened from a path. Deltas of a line that was not
-   * completely written stay pending; call `write()` first for a last line.
+   * Stops the timers and closes a destination opened from a path. A line part of which is out
+   * is given up: its deltas go back to be written by another writer of the same groups, and it
+   * counts as missed. Call `write()` first for a last line.
    */
   close(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
-    this.#stopFlushingOnExit();
+    this.#stopFlushingAtExit();
+    this.#stopFlushingAtExit = () => undefined;
+    if (this.#pending !== undefined) {
+      this.#pending.ledger.rollback();
+      this.#pending = undefined;
+      this.#missedLines?.inc();
+    }
     this.#sink?.close();
     this.#sink = undefined;
   }
 
-  #newLine(peek: boolean): MetricsLine {
-    // Every line is written into the same memory: sinks copy what they keep past writeLine().
-    this.#storage ??= allocateStorage(1024);
-    return new MetricsLine({ timestampMs: Date.now(), headerFields: this.#headerFields }, { peek, storage: this.#storage });
+  /** Offers the rest of a line; throws if the new line cannot follow it yet. */
+  #offerPendingRest(sink: LineSink, pending: PendingRest): void {
+    const result = sink.write(pending.bytes, true, () => undefined);
+    if (result.status === 'written') {
+      this.#pending = undefined;
+      pending.ledger.commit();
+      return;
+    }
+    if (result.status === 'partial') {
+      pending.bytes = pending.bytes.subarray(result.written);
+      this.#missedLines?.inc();
+      throw new MetricsWriteError(pending.bytes.length, { cause: result.cause });
+    }
+    // The rest can never follow (the sink ends the fragment with a newline of its own): that
+    // line is missed and its deltas go to the one written now.
+    this.#pending = undefined;
+    pending.ledger.rollback();
+    this.#missedLines?.inc();
+    this.#report(new MetricsWriteError(0, { cause: result.status === 'failed' ? result.cause : new Error('unexpected sink result') }));
+  }
+
+  #settle(ledger: FlushLedger, bytes: Uint8Array, result: SinkResult): void {
+    switch (result.status) {
+      case 'written':
+        ledger.commit();
+        return;
+      case 'queued':
+        return;
+      case 'partial':
+        // Not missed (yet): the line gets out once its rest does.
+        this.#pending = { bytes: bytes.slice(result.written), ledger };
+        throw new MetricsWriteError(bytes.length - result.written, { cause: result.cause });
+      case 'failed':
+        ledger.rollback();
+        this.#missedLines?.inc();
+        throw new MetricsWriteError(0, { cause: result.cause });
+    }
+  }
+
+  #settleQueued(ledger: FlushLedger, error: unknown): void {
+    if (error === undefined) {
+      ledger.commit();
+      return;
+    }
+    ledger.rollback();
+    this.#missedLines?.inc();
+    this.#report(new MetricsWriteError(0, { cause: error }));
   }
 
   /**
-   * A last line at exit: on `exit`, and on the signals that end a process by default, after
-   * which the signal is raised again if nothing else handles it, so the process still ends as
-   * that signal would have ended it.
+   * The exit flush. When the process exits from inside a section (`process.exit()` called while
+   * a line is built), that line can never be finished: it is given up and a whole new one is
+   * written, or none if the document exits again.
    */
-  #flushOnExit(): void {
-    const onExit = (): void => {
-      this.#stopFlushingOnExit();
-      this.#writeReporting();
-    };
-    const onSignal = (signal: NodeJS.Signals): void => {
-      onExit();
-      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-    };
-    process.on('exit', onExit);
-    for (const signal of EXIT_SIGNALS) process.on(signal, onSignal);
-    this.#stopFlushingOnExit = () => {
-      process.off('exit', onExit);
-      for (const signal of EXIT_SIGNALS) process.off(signal, onSignal);
-      this.#stopFlushingOnExit = () => undefined;
-    };
-  }
-
-  #countingMisses(write: () => void): void {
-    try {
-      write();
-    } catch (error) {
-      this.#missedLines?.inc();
-      throw error;
+  #flushAtExit(): void {
+    const building = this.#building;
+    if (building !== undefined) {
+      building.rollback();
+      this.#building = undefined;
     }
+    this.#writeReporting();
   }
 
   #writeReporting(): void {
@@ -199,9 +268,6 @@ export class Metrics<T extends MetricsDocument> {
     }
   }
 }
-
-/** The signals whose default action ends the process and that a VMM is commonly stopped with. */
-const EXIT_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
 
 /** setInterval's longest delay; a longer one would silently become 1 ms. */
 const MAX_INTERVAL_MS = 2 ** 31 - 1;

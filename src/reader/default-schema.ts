@@ -4,7 +4,7 @@
  * It is derived from the document built with `{ rtc: true }`, so that it knows the optional
  * `rtc` entry (aarch64): accepted when present, required only with `{ require: ['rtc'] }`.
  */
-import { FirecrackerMetrics } from '../metrics/firecracker-metrics.js';
+import { FirecrackerMetrics } from '../document/firecracker-metrics.js';
 import { MetricsSchema, type SchemaOptions } from './schema.js';
 
 let cached: MetricsSchema | undefined;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { EntryDocument, LatencyAggregateMetrics, LocalIncMetric, LocalStoreMetric, Metrics, type StoreMetric } from '../../src/index.js';
+import { EntryDocument, groupEntry, LatencyAggregateMetrics, LocalIncMetric, LocalStoreMetric, Metrics, type StoreMetric } from '../../src/index.js';
 import { ApiServerMetrics, METRICS as API_SERVER } from '../../src/logger/metrics/api-server.js';
 import * as latencies from '../../src/logger/metrics/latencies.js';
 import {
@@ -277,7 +277,7 @@ test('a latencies_us field measured with the helper appears in a written line', 
   measureLatencyUs(latencies.METRICS.vmm_pause_vm, () => {
     spin(200);
   });
-  const line = parseLine(new Metrics(new EntryDocument([latencies.DOCUMENT_ENTRY])).render());
+  const line = parseLine(new Metrics(new EntryDocument([groupEntry(latencies.PerformanceMetrics, latencies.METRICS)])).render());
   const value = line.object('latencies_us').integer('vmm_pause_vm');
   assert.ok(value >= 200n);
   assert.equal(line.object('latencies_us').integer('pause_vm'), 0n);

@@ -7,7 +7,6 @@ import fc from 'fast-check';
 import {
   defineGroup,
   DeviceFamily,
-  devicesEntry,
   EntryDocument,
   inc,
   latency,
@@ -84,7 +83,7 @@ let files = 0;
 /** A writer of `family` alone on a new temporary file; `flush()` writes and returns the line. */
 function fileWriter<F extends GroupFields>(family: DeviceFamily<F>): { flush(): JsonObject; close(): void } {
   const path = join(dir, `run-${files++}.json`);
-  const metrics = new Metrics(new EntryDocument([devicesEntry(family)]));
+  const metrics = new Metrics(new EntryDocument([family]));
   metrics.init(path, { flushIntervalMs: 0 });
   let read = 0;
   return {
@@ -139,8 +138,9 @@ const workloadArb = fc
   .uniqueArray(idArb, { minLength: 1, maxLength: 5 })
   .chain((ids) => fc.tuple(fc.constant(ids), fc.array(commandArb(ids.length), { maxLength: 60 })));
 
-/** What the test expects of one device of the family. */
+/** What the test expects of one device the family holds: its group and the values its next line carries. */
 interface ModelDevice {
+  readonly group: Disk;
   ops: bigint;
   bytes: bigint;
   depth: bigint;
@@ -148,55 +148,48 @@ interface ModelDevice {
   max: bigint;
   sum: bigint;
   removed: boolean;
-  /** Removed, and no line has carried it since. */
-  owesLine: boolean;
 }
 
-const fresh = (): ModelDevice => ({ ops: 0n, bytes: 0n, depth: 0n, min: 0n, max: 0n, sum: 0n, removed: false, owesLine: false });
+const hasDelta = (d: ModelDevice): boolean => d.ops !== 0n || d.bytes !== 0n || d.sum !== 0n;
 
-test('property: every line holds the expected devices, sorted, and aggregate = Î£ devices', () => {
+test('property: every line holds the devices held, sorted; aggregate = Î£ devices; removed ones are released once written', () => {
   fc.assert(
     fc.property(workloadArb, ([ids, commands]) => {
       const family = new DeviceFamily('disk', Disk);
       const writer = fileWriter(family);
+      // The devices the family holds: present ones, and removed ones whose last deltas are not out.
       const model = new Map<string, ModelDevice>();
-      const held = new Map<string, Disk>();
+      const everHeld = new Set<Disk>();
       try {
-        const alloc = (id: string): Disk => {
+        const alloc = (id: string): ModelDevice => {
           const group = family.alloc(id);
           const known = model.get(id);
           if (known !== undefined) {
-            assert.equal(group, held.get(id), 'the same id gives the same group, removed or not');
+            assert.equal(group, known.group, 'the same id gives the same group until it is released');
             known.removed = false;
-            known.owesLine = false;
-          } else {
-            model.set(id, fresh());
+            return known;
           }
-          held.set(id, group);
-          return group;
-        };
-        const use = (id: string): [Disk, ModelDevice | undefined] => {
-          // A removed device's group still counts, and what it counts is still written.
-          const group = held.get(id) ?? alloc(id);
-          return [group, model.get(id)];
+          assert.ok(!everHeld.has(group), 'a released id gets a fresh group');
+          everHeld.add(group);
+          const device: ModelDevice = { group, ops: 0n, bytes: 0n, depth: 0n, min: 0n, max: 0n, sum: 0n, removed: false };
+          model.set(id, device);
+          return device;
         };
         for (const command of commands) {
           if (command.op === 'flush') {
-            const written = (d: ModelDevice): boolean => !d.removed || d.owesLine || d.ops !== 0n || d.bytes !== 0n || d.sum !== 0n;
             const rows = checkLine(writer.flush(), 'disk');
-            const expected = new Map(
-              byUtf8([...model].filter(([, d]) => written(d)).map(([id]) => id)).map((id) => {
-                const d = model.get(id) ?? fresh();
-                return [id, [d.ops, d.bytes, d.depth, d.min, d.max, d.sum]];
-              }),
-            );
+            const expected = new Map(byUtf8([...model.keys()]).map((id) => {
+              const d = model.get(id) as ModelDevice;
+              return [id, [d.ops, d.bytes, d.depth, d.min, d.max, d.sum]];
+            }));
             assert.deepEqual(rows, expected);
-            for (const device of model.values()) {
+            for (const [id, device] of model) {
               device.ops = 0n;
               device.bytes = 0n;
               device.sum = 0n;
-              device.owesLine = false;
+              if (device.removed) model.delete(id);
             }
+            assert.equal(family.size, model.size, 'removed devices are released after the line that carried them');
             continue;
           }
           const id = ids[command.dev] ?? '';
@@ -207,32 +200,28 @@ test('property: every line holds the expected devices, sorted, and aggregate = Î
             assert.equal(family.remove(id), known !== undefined && !known.removed);
             if (known && !known.removed) {
               known.removed = true;
-              known.owesLine = true;
+              if (!hasDelta(known)) model.delete(id);
             }
           } else {
-            const [group, device] = use(id);
+            // Device code that still holds a removed device's group counts into it until it is released.
+            const device = model.get(id) ?? alloc(id);
+            const group = device.group;
             if (command.op === 'inc') {
               group[command.field].inc();
-              if (device) {
-                if (command.field === 'ops') device.ops = wrap(device.ops + 1n);
-                else device.bytes = wrap(device.bytes + 1n);
-              }
+              if (command.field === 'ops') device.ops = wrap(device.ops + 1n);
+              else device.bytes = wrap(device.bytes + 1n);
             } else if (command.op === 'add') {
               group[command.field].add(command.amount);
-              if (device) {
-                if (command.field === 'ops') device.ops = wrap(device.ops + command.amount);
-                else device.bytes = wrap(device.bytes + command.amount);
-              }
+              if (command.field === 'ops') device.ops = wrap(device.ops + command.amount);
+              else device.bytes = wrap(device.bytes + command.amount);
             } else if (command.op === 'store') {
               group.depth.store(command.value);
-              if (device) device.depth = command.value;
+              device.depth = command.value;
             } else {
               group.op_agg.recordUs(command.us);
-              if (device) {
-                device.sum = wrap(device.sum + command.us);
-                if (command.us !== 0n && (device.min === 0n || command.us < device.min)) device.min = command.us;
-                if (command.us > device.max) device.max = command.us;
-              }
+              device.sum = wrap(device.sum + command.us);
+              if (command.us !== 0n && (device.min === 0n || command.us < device.min)) device.min = command.us;
+              if (command.us > device.max) device.max = command.us;
             }
           }
           assert.deepEqual(
@@ -240,6 +229,7 @@ test('property: every line holds the expected devices, sorted, and aggregate = Î
             byUtf8([...model].filter(([, d]) => !d.removed).map(([id]) => id)),
             'ids() lists the present devices in entry order',
           );
+          assert.equal(family.size, model.size);
         }
         checkLine(writer.flush(), 'disk');
       } finally {
@@ -255,7 +245,7 @@ test('property: a device key is escaped correctly whatever its id', () => {
     fc.property(idArb, fc.nat(1000), (id, count) => {
       const family = new DeviceFamily('disk', Disk);
       family.alloc(id).ops.add(count);
-      const metrics = new Metrics(new EntryDocument([devicesEntry(family)]));
+      const metrics = new Metrics(new EntryDocument([family]));
       const parsed = JSON.parse(metrics.render()) as Record<string, unknown>;
       const entry = Object.getOwnPropertyDescriptor(parsed, `disk_${id}`)?.value as { ops: number } | undefined;
       assert.ok(entry !== undefined, `no key for id ${JSON.stringify(id)}`);
@@ -291,7 +281,7 @@ test('property: alloc(id) returns the same group for the same id, whatever happe
   fc.assert(
     fc.property(fc.uniqueArray(idArb, { minLength: 1, maxLength: 6 }), fc.array(fc.tuple(fc.nat(5), fc.boolean())), (ids, steps) => {
       const family = new DeviceFamily('disk', Disk);
-      const metrics = new Metrics(new EntryDocument([devicesEntry(family)]));
+      const metrics = new Metrics(new EntryDocument([family]));
       const first = new Map(ids.map((id) => [id, family.alloc(id)]));
       for (const [index, render] of steps) {
         const id = ids[index % ids.length] ?? '';
@@ -352,7 +342,7 @@ test('property: aggregate latency min is the least set device minimum, max the g
           for (const us of samples[i] ?? []) family.alloc(id).op_agg.recordUs(us);
           family.alloc(id);
         });
-        const metrics = new Metrics(new EntryDocument([devicesEntry(family)]));
+        const metrics = new Metrics(new EntryDocument([family]));
         const line = parseLine(metrics.render());
         const aggregate = line.object('disk').object('op_agg');
         const minima = samples.map((s) => s.filter((us) => us !== 0)).filter((s) => s.length > 0).map((s) => Math.min(...s));
@@ -369,22 +359,26 @@ test('a family without aggregate writes only the devices', () => {
   const family = new DeviceFamily('disk', Disk, { aggregate: false });
   family.alloc('b').ops.inc();
   family.alloc('a');
-  const line = parseLine(new Metrics(new EntryDocument([devicesEntry(family)])).render());
+  const line = parseLine(new Metrics(new EntryDocument([family])).render());
   assert.deepEqual(line.keys(), ['utc_timestamp_ms', 'disk_a', 'disk_b']);
   const empty = new DeviceFamily('disk', Disk);
-  assert.deepEqual(parseLine(new Metrics(new EntryDocument([devicesEntry(empty)])).render()).keys(), ['utc_timestamp_ms', 'disk']);
+  assert.deepEqual(parseLine(new Metrics(new EntryDocument([empty])).render()).keys(), ['utc_timestamp_ms', 'disk']);
 });
 
-test('a removed device that only changed a store is still written once', () => {
+test('a removed device with no delta to write is released at once; one with deltas after its last line', () => {
   const family = new DeviceFamily('disk', Disk);
   const writer = fileWriter(family);
   try {
-    family.alloc('a');
-    writer.flush();
     family.alloc('a').depth.store(412);
+    writer.flush();
     family.remove('a');
-    assert.deepEqual(checkLine(writer.flush(), 'disk').get('a'), [0n, 0n, 412n, 0n, 0n, 0n]);
+    assert.equal(family.size, 0, 'a store is written in every line: nothing is owed');
     assert.equal(checkLine(writer.flush(), 'disk').has('a'), false);
+    family.alloc('b').ops.add(3);
+    family.remove('b');
+    assert.equal(family.size, 1);
+    assert.equal(checkLine(writer.flush(), 'disk').get('b')?.[0], 3n);
+    assert.equal(family.size, 0);
   } finally {
     writer.close();
   }
@@ -392,7 +386,7 @@ test('a removed device that only changed a store is still written once', () => {
 
 test('render() leaves removed devices as they are', () => {
   const family = new DeviceFamily('disk', Disk);
-  const metrics = new Metrics(new EntryDocument([devicesEntry(family)]));
+  const metrics = new Metrics(new EntryDocument([family]));
   const a = family.alloc('a');
   a.ops.inc();
   family.remove('a');
@@ -400,19 +394,23 @@ test('render() leaves removed devices as they are', () => {
   assert.equal(a.ops.fetchDiff(), 1);
 });
 
-test('a re-plugged device gets its group back, and nothing counted in between is lost', () => {
+test('re-plugged before its last line, a device gets its group back; after, a fresh one', () => {
   const family = new DeviceFamily('disk', Disk);
   const writer = fileWriter(family);
   try {
     const a = family.alloc('rootfs');
     a.ops.add(5);
     family.remove('rootfs');
-    assert.equal(checkLine(writer.flush(), 'disk').get('rootfs')?.[0], 5n);
-    assert.equal(checkLine(writer.flush(), 'disk').has('rootfs'), false);
-    a.ops.add(7); // counted by a device that still holds its group after the unplug
-    assert.equal(checkLine(writer.flush(), 'disk').get('rootfs')?.[0], 7n);
-    assert.equal(family.alloc('rootfs'), a);
-    assert.equal(a.ops.count(), 12);
+    assert.equal(family.alloc('rootfs'), a, 'nothing is lost: the same group goes on');
+    family.remove('rootfs');
+    const last = checkLine(writer.flush(), 'disk');
+    assert.equal(last.get('rootfs')?.[0], 5n);
+    assert.equal(checkLine(writer.flush(), 'disk').has('rootfs'), false, 'released after the line that carried it');
+    const again = family.alloc('rootfs');
+    assert.notEqual(again, a, 'released: a fresh group');
+    assert.equal(again.ops.count(), 0);
+    again.ops.inc();
+    assert.equal(checkLine(writer.flush(), 'disk').get('rootfs')?.[0], 1n);
     assert.deepEqual(family.ids(), ['rootfs']);
   } finally {
     writer.close();
@@ -426,7 +424,7 @@ test('a family in shared memory: a view from the buffer counts into the same lin
   const view = Disk.createShared('disk_a', family.sharedBuffer('a'));
   view.ops.add(3);
   a.ops.inc();
-  assert.equal(parseLine(new Metrics(new EntryDocument([devicesEntry(family)])).render()).object('disk_a').integer('ops'), 4n);
+  assert.equal(parseLine(new Metrics(new EntryDocument([family])).render()).object('disk_a').integer('ops'), 4n);
   assert.throws(() => {
     family.useSharedMemory();
   }, /disk: shared memory must be chosen before the first device is allocated/);

@@ -3,8 +3,16 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { EntryDocument, Metrics, MetricsLine, type DocumentEntry, type GroupFields, type MetricGroup } from '../../src/index.js';
-import { FirecrackerMetrics, METRICS } from '../../src/metrics/firecracker-metrics.js';
+import {
+  FirecrackerMetrics,
+  Metrics,
+  METRICS,
+  type EntryShape,
+  type FirecrackerMetricsOptions,
+  type GroupFields,
+  type GroupSchema,
+  type MetricGroup,
+} from '../../src/index.js';
 import * as balloon from '../../src/devices/virtio/balloon/metrics.js';
 import * as block from '../../src/devices/virtio/block/metrics.js';
 import * as mem from '../../src/devices/virtio/mem/metrics.js';
@@ -196,41 +204,44 @@ function checkAggregate(line: JsonObject, prefix: string, ids: readonly string[]
   }
 }
 
-/** Every module's entry in Firecracker's order, assembled here rather than taken from the library. */
-function allEntries(withRtc: boolean): DocumentEntry[] {
+/** Every module's global group in Firecracker's order, assembled here rather than taken from the library. */
+function moduleShapes(withRtc: boolean): EntryShape[] {
+  const group = (schema: GroupSchema<GroupFields>, optional = false): EntryShape => ({ kind: 'group', key: schema.name, schema, optional });
   return [
-    apiServer.DOCUMENT_ENTRY,
-    balloon.DOCUMENT_ENTRY,
-    block.DOCUMENT_ENTRY,
-    deprecatedApi.DOCUMENT_ENTRY,
-    getApi.DOCUMENT_ENTRY,
-    i8042.DOCUMENT_ENTRY,
-    ...(withRtc ? [rtc.DOCUMENT_ENTRY] : []),
-    serial.DOCUMENT_ENTRY,
-    latencies.DOCUMENT_ENTRY,
-    logger.DOCUMENT_ENTRY,
-    mmds.DOCUMENT_ENTRY,
-    net.DOCUMENT_ENTRY,
-    patchApi.DOCUMENT_ENTRY,
-    putApi.DOCUMENT_ENTRY,
-    seccomp.DOCUMENT_ENTRY,
-    vcpu.DOCUMENT_ENTRY,
-    vmm.DOCUMENT_ENTRY,
-    signals.DOCUMENT_ENTRY,
-    vsock.DOCUMENT_ENTRY,
-    rng.DOCUMENT_ENTRY,
-    pmem.DOCUMENT_ENTRY,
-    vhostUser.DOCUMENT_ENTRY,
-    interrupts.DOCUMENT_ENTRY,
-    mem.DOCUMENT_ENTRY,
+    group(apiServer.ApiServerMetrics),
+    group(balloon.BalloonDeviceMetrics),
+    block.METRICS.shape,
+    group(deprecatedApi.DeprecatedApiMetrics),
+    group(getApi.GetRequestsMetrics),
+    group(i8042.I8042DeviceMetrics),
+    ...(withRtc ? [group(rtc.RtcDeviceMetrics, true)] : []),
+    group(serial.SerialDeviceMetrics),
+    group(latencies.PerformanceMetrics),
+    group(logger.LoggerSystemMetrics),
+    group(mmds.MmdsMetrics),
+    net.METRICS.shape,
+    group(patchApi.PatchRequestsMetrics),
+    group(putApi.PutRequestsMetrics),
+    group(seccomp.SeccompMetrics),
+    group(vcpu.VcpuMetrics),
+    group(vmm.VmmMetrics),
+    group(signals.SignalMetrics),
+    group(vsock.VsockDeviceMetrics),
+    group(rng.EntropyDeviceMetrics),
+    pmem.METRICS.shape,
+    vhostUser.METRICS.shape,
+    group(interrupts.InterruptMetrics),
+    group(mem.VirtioMemDeviceMetrics),
   ];
 }
 
-const SINGLE_GROUPS: readonly MetricGroup<GroupFields>[] = [
-  apiServer.METRICS, balloon.METRICS, deprecatedApi.METRICS, getApi.METRICS, i8042.METRICS, rtc.METRICS, serial.METRICS,
-  latencies.METRICS, logger.METRICS, mmds.METRICS, patchApi.METRICS, putApi.METRICS, seccomp.METRICS, vcpu.METRICS,
-  vmm.METRICS, signals.METRICS, vsock.METRICS, rng.METRICS, interrupts.METRICS, mem.METRICS,
-];
+/** The single-instance groups of a document. */
+function singleGroups(doc: FirecrackerMetrics): MetricGroup<GroupFields>[] {
+  const families = new Set(['block', 'net', 'pmem', 'vhost_user']);
+  return Object.entries(doc)
+    .filter(([name]) => Object.hasOwn(FIELDS, name) && !families.has(name))
+    .map(([, group]) => group as MetricGroup<GroupFields>);
+}
 
 function withTempFile<T>(use: (path: string) => T): T {
   const dir = mkdtempSync(join(tmpdir(), 'vmm-metrics-fc-'));
@@ -241,17 +252,17 @@ function withTempFile<T>(use: (path: string) => T): T {
   }
 }
 
-test('the global writer flushes FirecrackerMetrics: every module entry, in order', () => {
+test('the global writer flushes the module-level groups: every module entry, in order', () => {
   assert.ok(METRICS.document instanceof FirecrackerMetrics);
-  assert.deepEqual(METRICS.document.entries, allEntries(false));
-  assert.deepEqual(new FirecrackerMetrics({ rtc: true }).entries, allEntries(true));
+  assert.deepEqual(METRICS.document.entries.map((e) => e.shape), moduleShapes(false));
+  assert.deepEqual(new FirecrackerMetrics({ rtc: true }).entries.map((e) => e.shape), moduleShapes(true));
   assert.equal(METRICS.document.rtcEnabled, process.arch === 'arm64', 'the global document writes rtc on arm64, as Firecracker on aarch64');
   assert.equal(new FirecrackerMetrics({ rtc: true }).rtcEnabled, true);
   assert.throws(() => new FirecrackerMetrics({ rtc: 'yes' as unknown as boolean }), {
     name: 'TypeError',
     message: 'FirecrackerMetrics: options.rtc must be a boolean, got string',
   });
-  // Typed access to the groups, Firecracker's `METRICS.<group>`.
+  // Typed access to the groups, Firecracker's `METRICS.<group>`: the modules' own.
   const doc = METRICS.document;
   assert.equal(doc.api_server, apiServer.METRICS);
   assert.equal(doc.balloon, balloon.METRICS);
@@ -263,6 +274,7 @@ test('the global writer flushes FirecrackerMetrics: every module entry, in order
   assert.equal(doc.uart, serial.METRICS);
   assert.equal(doc.memory_hotplug, mem.METRICS);
   assert.equal(doc.latencies_us, latencies.METRICS);
+  assert.equal(doc.rtc, rtc.METRICS);
 
   doc.block.alloc('rootfs').read_count.add(3);
   doc.vcpu.exit_io_out.inc();
@@ -270,6 +282,8 @@ test('the global writer flushes FirecrackerMetrics: every module entry, in order
     METRICS.init(path, { flushIntervalMs: 0, id: 'vm-1' });
     try {
       assert.equal(METRICS.write(), true);
+      assert.equal(block.remove('rootfs'), true);
+      assert.equal(block.METRICS.size, 0, 'its last delta is out: released at once');
     } finally {
       METRICS.close();
     }
@@ -279,15 +293,54 @@ test('the global writer flushes FirecrackerMetrics: every module entry, in order
     assert.equal(line.object('block_rootfs').integer('read_count'), 3n);
     assert.equal(line.object('vcpu').integer('exit_io_out'), 1n);
   });
-  assert.equal(block.remove('rootfs'), true);
-  // The removed drive owes one more line; commit it, so that later tests start without it.
-  const settle = new MetricsLine({ timestampMs: 0 });
-  doc.appendTo(settle);
-  settle.commit();
+});
+
+test('a document per VM: each owns fresh groups, counts its own missed lines, and shares only what it is given', () => {
+  const a = new FirecrackerMetrics();
+  const b = new FirecrackerMetrics();
+  assert.notEqual(a.balloon, b.balloon);
+  assert.notEqual(a.block, b.block);
+  assert.notEqual(a.balloon, balloon.METRICS);
+  assert.notEqual(a.block, block.METRICS);
+  a.balloon.inflate_count.add(7);
+  a.block.alloc('rootfs').read_bytes.add(4096);
+  b.balloon.deflate_count.inc();
+  const lineA = parseLine(new Metrics(a).render());
+  const lineB = parseLine(new Metrics(b).render());
+  assert.equal(lineA.object('balloon').integer('inflate_count'), 7n);
+  assert.equal(lineA.object('balloon').integer('deflate_count'), 0n);
+  assert.equal(lineA.object('block_rootfs').integer('read_bytes'), 4096n);
+  assert.equal(lineB.object('balloon').integer('inflate_count'), 0n);
+  assert.equal(lineB.object('balloon').integer('deflate_count'), 1n);
+  assert.deepEqual(lineB.keys().filter((k) => k.startsWith('block')), ['block']);
+  assert.equal(balloon.METRICS.inflate_count.fetchDiff(), 0, 'the global group is untouched');
+
+  // A writer of a VM's document counts its failures in that document's logger group.
+  const failing = new Metrics(a);
+  failing.init({ write: () => { throw new Error('disk gone'); } }, { flushIntervalMs: 0 });
+  assert.throws(() => failing.write(), { name: 'MetricsWriteError', message: 'Failed to write metrics: disk gone' });
+  failing.close();
+  assert.equal(a.logger.missed_metrics_count.count(), 1);
+  assert.equal(b.logger.missed_metrics_count.count(), 0);
+  assert.equal(logger.METRICS.missed_metrics_count.count(), 0);
+
+  // Groups given to a document are written by it, e.g. the process-wide API server group.
+  const shared = new FirecrackerMetrics({ groups: { api_server: apiServer.METRICS, block: a.block } });
+  assert.equal(shared.api_server, apiServer.METRICS);
+  assert.equal(shared.block, a.block);
+  assert.throws(() => new FirecrackerMetrics({ groups: { balloon: a.vcpu } as unknown as NonNullable<FirecrackerMetricsOptions['groups']> }), {
+    name: 'TypeError',
+    message: 'FirecrackerMetrics: options.groups.balloon is not a balloon group',
+  });
+  assert.throws(() => new FirecrackerMetrics({ groups: { block: a.net } as unknown as NonNullable<FirecrackerMetricsOptions['groups']> }), {
+    name: 'TypeError',
+    message: 'FirecrackerMetrics: options.groups.block is not a block device family',
+  });
 });
 
 test('lines of a busy VM, written to a file, match the expected document exactly', () => {
   for (const withRtc of [false, true]) {
+    const doc = new FirecrackerMetrics({ rtc: withRtc });
     const devices = {
       block: ['scratch', 'root"fs'],
       net: ['eth1', 'eth0'],
@@ -295,25 +348,25 @@ test('lines of a busy VM, written to a file, match the expected document exactly
       vhost_user: ['block_vu0'],
     } satisfies Devices;
     const busy = (amount: number | bigint): void => {
-      for (const group of SINGLE_GROUPS) touchEveryField(group, amount);
-      for (const id of devices.block) touchEveryField(block.alloc(id), amount);
-      for (const id of devices.net) touchEveryField(net.alloc(id), amount);
-      for (const id of devices.pmem) touchEveryField(pmem.alloc(id), amount);
-      for (const id of devices.vhost_user) touchEveryField(vhostUser.alloc(id), amount);
+      for (const group of singleGroups(doc)) touchEveryField(group, amount);
+      for (const id of devices.block) touchEveryField(doc.block.alloc(id), amount);
+      for (const id of devices.net) touchEveryField(doc.net.alloc(id), amount);
+      for (const id of devices.pmem) touchEveryField(doc.pmem.alloc(id), amount);
+      for (const id of devices.vhost_user) touchEveryField(doc.vhost_user.alloc(id), amount);
     };
     const big = 2n ** 60n + 3n;
     const raws = withTempFile((path) => {
-      const metrics = new Metrics(new EntryDocument(allEntries(withRtc)));
+      const metrics = new Metrics(doc);
       metrics.init(path, { flushIntervalMs: 0 });
       try {
         busy(1);
         metrics.write();
         busy(big);
-        block.alloc('scratch').read_agg.recordUs(7);
+        doc.block.alloc('scratch').read_agg.recordUs(7);
         metrics.write();
         busy(5);
-        assert.equal(block.remove('scratch'), true);
-        net.alloc('eth1').tap_write_agg.recordUs(big * 2n);
+        assert.equal(doc.block.remove('scratch'), true);
+        doc.net.alloc('eth1').tap_write_agg.recordUs(big * 2n);
         metrics.write();
         metrics.write();
       } finally {
@@ -337,9 +390,6 @@ test('lines of a busy VM, written to a file, match the expected document exactly
     assert.equal(fourth.object('vcpu').integer('exit_io_in'), 0n);
     assert.equal(fourth.object('signals').integer('sigbus'), 5n);
     assert.equal(fourth.object('vhost_user_block_vu0').integer('init_time_us'), 5n);
-    for (const id of devices.block) block.remove(id);
-    for (const id of devices.net) net.remove(id);
-    for (const id of devices.pmem) pmem.remove(id);
-    for (const id of devices.vhost_user) vhostUser.remove(id);
+    assert.equal(doc.block.size, 1, 'the removed drive was released after its last line');
   }
 });

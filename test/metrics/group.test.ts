@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { defineGroup, inc, latency, MetricsLine, store } from '../../src/index.js';
+import { defineGroup, groupEntry, inc, latency, Metrics, store, type U64 } from '../../src/index.js';
+import { collectingWriter } from './helpers.js';
 
 const Disk = defineGroup('disk', {
   read_bytes: inc('Bytes read.'),
@@ -72,9 +73,7 @@ test('a shared instance and its view in the same buffer are the same metrics', (
   view.queue_depth.store(9);
   assert.equal(disk.read_count.count(), 5);
   assert.equal(Disk.serialize(disk), Disk.serialize(view));
-  const line = new MetricsLine({ timestampMs: 1 });
-  line.group('disk', Disk, disk);
-  line.commit();
+  collectingWriter([groupEntry(Disk, disk)]).metrics.write();
   assert.equal(view.read_count.fetchDiff(), 0, 'a flush in one thread commits for every view');
 });
 
@@ -104,8 +103,12 @@ test('aggregation: counters add up, minimum is the least set one, maximum the gr
   b.read_agg.recordUs(70);
   b.queue_depth.store(4);
   a.queue_depth.store(1);
-  const line = new MetricsLine({ timestampMs: 1 }, { peek: true });
-  const rows = [line.groupRow('a', Disk, a), line.groupRow('b', Disk, b)];
+  const rows: U64[][] = [];
+  new Metrics({
+    appendTo: (line) => {
+      rows.push(line.takeRow(Disk, a), line.takeRow(Disk, b));
+    },
+  }).render();
   assert.equal(
     Disk.format(Disk.aggregate(rows)),
     '{"read_bytes":1,"read_count":5,"read_agg":{"min_us":50,"max_us":70,"sum_us":120},' +

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { inspect } from 'node:util';
 import fc from 'fast-check';
-import { AtomicIncMetric, LocalIncMetric, MetricsLine, type IncMetric } from '../../src/index.js';
-import { flushInto } from './helpers.js';
+import { AtomicIncMetric, LocalIncMetric, type IncMetric } from '../../src/index.js';
+import { collectingWriter, flushInto } from './helpers.js';
 
 const U64_MAX = 2n ** 64n - 1n;
 
@@ -45,13 +45,18 @@ for (const [kind, make] of kinds) {
     test('increments that land between take and commit are kept', () => {
       const metric = make('m');
       metric.add(3);
-      const line = new MetricsLine({ timestampMs: 0 });
-      assert.equal(line.takeDelta(metric), 3);
-      metric.add(2);
-      // In flight or not, the delta and the count read the same.
-      assert.equal(metric.fetchDiff(), 5);
-      assert.equal(metric.count(), 5);
-      line.commit();
+      // A document that counts while its line is being built: the line has taken 3 already.
+      const { metrics, out } = collectingWriter({
+        appendTo: (line) => {
+          assert.equal(line.takeDelta(metric), 3);
+          metric.add(2);
+          // In flight or not, the delta and the count read the same.
+          assert.equal(metric.fetchDiff(), 5);
+          assert.equal(metric.count(), 5);
+        },
+      });
+      metrics.write();
+      assert.equal(out.lines.length, 1);
       assert.equal(metric.fetchDiff(), 2);
       assert.equal(flushInto(metric), 2n);
     });

@@ -265,7 +265,7 @@ test('a section that throws: MetricsWriteError, nothing written, every delta bac
     groupEntry(Group, dev),
     {
       shape: { kind: 'group', key: 'x', schema: Group, optional: false },
-      flush: (line) => {
+      writeTo: (line) => {
         if (fail) throw new Error('section failed');
         line.entry('x', '{}');
       },

@@ -12,7 +12,6 @@ import {
   EntryDocument,
   GroupSchema,
   defineGroup,
-  devicesEntry,
   groupEntry,
   inc,
   latency,
@@ -66,18 +65,18 @@ export function makeDocument(options: { readonly diskIds?: readonly string[]; re
   const last = Last.create();
   const entries = [
     groupEntry(Api, api),
-    devicesEntry(disks),
+    disks,
     ...(options.extra === false ? [] : [groupEntry(Extra, extra, { optional: true })]),
-    devicesEntry(vhost),
+    vhost,
     groupEntry(Last, last),
   ];
   const document = new EntryDocument(entries);
   // The schema always knows the optional entry, whether or not this document writes it.
   const schema = MetricsSchema.of([
     groupEntry(Api, api),
-    devicesEntry(disks),
+    disks,
     groupEntry(Extra, extra, { optional: true }),
-    devicesEntry(vhost),
+    vhost,
     groupEntry(Last, last),
   ]);
   return { document, schema, api, disks, extra, vhost, last };

@@ -11,9 +11,7 @@
  * `ProcessTimeReporter` (see `../process-time.ts`) from start times the launcher passed in. Until
  * then, and when no start time was given, they stay 0.
  */
-import { groupEntry, type DocumentEntry } from '../../metrics/document.js';
 import { defineGroup, store, type GroupOf } from '../../metrics/group.js';
-import type { MetricsLine } from '../../metrics/line.js';
 
 export const ApiServerMetrics = defineGroup('api_server', {
   process_startup_time_us: store('Wall-clock time from the process start to the API server being ready.'),
@@ -24,9 +22,3 @@ export type ApiServerMetrics = GroupOf<typeof ApiServerMetrics>;
 
 /** The API server's metrics, set at start-up and flushed by the global document. */
 export const METRICS: ApiServerMetrics = ApiServerMetrics.create();
-
-/** The `"api_server"` entry of the global document. */
-export const DOCUMENT_ENTRY: DocumentEntry = groupEntry(ApiServerMetrics, METRICS);
-
-/** Writes the `"api_server"` entry into the line being flushed. */
-export const flushMetrics: (line: MetricsLine) => void = DOCUMENT_ENTRY.flush;

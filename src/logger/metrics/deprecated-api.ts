@@ -9,9 +9,7 @@
  * The field is a counter, written as its delta since the last flush. The API server increments it
  * for every request that used a deprecated endpoint or field.
  */
-import { groupEntry, type DocumentEntry } from '../../metrics/document.js';
 import { defineGroup, inc, type GroupOf } from '../../metrics/group.js';
-import type { MetricsLine } from '../../metrics/line.js';
 
 export const DeprecatedApiMetrics = defineGroup('deprecated_api', {
   deprecated_http_api_calls: inc('Number of API requests that used a deprecated endpoint or field.'),
@@ -21,9 +19,3 @@ export type DeprecatedApiMetrics = GroupOf<typeof DeprecatedApiMetrics>;
 
 /** The deprecated-API metrics, incremented by the API server and flushed by the global document. */
 export const METRICS: DeprecatedApiMetrics = DeprecatedApiMetrics.create();
-
-/** The `"deprecated_api"` entry of the global document. */
-export const DOCUMENT_ENTRY: DocumentEntry = groupEntry(DeprecatedApiMetrics, METRICS);
-
-/** Writes the `"deprecated_api"` entry into the line being flushed. */
-export const flushMetrics: (line: MetricsLine) => void = DOCUMENT_ENTRY.flush;

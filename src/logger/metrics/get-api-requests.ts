@@ -9,9 +9,7 @@
  * Every field is a counter, written as its delta since the last flush. GET requests do not change
  * anything, so unlike PUT and PATCH they have no `_fails` counters.
  */
-import { groupEntry, type DocumentEntry } from '../../metrics/document.js';
 import { defineGroup, inc, type GroupOf } from '../../metrics/group.js';
-import type { MetricsLine } from '../../metrics/line.js';
 
 export const GetRequestsMetrics = defineGroup('get_api_requests', {
   instance_info_count: inc('Number of GET requests for the instance description (`/`).'),
@@ -25,9 +23,3 @@ export type GetRequestsMetrics = GroupOf<typeof GetRequestsMetrics>;
 
 /** The GET request metrics, incremented by the API server and flushed by the global document. */
 export const METRICS: GetRequestsMetrics = GetRequestsMetrics.create();
-
-/** The `"get_api_requests"` entry of the global document. */
-export const DOCUMENT_ENTRY: DocumentEntry = groupEntry(GetRequestsMetrics, METRICS);
-
-/** Writes the `"get_api_requests"` entry into the line being flushed. */
-export const flushMetrics: (line: MetricsLine) => void = DOCUMENT_ENTRY.flush;

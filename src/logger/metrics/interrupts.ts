@@ -7,9 +7,7 @@
  *
  * Both fields are counters, written as their delta since the last flush.
  */
-import { groupEntry, type DocumentEntry } from '../../metrics/document.js';
 import { defineGroup, inc, type GroupOf } from '../../metrics/group.js';
-import type { MetricsLine } from '../../metrics/line.js';
 
 export const InterruptMetrics = defineGroup('interrupts', {
   triggers: inc('Number of interrupts raised in the guest.'),
@@ -20,9 +18,3 @@ export type InterruptMetrics = GroupOf<typeof InterruptMetrics>;
 
 /** The interrupt metrics, incremented by the interrupt code and flushed by the global document. */
 export const METRICS: InterruptMetrics = InterruptMetrics.create();
-
-/** The `"interrupts"` entry of the global document. */
-export const DOCUMENT_ENTRY: DocumentEntry = groupEntry(InterruptMetrics, METRICS);
-
-/** Writes the `"interrupts"` entry into the line being flushed. */
-export const flushMetrics: (line: MetricsLine) => void = DOCUMENT_ENTRY.flush;

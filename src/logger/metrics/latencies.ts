@@ -18,9 +18,7 @@
  * - `measureLatencyUs` and `startLatencyUs` in `../process-time.ts` store an elapsed time into
  *   one of these fields.
  */
-import { groupEntry, type DocumentEntry } from '../../metrics/document.js';
 import { defineGroup, store, type GroupOf, type MetricSpecOptions } from '../../metrics/group.js';
-import type { MetricsLine } from '../../metrics/line.js';
 
 // Microseconds without a `_us` suffix: Firecracker stores get_time_us differences here (logger/metrics.rs).
 const US: MetricSpecOptions = { unit: 'microseconds' };
@@ -42,9 +40,3 @@ export type PerformanceMetrics = GroupOf<typeof PerformanceMetrics>;
 
 /** The performance metrics, set by the API server and the VMM and flushed by the global document. */
 export const METRICS: PerformanceMetrics = PerformanceMetrics.create();
-
-/** The `"latencies_us"` entry of the global document. */
-export const DOCUMENT_ENTRY: DocumentEntry = groupEntry(PerformanceMetrics, METRICS);
-
-/** Writes the `"latencies_us"` entry into the line being flushed. */
-export const flushMetrics: (line: MetricsLine) => void = DOCUMENT_ENTRY.flush;

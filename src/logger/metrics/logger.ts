@@ -10,9 +10,7 @@
  * not be written is not lost: its deltas go out with the next line that is, together with the
  * `missed_metrics_count` and `metrics_fails` that record the failure.
  */
-import { groupEntry, type DocumentEntry } from '../../metrics/document.js';
 import { defineGroup, inc, type GroupOf } from '../../metrics/group.js';
-import type { MetricsLine } from '../../metrics/line.js';
 
 export const LoggerSystemMetrics = defineGroup('logger', {
   missed_metrics_count: inc('Number of metrics flushes whose line could not be written to the destination.'),
@@ -25,9 +23,3 @@ export type LoggerSystemMetrics = GroupOf<typeof LoggerSystemMetrics>;
 
 /** The logging system's metrics, incremented by the logger and by the code that flushes metrics. */
 export const METRICS: LoggerSystemMetrics = LoggerSystemMetrics.create();
-
-/** The `"logger"` entry of the global document. */
-export const DOCUMENT_ENTRY: DocumentEntry = groupEntry(LoggerSystemMetrics, METRICS);
-
-/** Writes the `"logger"` entry into the line being flushed. */
-export const flushMetrics: (line: MetricsLine) => void = DOCUMENT_ENTRY.flush;

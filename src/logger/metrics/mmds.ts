@@ -12,9 +12,7 @@
  * sent to the MMDS, `tx_` what the MMDS sent back; the token counters concern MMDS version 2, where
  * GET requests must carry a session token.
  */
-import { groupEntry, type DocumentEntry } from '../../metrics/document.js';
 import { defineGroup, inc, type GroupOf } from '../../metrics/group.js';
-import type { MetricsLine } from '../../metrics/line.js';
 
 export const MmdsMetrics = defineGroup('mmds', {
   rx_accepted: inc('Number of guest frames diverted to the MMDS.'),
@@ -36,9 +34,3 @@ export type MmdsMetrics = GroupOf<typeof MmdsMetrics>;
 
 /** The MMDS metrics, incremented by the MMDS and flushed by the global document. */
 export const METRICS: MmdsMetrics = MmdsMetrics.create();
-
-/** The `"mmds"` entry of the global document. */
-export const DOCUMENT_ENTRY: DocumentEntry = groupEntry(MmdsMetrics, METRICS);
-
-/** Writes the `"mmds"` entry into the line being flushed. */
-export const flushMetrics: (line: MetricsLine) => void = DOCUMENT_ENTRY.flush;

@@ -10,9 +10,7 @@
  * Every field is a counter, written as its delta since the last flush. A failed request counts in
  * both its `_count` and its `_fails` field.
  */
-import { groupEntry, type DocumentEntry } from '../../metrics/document.js';
 import { defineGroup, inc, type GroupOf } from '../../metrics/group.js';
-import type { MetricsLine } from '../../metrics/line.js';
 
 export const PatchRequestsMetrics = defineGroup('patch_api_requests', {
   drive_count: inc('Number of PATCH requests to update a block device.'),
@@ -33,9 +31,3 @@ export type PatchRequestsMetrics = GroupOf<typeof PatchRequestsMetrics>;
 
 /** The PATCH request metrics, incremented by the API server and flushed by the global document. */
 export const METRICS: PatchRequestsMetrics = PatchRequestsMetrics.create();
-
-/** The `"patch_api_requests"` entry of the global document. */
-export const DOCUMENT_ENTRY: DocumentEntry = groupEntry(PatchRequestsMetrics, METRICS);
-
-/** Writes the `"patch_api_requests"` entry into the line being flushed. */
-export const flushMetrics: (line: MetricsLine) => void = DOCUMENT_ENTRY.flush;

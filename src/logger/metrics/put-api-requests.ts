@@ -11,9 +11,7 @@
  * Every field is a counter, written as its delta since the last flush. A failed request counts in
  * both its `_count` and its `_fails` field.
  */
-import { groupEntry, type DocumentEntry } from '../../metrics/document.js';
 import { defineGroup, inc, type GroupOf } from '../../metrics/group.js';
-import type { MetricsLine } from '../../metrics/line.js';
 
 export const PutRequestsMetrics = defineGroup('put_api_requests', {
   actions_count: inc('Number of PUT requests for an action (start the instance, flush metrics, send Ctrl+Alt+Del).'),
@@ -48,9 +46,3 @@ export type PutRequestsMetrics = GroupOf<typeof PutRequestsMetrics>;
 
 /** The PUT request metrics, incremented by the API server and flushed by the global document. */
 export const METRICS: PutRequestsMetrics = PutRequestsMetrics.create();
-
-/** The `"put_api_requests"` entry of the global document. */
-export const DOCUMENT_ENTRY: DocumentEntry = groupEntry(PutRequestsMetrics, METRICS);
-
-/** Writes the `"put_api_requests"` entry into the line being flushed. */
-export const flushMetrics: (line: MetricsLine) => void = DOCUMENT_ENTRY.flush;

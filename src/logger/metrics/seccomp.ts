@@ -10,9 +10,7 @@
  * rather than a counter because that last write may race with a flush on another thread, and a
  * store reads the same from both.
  */
-import { groupEntry, type DocumentEntry } from '../../metrics/document.js';
 import { defineGroup, store, type GroupOf } from '../../metrics/group.js';
-import type { MetricsLine } from '../../metrics/line.js';
 
 export const SeccompMetrics = defineGroup('seccomp', {
   num_faults: store('Set to 1 when a thread made a system call forbidden by its seccomp filter.'),
@@ -22,9 +20,3 @@ export type SeccompMetrics = GroupOf<typeof SeccompMetrics>;
 
 /** The seccomp metrics, set by the fault handler and flushed by the global document. */
 export const METRICS: SeccompMetrics = SeccompMetrics.create();
-
-/** The `"seccomp"` entry of the global document. */
-export const DOCUMENT_ENTRY: DocumentEntry = groupEntry(SeccompMetrics, METRICS);
-
-/** Writes the `"seccomp"` entry into the line being flushed. */
-export const flushMetrics: (line: MetricsLine) => void = DOCUMENT_ENTRY.flush;

@@ -11,9 +11,7 @@
  * delta that two flushes could take twice. SIGPIPE (a write to a pipe nobody reads) is survivable: the failed write is handled where
  * it happened, and `sigpipe` is an ordinary counter, written as its delta since the last flush.
  */
-import { groupEntry, type DocumentEntry } from '../../metrics/document.js';
 import { defineGroup, inc, store, type GroupOf } from '../../metrics/group.js';
-import type { MetricsLine } from '../../metrics/line.js';
 
 export const SignalMetrics = defineGroup('signals', {
   sigbus: store('Set to 1 when the process received SIGBUS (bad memory access, e.g. a truncated mapped file).'),
@@ -29,9 +27,3 @@ export type SignalMetrics = GroupOf<typeof SignalMetrics>;
 
 /** The signal metrics, updated by the signal handlers and flushed by the global document. */
 export const METRICS: SignalMetrics = SignalMetrics.create();
-
-/** The `"signals"` entry of the global document. */
-export const DOCUMENT_ENTRY: DocumentEntry = groupEntry(SignalMetrics, METRICS);
-
-/** Writes the `"signals"` entry into the line being flushed. */
-export const flushMetrics: (line: MetricsLine) => void = DOCUMENT_ENTRY.flush;

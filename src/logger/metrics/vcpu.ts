@@ -14,9 +14,7 @@
  * count; that is why only the least, greatest and summed durations are kept. Exits other than
  * port and MMIO accesses are not counted here; the ones that are errors count in `failures`.
  */
-import { groupEntry, type DocumentEntry } from '../../metrics/document.js';
 import { defineGroup, inc, latency, type GroupOf } from '../../metrics/group.js';
-import type { MetricsLine } from '../../metrics/line.js';
 
 export const VcpuMetrics = defineGroup('vcpu', {
   exit_io_in: inc('Number of VM exits for a guest read from an I/O port.'),
@@ -35,9 +33,3 @@ export type VcpuMetrics = GroupOf<typeof VcpuMetrics>;
 
 /** The vCPU metrics, updated by the vCPU threads and flushed by the global document. */
 export const METRICS: VcpuMetrics = VcpuMetrics.create();
-
-/** The `"vcpu"` entry of the global document. */
-export const DOCUMENT_ENTRY: DocumentEntry = groupEntry(VcpuMetrics, METRICS);
-
-/** Writes the `"vcpu"` entry into the line being flushed. */
-export const flushMetrics: (line: MetricsLine) => void = DOCUMENT_ENTRY.flush;

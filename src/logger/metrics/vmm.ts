@@ -9,9 +9,7 @@
  * by the panic hook before the last metrics line is written; like the deadly-signal metrics it is
  * a store so that a flush racing with that last write reads the same value.
  */
-import { groupEntry, type DocumentEntry } from '../../metrics/document.js';
 import { defineGroup, store, type GroupOf } from '../../metrics/group.js';
-import type { MetricsLine } from '../../metrics/line.js';
 
 export const VmmMetrics = defineGroup('vmm', {
   panic_count: store('Set to 1 when the VMM panicked (an unrecoverable internal error).'),
@@ -21,9 +19,3 @@ export type VmmMetrics = GroupOf<typeof VmmMetrics>;
 
 /** The VMM metrics, set by the panic hook and flushed by the global document. */
 export const METRICS: VmmMetrics = VmmMetrics.create();
-
-/** The `"vmm"` entry of the global document. */
-export const DOCUMENT_ENTRY: DocumentEntry = groupEntry(VmmMetrics, METRICS);
-
-/** Writes the `"vmm"` entry into the line being flushed. */
-export const flushMetrics: (line: MetricsLine) => void = DOCUMENT_ENTRY.flush;

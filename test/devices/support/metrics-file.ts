@@ -11,10 +11,12 @@ import { test } from 'node:test';
 import {
   DeviceFamily,
   EntryDocument,
+  FirecrackerMetrics,
+  groupEntry,
   LatencyAggregateMetrics,
   Metrics,
-  MetricsLine,
   type DocumentEntry,
+  type FirecrackerGroups,
   type GroupFields,
   type GroupSchema,
   type IncMetric,
@@ -90,8 +92,13 @@ export function expectedObject(expected: readonly ExpectedField[], value: (kind:
 
 interface SingleGroupModule {
   readonly METRICS: MetricGroup<GroupFields>;
-  readonly DOCUMENT_ENTRY: DocumentEntry;
-  readonly flushMetrics: (line: MetricsLine) => void;
+}
+
+/** The entry `key` of a fresh Firecracker document (with rtc), as a reader derives the schema. */
+function documentEntry(key: string): DocumentEntry {
+  const entry = new FirecrackerMetrics({ rtc: true }).entries.find((e) => (e.shape.kind === 'group' ? e.shape.key : e.shape.prefix) === key);
+  assert.ok(entry !== undefined, `FirecrackerMetrics has an entry ${key}`);
+  return entry;
 }
 
 /** Registers the tests every single-instance group module must pass. */
@@ -108,19 +115,19 @@ export function testSingleGroupModule(
     assert.ok(schema.owns(module.METRICS), 'METRICS is an instance of the schema');
   });
 
-  test(`${key}: DOCUMENT_ENTRY describes one ${options.optional === true ? 'optional' : 'mandatory'} group`, () => {
-    const shape = module.DOCUMENT_ENTRY.shape;
+  test(`${key}: Firecracker's document has it as one ${options.optional === true ? 'optional' : 'mandatory'} group`, () => {
+    const shape = documentEntry(key).shape;
     assert.ok(shape.kind === 'group', 'a group entry');
     assert.equal(shape.key, key);
     assert.equal(shape.schema, schema);
     assert.equal(shape.optional, options.optional ?? false);
-    assert.equal(module.flushMetrics, module.DOCUMENT_ENTRY.flush);
+    assert.equal(FirecrackerMetrics.moduleGroups()[key as keyof FirecrackerGroups], module.METRICS, 'the global document writes METRICS');
   });
 
   test(`${key}: lines written to a file carry counter deltas and store values`, () => {
     const big = 2n ** 60n + 7n;
     const { raw, lines } = writeLines(
-      [module.DOCUMENT_ENTRY],
+      [groupEntry(schema, module.METRICS)],
       [
         () => {
           touchEveryField(module.METRICS, 3);
@@ -151,12 +158,15 @@ export function testSingleGroupModule(
     }
   });
 
-  test(`${key}: flushMetrics writes the entry into a line`, () => {
-    const line = new MetricsLine({ timestampMs: 5 }, { peek: true });
-    module.flushMetrics(line);
-    const parsed = parseLine(line.text());
-    assert.deepEqual(parsed.keys(), ['utc_timestamp_ms', key]);
-    assert.deepEqual(parsed.object(key).keys(), expected.map(([name]) => name));
+  test(`${key}: a document of its own writes a fresh group of it`, () => {
+    const document = new FirecrackerMetrics({ rtc: true });
+    const own = document[key as keyof FirecrackerGroups] as unknown as MetricGroup<GroupFields>;
+    assert.ok(schema.owns(own));
+    assert.notEqual(own, module.METRICS);
+    touchEveryField(module.METRICS, 9);
+    const text = new Metrics(document).render();
+    assert.deepEqual(parseLine(text).object(key).keys(), expected.map(([name]) => name));
+    assert.ok(text.includes(`"${key}":${expectedObject(expected, () => '0')}`), 'the global group is not in it');
   });
 }
 
@@ -164,8 +174,6 @@ interface DeviceFamilyModule {
   readonly METRICS: DeviceFamily<GroupFields>;
   readonly alloc: (id: string) => MetricGroup<GroupFields>;
   readonly remove: (id: string) => boolean;
-  readonly DOCUMENT_ENTRY: DocumentEntry;
-  readonly flushMetrics: (line: MetricsLine) => void;
 }
 
 /** Registers the tests every per-device module (block, net, pmem, vhost-user) must pass. */
@@ -180,13 +188,14 @@ export function testDeviceFamilyModule(
     assertFields(schema, expected);
   });
 
-  test(`${prefix}: METRICS is the family and DOCUMENT_ENTRY describes it`, () => {
+  test(`${prefix}: METRICS is the family, and Firecracker's document has one like it`, () => {
     assert.ok(module.METRICS instanceof DeviceFamily);
     assert.equal(module.METRICS.prefix, prefix);
     assert.equal(module.METRICS.schema, schema);
     assert.equal(module.METRICS.aggregate, options.aggregate);
-    assert.deepEqual(module.DOCUMENT_ENTRY.shape, { kind: 'devices', prefix, schema, aggregate: options.aggregate });
-    assert.equal(module.flushMetrics, module.DOCUMENT_ENTRY.flush);
+    assert.deepEqual(module.METRICS.shape, { kind: 'devices', prefix, schema, aggregate: options.aggregate });
+    assert.deepEqual(documentEntry(prefix).shape, module.METRICS.shape);
+    assert.notEqual(documentEntry(prefix), module.METRICS, 'a document of its own has a family of its own');
   });
 
   test(`${prefix}: alloc(id) gives one group per id, the family's own`, () => {
@@ -201,17 +210,14 @@ export function testDeviceFamilyModule(
     assert.equal(module.remove('same-id'), false);
     assert.equal(module.remove('never-allocated'), false);
     assert.equal(module.remove('other-id'), true);
-    // The removed devices owe one more line; commit it, so that later tests start without them.
-    const settle = new MetricsLine({ timestampMs: 0 });
-    module.flushMetrics(settle);
-    settle.commit();
+    assert.equal(module.METRICS.size, 0, 'devices that counted nothing are released at once');
   });
 
   test(`${prefix}: lines written to a file hold each device, sorted, ${options.aggregate ? 'then the aggregate' : 'and no aggregate'}`, () => {
     const entry = (id: string): string => `${prefix}_${id}`;
     const tail = options.aggregate ? [prefix] : [];
     const { raw, lines } = writeLines(
-      [module.DOCUMENT_ENTRY],
+      [module.METRICS],
       [
         () => {
           touchEveryField(module.alloc('zz'), 2);

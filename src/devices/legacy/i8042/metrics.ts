@@ -13,11 +13,9 @@
  * Design notes: the guest accesses the controller one byte at a time through two ports; an access
  * of another width or to another port is "missed" and changes nothing. `read_count` is incremented
  * by the number of bytes read, which is always one per successful access, so it counts reads.
- * The device increments `METRICS` directly; the global document calls `flushMetrics`.
+ * The device increments `METRICS` (the global document's group) or its VM's document's.
  */
-import { groupEntry, type DocumentEntry } from '../../../metrics/document.js';
 import { defineGroup, inc, type GroupOf } from '../../../metrics/group.js';
-import type { MetricsLine } from '../../../metrics/line.js';
 
 export const I8042DeviceMetrics = defineGroup('i8042', {
   error_count: inc('Number of errors, such as a failure to signal the reset the guest requested.'),
@@ -32,9 +30,3 @@ export type I8042DeviceMetrics = GroupOf<typeof I8042DeviceMetrics>;
 
 /** The i8042 controller's metrics, incremented by the device and flushed by the global document. */
 export const METRICS: I8042DeviceMetrics = I8042DeviceMetrics.create();
-
-/** The `"i8042"` entry of the global document. */
-export const DOCUMENT_ENTRY: DocumentEntry = groupEntry(I8042DeviceMetrics, METRICS);
-
-/** Writes the `"i8042"` entry into the line being flushed. */
-export const flushMetrics: (line: MetricsLine) => void = DOCUMENT_ENTRY.flush;

@@ -15,9 +15,7 @@
  * - An access at an offset the clock does not implement counts as missed and as an error; an
  *   access of a width other than four bytes counts as an error only.
  */
-import { groupEntry, type DocumentEntry } from '../../../metrics/document.js';
 import { defineGroup, inc, type GroupOf } from '../../../metrics/group.js';
-import type { MetricsLine } from '../../../metrics/line.js';
 
 export const RtcDeviceMetrics = defineGroup('rtc', {
   error_count: inc('Number of invalid guest accesses to the clock, of any kind.'),
@@ -29,9 +27,3 @@ export type RtcDeviceMetrics = GroupOf<typeof RtcDeviceMetrics>;
 
 /** The RTC's metrics, incremented by the device and flushed by the global document. */
 export const METRICS: RtcDeviceMetrics = RtcDeviceMetrics.create();
-
-/** The optional `"rtc"` entry of the global document. */
-export const DOCUMENT_ENTRY: DocumentEntry = groupEntry(RtcDeviceMetrics, METRICS, { optional: true });
-
-/** Writes the `"rtc"` entry into the line being flushed. */
-export const flushMetrics: (line: MetricsLine) => void = DOCUMENT_ENTRY.flush;

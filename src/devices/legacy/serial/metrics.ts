@@ -12,12 +12,10 @@
  * Design notes: `read_count` and `write_count` count register accesses, each of which moves one
  * byte. The output can be rate limited; bytes over the limit are dropped rather
  * than queued (the guest is never slowed down by its console), and `rate_limiter_dropped_bytes`
- * counts them. The device increments `METRICS` directly; the global document calls
- * `flushMetrics`.
+ * counts them. The device increments `METRICS` (the global document's
+ * group) or its VM's document's.
  */
-import { groupEntry, type DocumentEntry } from '../../../metrics/document.js';
 import { defineGroup, inc, type GroupOf } from '../../../metrics/group.js';
-import type { MetricsLine } from '../../../metrics/line.js';
 
 export const SerialDeviceMetrics = defineGroup('uart', {
   error_count: inc('Number of errors while handling guest writes to the serial port.'),
@@ -33,9 +31,3 @@ export type SerialDeviceMetrics = GroupOf<typeof SerialDeviceMetrics>;
 
 /** The serial port's metrics, incremented by the device and flushed by the global document. */
 export const METRICS: SerialDeviceMetrics = SerialDeviceMetrics.create();
-
-/** The `"uart"` entry of the global document. */
-export const DOCUMENT_ENTRY: DocumentEntry = groupEntry(SerialDeviceMetrics, METRICS);
-
-/** Writes the `"uart"` entry into the line being flushed. */
-export const flushMetrics: (line: MetricsLine) => void = DOCUMENT_ENTRY.flush;

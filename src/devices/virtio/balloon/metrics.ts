@@ -10,13 +10,11 @@
  *             "deflate_count":1,"event_fails":0,"free_page_report_count":0,…,"free_page_hint_fails":0}
  * ```
  *
- * The device increments `METRICS` directly; the global document calls `flushMetrics` to write
- * the entry. Firecracker also declares `cfg_fails` here; its balloon never increments it and
+ * The device increments `METRICS` (the global document's group) or the group of its VM's
+ * document. Firecracker also declares `cfg_fails` here; its balloon never increments it and
  * this project's schema leaves it out.
  */
 import { defineGroup, inc, type GroupOf } from '../../../metrics/group.js';
-import { groupEntry, type DocumentEntry } from '../../../metrics/document.js';
-import type { MetricsLine } from '../../../metrics/line.js';
 
 export const BalloonDeviceMetrics = defineGroup('balloon', {
   activate_fails: inc('Number of times the balloon device failed to activate.'),
@@ -39,9 +37,3 @@ export type BalloonDeviceMetrics = GroupOf<typeof BalloonDeviceMetrics>;
 
 /** The balloon's metrics, incremented by the device and flushed by the global document. */
 export const METRICS: BalloonDeviceMetrics = BalloonDeviceMetrics.create();
-
-/** The `"balloon"` entry of the global document. */
-export const DOCUMENT_ENTRY: DocumentEntry = groupEntry(BalloonDeviceMetrics, METRICS);
-
-/** Writes the `"balloon"` entry into the line being flushed. */
-export const flushMetrics: (line: MetricsLine) => void = DOCUMENT_ENTRY.flush;

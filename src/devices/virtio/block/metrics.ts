@@ -17,19 +17,16 @@
  *
  * Design notes:
  * - A drive calls `alloc(driveId)` once, keeps the group and increments it directly; the same id
- *   always gives the same group, so a drive that is re-created (snapshot restore, re-attach)
- *   continues its counters rather than starting a second entry.
- * - `remove(driveId)` is hot-unplug: the drive's last state still goes out in the next line, then
- *   its entry disappears while nothing new is counted on it. Ids are ordered by code point, which
+ *   gives the same group while the drive is present.
+ * - `remove(driveId)` is hot-unplug: the drive's entry is written until a committed line has
+ *   carried its last deltas, then its group is released, so hot-plug churn holds no memory. Ids are ordered by code point, which
  *   for well-formed ids is the UTF-8 byte order of Firecracker's `BTreeMap`.
  * - The aggregate is computed from the deltas the device entries of the same line carry, so it
  *   always equals their sum; its latency `min_us`/`max_us` are the least set minimum and the
  *   greatest maximum of the drives (Firecracker leaves them at 0).
  */
 import { DeviceFamily } from '../../../metrics/device-family.js';
-import { devicesEntry, type DocumentEntry } from '../../../metrics/document.js';
 import { defineGroup, inc, latency, type GroupOf } from '../../../metrics/group.js';
-import type { MetricsLine } from '../../../metrics/line.js';
 
 export const BlockDeviceMetrics = defineGroup('block', {
   activate_fails: inc('Number of times the block device failed to activate.'),
@@ -60,8 +57,8 @@ export type BlockDeviceMetrics = GroupOf<typeof BlockDeviceMetrics>;
 export const METRICS = new DeviceFamily('block', BlockDeviceMetrics);
 
 /**
- * The group of drive `driveId` (a non-empty string), created on first use; the same id always
- * gives the same group.
+ * The group of drive `driveId` (a non-empty string), created on first use; the same id
+ * gives the same group while the device is present.
  */
 export function alloc(driveId: string): BlockDeviceMetrics {
   return METRICS.alloc(driveId);
@@ -71,9 +68,3 @@ export function alloc(driveId: string): BlockDeviceMetrics {
 export function remove(driveId: string): boolean {
   return METRICS.remove(driveId);
 }
-
-/** The `"block_<id>"…, "block"` entries of the global document. */
-export const DOCUMENT_ENTRY: DocumentEntry = devicesEntry(METRICS);
-
-/** Writes the drives' entries and their aggregate into the line being flushed. */
-export const flushMetrics: (line: MetricsLine) => void = DOCUMENT_ENTRY.flush;

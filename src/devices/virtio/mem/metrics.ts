@@ -13,12 +13,10 @@
  *                    "plug_bytes":536870912,"plug_fails":0,…,"state_count":2,"state_fails":0}
  * ```
  *
- * The device increments `METRICS` directly; the global document calls `flushMetrics` to write
- * the entry.
+ * The device increments `METRICS` (the global document's group) or the group of its VM's
+ * document.
  */
-import { groupEntry, type DocumentEntry } from '../../../metrics/document.js';
 import { defineGroup, inc, latency, type GroupOf } from '../../../metrics/group.js';
-import type { MetricsLine } from '../../../metrics/line.js';
 
 export const VirtioMemDeviceMetrics = defineGroup('memory_hotplug', {
   activate_fails: inc('Number of times the virtio-mem device failed to activate.'),
@@ -45,9 +43,3 @@ export type VirtioMemDeviceMetrics = GroupOf<typeof VirtioMemDeviceMetrics>;
 
 /** The virtio-mem device's metrics, incremented by the device and flushed by the global document. */
 export const METRICS: VirtioMemDeviceMetrics = VirtioMemDeviceMetrics.create();
-
-/** The `"memory_hotplug"` entry of the global document. */
-export const DOCUMENT_ENTRY: DocumentEntry = groupEntry(VirtioMemDeviceMetrics, METRICS);
-
-/** Writes the `"memory_hotplug"` entry into the line being flushed. */
-export const flushMetrics: (line: MetricsLine) => void = DOCUMENT_ENTRY.flush;

@@ -16,8 +16,9 @@
  *
  * Design notes:
  * - An interface calls `alloc(ifaceId)` once and increments its group directly; the same id
- *   always gives the same group. `remove(ifaceId)` is hot-unplug: the last deltas still go out in
- *   the next line, then the entry disappears.
+ *   gives the same group while the interface is present. `remove(ifaceId)` is hot-unplug: the
+ *   entry is written until a committed line has carried its last deltas, then the group is
+ *   released (see `DeviceFamily`).
  * - The aggregate is computed from the very deltas the interface entries of the same line carry,
  *   so it always equals their sum; its latency `min_us`/`max_us` are the least set minimum and the
  *   greatest maximum (Firecracker leaves them at 0).
@@ -25,9 +26,7 @@
  *   follows the current field list, which no longer has them.
  */
 import { DeviceFamily } from '../../../metrics/device-family.js';
-import { devicesEntry, type DocumentEntry } from '../../../metrics/document.js';
 import { defineGroup, inc, latency, type GroupOf } from '../../../metrics/group.js';
-import type { MetricsLine } from '../../../metrics/line.js';
 
 export const NetDeviceMetrics = defineGroup('net', {
   activate_fails: inc('Number of times the network device failed to activate.'),
@@ -65,7 +64,7 @@ export const METRICS = new DeviceFamily('net', NetDeviceMetrics);
 
 /**
  * The group of interface `ifaceId` (a non-empty string), created on first use; the same id
- * always gives the same group.
+ * gives the same group while the interface is present.
  */
 export function alloc(ifaceId: string): NetDeviceMetrics {
   return METRICS.alloc(ifaceId);
@@ -75,9 +74,3 @@ export function alloc(ifaceId: string): NetDeviceMetrics {
 export function remove(ifaceId: string): boolean {
   return METRICS.remove(ifaceId);
 }
-
-/** The `"net_<id>"…, "net"` entries of the global document. */
-export const DOCUMENT_ENTRY: DocumentEntry = devicesEntry(METRICS);
-
-/** Writes the interfaces' entries and their aggregate into the line being flushed. */
-export const flushMetrics: (line: MetricsLine) => void = DOCUMENT_ENTRY.flush;

@@ -12,14 +12,12 @@
  * ```
  *
  * Design notes: a device calls `alloc(id)` once and increments its group directly; the same id
- * always gives the same group. `remove(id)` is hot-unplug: the last deltas still go out in the
- * next line, then the entry disappears. The aggregate is computed from the deltas the device
+ * gives the same group while the device is present. `remove(id)` is hot-unplug: the entry is
+ * written until a committed line has carried its last deltas, then the group is released. The aggregate is computed from the deltas the device
  * entries of the same line carry, so it always equals their sum.
  */
 import { DeviceFamily } from '../../../metrics/device-family.js';
-import { devicesEntry, type DocumentEntry } from '../../../metrics/document.js';
 import { defineGroup, inc, type GroupOf } from '../../../metrics/group.js';
-import type { MetricsLine } from '../../../metrics/line.js';
 
 export const PmemMetrics = defineGroup('pmem', {
   activate_fails: inc('Number of times the pmem device failed to activate.'),
@@ -36,8 +34,8 @@ export type PmemMetrics = GroupOf<typeof PmemMetrics>;
 export const METRICS = new DeviceFamily('pmem', PmemMetrics);
 
 /**
- * The group of pmem device `id` (a non-empty string), created on first use; the same id always
- * gives the same group.
+ * The group of pmem device `id` (a non-empty string), created on first use; the same id
+ * gives the same group while the device is present.
  */
 export function alloc(id: string): PmemMetrics {
   return METRICS.alloc(id);
@@ -47,9 +45,3 @@ export function alloc(id: string): PmemMetrics {
 export function remove(id: string): boolean {
   return METRICS.remove(id);
 }
-
-/** The `"pmem_<id>"…, "pmem"` entries of the global document. */
-export const DOCUMENT_ENTRY: DocumentEntry = devicesEntry(METRICS);
-
-/** Writes the pmem devices' entries and their aggregate into the line being flushed. */
-export const flushMetrics: (line: MetricsLine) => void = DOCUMENT_ENTRY.flush;

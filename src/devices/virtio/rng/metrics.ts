@@ -10,13 +10,11 @@
  *             "rate_limiter_event_count":0}
  * ```
  *
- * The device increments `METRICS` directly; the global document calls `flushMetrics` to write
- * the entry. Firecracker creates this group when the device is built and writes zeros until then;
+ * The device increments `METRICS` (the global document's group) or the group of its VM's
+ * document. Firecracker creates this group when the device is built and writes zeros until then;
  * here it exists from the start, which serializes the same.
  */
-import { groupEntry, type DocumentEntry } from '../../../metrics/document.js';
 import { defineGroup, inc, type GroupOf } from '../../../metrics/group.js';
-import type { MetricsLine } from '../../../metrics/line.js';
 
 export const EntropyDeviceMetrics = defineGroup('entropy', {
   activate_fails: inc('Number of times the entropy device failed to activate.'),
@@ -32,9 +30,3 @@ export type EntropyDeviceMetrics = GroupOf<typeof EntropyDeviceMetrics>;
 
 /** The entropy device's metrics, incremented by the device and flushed by the global document. */
 export const METRICS: EntropyDeviceMetrics = EntropyDeviceMetrics.create();
-
-/** The `"entropy"` entry of the global document. */
-export const DOCUMENT_ENTRY: DocumentEntry = groupEntry(EntropyDeviceMetrics, METRICS);
-
-/** Writes the `"entropy"` entry into the line being flushed. */
-export const flushMetrics: (line: MetricsLine) => void = DOCUMENT_ENTRY.flush;

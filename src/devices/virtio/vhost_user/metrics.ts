@@ -15,14 +15,12 @@
  * Design notes:
  * - There is no aggregate `vhost_user` entry, as in Firecracker: the family has no history of a
  *   combined entry to stay compatible with, and devices of different kinds do not add up.
- * - A device calls `alloc(id)` once and updates its group directly; the same id always gives the
- *   same group. `remove(id)` is hot-unplug: its last state (deltas and stores) goes out in the next line,
- *   then the entry disappears.
+ * - A device calls `alloc(id)` once and updates its group directly; the same id gives the
+ *   same group while the device is present. `remove(id)` is hot-unplug: the entry is written
+ *   until a committed line has carried its last deltas, then the group is released.
  */
 import { DeviceFamily } from '../../../metrics/device-family.js';
-import { devicesEntry, type DocumentEntry } from '../../../metrics/document.js';
 import { defineGroup, inc, store, type GroupOf } from '../../../metrics/group.js';
-import type { MetricsLine } from '../../../metrics/line.js';
 
 export const VhostUserDeviceMetrics = defineGroup('vhost_user', {
   activate_fails: inc('Number of times the vhost-user device failed to activate.'),
@@ -39,7 +37,7 @@ export const METRICS = new DeviceFamily('vhost_user', VhostUserDeviceMetrics, { 
 
 /**
  * The group of vhost-user device `id` (a non-empty string such as `block_rootfs`), created on
- * first use; the same id always gives the same group.
+ * first use; the same id gives the same group while the device is present.
  */
 export function alloc(id: string): VhostUserDeviceMetrics {
   return METRICS.alloc(id);
@@ -49,9 +47,3 @@ export function alloc(id: string): VhostUserDeviceMetrics {
 export function remove(id: string): boolean {
   return METRICS.remove(id);
 }
-
-/** The `"vhost_user_<id>"…` entries of the global document. */
-export const DOCUMENT_ENTRY: DocumentEntry = devicesEntry(METRICS);
-
-/** Writes the vhost-user devices' entries into the line being flushed. */
-export const flushMetrics: (line: MetricsLine) => void = DOCUMENT_ENTRY.flush;

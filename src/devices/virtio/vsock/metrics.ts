@@ -12,12 +12,10 @@
  *           "conns_killed":0,"conns_removed":1,…,"rx_read_fails":0}
  * ```
  *
- * The device, the muxer and the connections increment `METRICS` directly; the global document
- * calls `flushMetrics` to write the entry (all zeros before the device exists, as in Firecracker).
+ * The device, the muxer and the connections increment `METRICS` directly; a VM's
+ * document writes the entry (all zeros before the device exists, as in Firecracker).
  */
-import { groupEntry, type DocumentEntry } from '../../../metrics/document.js';
 import { defineGroup, inc, type GroupOf } from '../../../metrics/group.js';
-import type { MetricsLine } from '../../../metrics/line.js';
 
 export const VsockDeviceMetrics = defineGroup('vsock', {
   activate_fails: inc('Number of times the vsock device failed to activate.'),
@@ -46,9 +44,3 @@ export type VsockDeviceMetrics = GroupOf<typeof VsockDeviceMetrics>;
 
 /** The vsock device's metrics, incremented by the device and flushed by the global document. */
 export const METRICS: VsockDeviceMetrics = VsockDeviceMetrics.create();
-
-/** The `"vsock"` entry of the global document. */
-export const DOCUMENT_ENTRY: DocumentEntry = groupEntry(VsockDeviceMetrics, METRICS);
-
-/** Writes the `"vsock"` entry into the line being flushed. */
-export const flushMetrics: (line: MetricsLine) => void = DOCUMENT_ENTRY.flush;

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { MetricsLine } from '../../../../src/index.js';
-import { BalloonDeviceMetrics, flushMetrics, METRICS } from '../../../../src/devices/virtio/balloon/metrics.js';
+import { groupEntry } from '../../../../src/index.js';
+import { BalloonDeviceMetrics, METRICS } from '../../../../src/devices/virtio/balloon/metrics.js';
+import { collectingWriter } from '../../../metrics/helpers.js';
 
 const FIELDS = [
   'activate_fails',
@@ -37,20 +38,21 @@ test('BalloonDeviceMetrics declares the 12 counters in order, each with help', (
 test('a fresh group serializes like the global one after a flush', () => {
   const local = BalloonDeviceMetrics.create();
   METRICS.inflate_count.inc();
-  const line = new MetricsLine({ timestampMs: 0 });
-  flushMetrics(line);
-  line.commit();
+  collectingWriter([groupEntry(BalloonDeviceMetrics, METRICS)]).metrics.write();
   assert.equal(BalloonDeviceMetrics.serialize(local), BalloonDeviceMetrics.serialize(METRICS));
   assert.equal(BalloonDeviceMetrics.serialize(local), `{${FIELDS.map((f) => `"${f}":0`).join(',')}}`);
   local.inflate_count.inc();
   assert.equal(local.inflate_count.count(), 1);
 });
 
-test('flushMetrics writes the "balloon" entry', () => {
+test('a line that fails keeps the "balloon" deltas for the next', () => {
   METRICS.free_page_hint_freed.add(4096);
-  const line = new MetricsLine({ timestampMs: 5 });
-  flushMetrics(line);
-  line.rollback();
-  assert.match(line.text(), /^\{"utc_timestamp_ms":5,"balloon":\{"activate_fails":0,.*"free_page_hint_freed":4096,"free_page_hint_fails":0\}\}$/);
+  const { metrics, out } = collectingWriter([groupEntry(BalloonDeviceMetrics, METRICS)]);
+  out.failing = true;
+  assert.throws(() => metrics.write(), { name: 'MetricsWriteError' });
   assert.equal(METRICS.free_page_hint_freed.fetchDiff(), 4096);
+  out.failing = false;
+  metrics.write();
+  assert.match(out.lines[0] ?? '', /^\{"utc_timestamp_ms":\d+,"balloon":\{"activate_fails":0,.*"free_page_hint_freed":4096,"free_page_hint_fails":0\}\}$/);
+  assert.equal(METRICS.free_page_hint_freed.fetchDiff(), 0);
 });

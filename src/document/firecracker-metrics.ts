@@ -1,6 +1,5 @@
 /**
- * The global metrics document: every group of the VMM in Firecracker's order, and `METRICS`,
- * the writer that flushes it.
+ * Firecracker's metrics document: every group of the VMM in Firecracker's order.
  *
  * ```json
  * {"utc_timestamp_ms":1541591155180,"api_server":{"process_startup_time_us":11873,…},
@@ -10,13 +9,18 @@
  *  "signals":{…},"vsock":{…},"entropy":{…},"pmem":{…},"interrupts":{…},"memory_hotplug":{…}}
  * ```
  *
- * Each group lives in the module of the component it measures (devices under `devices/`, the
- * others under `logger/metrics/`); this module only lists their document entries, in order, and
- * gives typed access to them: `METRICS.document.vcpu.exit_io_in.inc()`.
+ * Each group is declared in the module of the component it measures (devices under `devices/`,
+ * the others under `logger/metrics/`), which also holds the process-wide instance device code
+ * increments by default (`METRICS`). This module only lists those modules, in order, and builds
+ * documents of them: it depends on the groups, and nothing in the core or the groups depends on it.
  *
  * Design notes:
- * - The groups are module-level singletons, as in Firecracker: every `FirecrackerMetrics` shares
- *   them, so only one document should be flushed for real (the global `METRICS`).
+ * - A document per VM: `new FirecrackerMetrics()` owns fresh groups (and device families) of its
+ *   own, so that one process can host several VMs, each written by its own `Metrics`. The global
+ *   document (`METRICS` in `global-metrics.ts`) is built from the module-level groups instead
+ *   (`FirecrackerMetrics.moduleGroups()`); any group can be given this way.
+ * - A writer of a `FirecrackerMetrics` counts its missed and failed lines in the document's own
+ *   `logger.missed_metrics_count` and `logger.metrics_fails`, as Firecracker does.
  * - Firecracker writes `rtc` (the PL031 clock) only on aarch64. Here it is written when the
  *   document is built with `{ rtc: true }`; its group exists either way.
  */
@@ -44,12 +48,13 @@ import * as seccomp from '../logger/metrics/seccomp.js';
 import * as signals from '../logger/metrics/signals.js';
 import * as vcpu from '../logger/metrics/vcpu.js';
 import * as vmm from '../logger/metrics/vmm.js';
-import { EntryDocument, type DocumentEntry } from './document.js';
-import { Metrics } from './writer.js';
+import { DeviceFamily } from '../metrics/device-family.js';
+import { EntryDocument, groupEntry, type DocumentEntry, type WriterMetrics } from '../metrics/document.js';
+import { schemaOf, type GroupFields, type MetricGroup } from '../metrics/group.js';
 
 /**
  * The component modules in Firecracker's document order, under their entry names: the one list
- * from which both the entries and the typed access below are derived.
+ * from which the entries, the typed access and the fresh groups of a document are derived.
  */
 const COMPONENTS = {
   api_server: apiServer,
@@ -79,11 +84,13 @@ const COMPONENTS = {
   memory_hotplug: memoryHotplug,
 } as const;
 
+type ComponentName = keyof typeof COMPONENTS;
+
 /**
  * Each component's metrics by entry name: a group (`vcpu.exit_io_in`), or for devices with
  * several instances their `DeviceFamily` (`block.alloc(driveId)`).
  */
-export type FirecrackerGroups = { readonly [K in keyof typeof COMPONENTS]: (typeof COMPONENTS)[K]['METRICS'] };
+export type FirecrackerGroups = { readonly [K in ComponentName]: (typeof COMPONENTS)[K]['METRICS'] };
 
 export interface FirecrackerMetricsOptions {
   /**
@@ -91,7 +98,15 @@ export interface FirecrackerMetricsOptions {
    * @default false
    */
   readonly rtc?: boolean;
+  /**
+   * Groups (or device families) to write instead of fresh ones, e.g. groups shared with other
+   * documents, or `FirecrackerMetrics.moduleGroups()` for the process-wide ones.
+   * @default fresh groups of this document's own
+   */
+  readonly groups?: Partial<FirecrackerGroups>;
 }
+
+type AnyMetrics = MetricGroup<GroupFields> | DeviceFamily<GroupFields>;
 
 // The class gets one property per component, assigned from COMPONENTS in the constructor; the
 // interface declares them so that the list is not written a second time.
@@ -102,6 +117,12 @@ export interface FirecrackerMetrics extends FirecrackerGroups {}
 export class FirecrackerMetrics extends EntryDocument {
   /** Whether the `rtc` entry is written. */
   readonly rtcEnabled: boolean;
+  readonly writerMetrics: WriterMetrics;
+
+  /** The process-wide groups each component module holds (`METRICS`), which device code increments by default. */
+  static moduleGroups(): FirecrackerGroups {
+    return Object.fromEntries(Object.entries(COMPONENTS).map(([name, module]) => [name, module.METRICS])) as unknown as FirecrackerGroups;
+  }
 
   constructor(options: FirecrackerMetricsOptions = {}) {
     const given: unknown = options;
@@ -112,24 +133,36 @@ export class FirecrackerMetrics extends EntryDocument {
     if (typeof withRtc !== 'boolean') {
       throw new TypeError(`FirecrackerMetrics: options.rtc must be a boolean, got ${typeof withRtc}`);
     }
-    const components = Object.entries(COMPONENTS).filter(([name]) => withRtc || name !== 'rtc');
-    for (const [name, module] of components) {
-      const { shape } = module.DOCUMENT_ENTRY;
-      // The property name and the wire key must be one name; a mismatch is a bug in this file.
-      if ((shape.kind === 'group' ? shape.key : shape.prefix) !== name) throw new Error(`FirecrackerMetrics: ${name} writes another key`);
+    const groups = (options.groups ?? {}) as Partial<Record<ComponentName, AnyMetrics>>;
+    const metrics = new Map<ComponentName, AnyMetrics>();
+    for (const [name, module] of Object.entries(COMPONENTS) as [ComponentName, { METRICS: AnyMetrics }][]) {
+      metrics.set(name, checkedGroup(name, groups[name], module.METRICS) ?? freshLike(module.METRICS));
     }
-    super(components.map(([, module]): DocumentEntry => module.DOCUMENT_ENTRY));
+    const entries: DocumentEntry[] = [];
+    for (const [name, m] of metrics) {
+      if (name === 'rtc' && !withRtc) continue;
+      entries.push(m instanceof DeviceFamily ? m : groupEntry(schemaOf(m), m, { optional: name === 'rtc' }));
+    }
+    super(entries);
     this.rtcEnabled = withRtc;
-    for (const [name, module] of Object.entries(COMPONENTS)) Object.defineProperty(this, name, { value: module.METRICS, enumerable: true });
+    for (const [name, m] of metrics) Object.defineProperty(this, name, { value: m, enumerable: true });
+    const ownLogger = metrics.get('logger') as logger.LoggerSystemMetrics;
+    this.writerMetrics = { missedLines: ownLogger.missed_metrics_count, failedLines: ownLogger.metrics_fails };
   }
 }
 
-/**
- * The process-wide writer of the global document. It writes `rtc` on arm64, as Firecracker does
- * on aarch64; a line it fails to write counts in `logger.missed_metrics_count`, one it fails to
- * build in `logger.metrics_fails` too.
- */
-export const METRICS = new Metrics(new FirecrackerMetrics({ rtc: process.arch === 'arm64' }), {
-  missedLinesMetric: logger.METRICS.missed_metrics_count,
-  failedLinesMetric: logger.METRICS.metrics_fails,
-});
+/** A fresh, empty instance of the same declaration as `metrics`. */
+function freshLike(metrics: AnyMetrics): AnyMetrics {
+  return metrics instanceof DeviceFamily ? metrics.createEmpty() : schemaOf(metrics).create();
+}
+
+/** `given`, if it is metrics of the same declaration as the module's; undefined if not given. */
+function checkedGroup(name: string, given: AnyMetrics | undefined, declared: AnyMetrics): AnyMetrics | undefined {
+  if (given === undefined) return undefined;
+  const same =
+    declared instanceof DeviceFamily
+      ? given instanceof DeviceFamily && given.schema === declared.schema && given.prefix === declared.prefix && given.aggregate === declared.aggregate
+      : !(given instanceof DeviceFamily) && schemaOf(declared).owns(given);
+  if (!same) throw new TypeError(`FirecrackerMetrics: options.groups.${name} is not a ${name} ${declared instanceof DeviceFamily ? 'device family' : 'group'}`);
+  return given;
+}
