@@ -1,0 +1,249 @@
+/**
+ * Faults of stream destinations and the accounting of missed lines, whatever the destination:
+ * after each scenario, every increment is in exactly one line that got out, and each flush
+ * either got its line out or counted exactly one missed line.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { afterEach, beforeEach, test } from 'node:test';
+import {
+  defineGroup,
+  EntryDocument,
+  groupEntry,
+  inc,
+  LocalIncMetric,
+  Metrics,
+  MetricsWriteError,
+  type LineWritable,
+  type MetricsError,
+} from '../../../src/index.js';
+
+const Dev = defineGroup('dev', { ops: inc('Operations.') });
+
+function setup(): { metrics: Metrics<EntryDocument>; dev: ReturnType<typeof Dev.create>; missed: LocalIncMetric } {
+  const dev = Dev.create();
+  const missed = new LocalIncMetric('logger.missed_metrics_count');
+  return { metrics: new Metrics(new EntryDocument([groupEntry(Dev, dev)]), { missedLinesMetric: missed }), dev, missed };
+}
+
+/** The `ops` deltas of complete lines; throws on a line that is not valid JSON. */
+function opsOf(text: string): bigint[] {
+  const lines = text.split('\n');
+  assert.equal(lines.pop(), '', 'the text ends with a complete line');
+  return lines.map((line) => BigInt((JSON.parse(line) as { dev: { ops: number } }).dev.ops));
+}
+
+const sum = (values: readonly bigint[]): bigint => values.reduce((a, b) => a + b, 0n);
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'vmm-metrics-faults-'));
+});
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('a Writable whose _write throws: MetricsWriteError with the cause, deltas back, one missed line', () => {
+  const { metrics, dev, missed } = setup();
+  const boom = new Error('_write exploded');
+  metrics.init(
+    new Writable({
+      write() {
+        throw boom;
+      },
+    }),
+    { flushIntervalMs: 0 },
+  );
+  dev.ops.add(7);
+  assert.throws(
+    () => metrics.write(),
+    (error: unknown) => error instanceof MetricsWriteError && error.cause === boom && error.message === 'Failed to write metrics: _write exploded',
+  );
+  assert.equal(dev.ops.fetchDiff(), 7, 'nothing is in flight: the deltas are back for the next line');
+  assert.equal(missed.count(), 1);
+  metrics.close();
+});
+
+test('any object with a write method that throws: its deltas go to the next line it takes', () => {
+  const { metrics, dev, missed } = setup();
+  const taken: string[] = [];
+  let failures = 2;
+  const destination: LineWritable = {
+    write(chunk) {
+      if (failures-- > 0) throw new TypeError('not now');
+      taken.push(chunk.toString());
+    },
+  };
+  metrics.init(destination, { flushIntervalMs: 0 });
+  let total = 0n;
+  let flushes = 0;
+  for (let i = 1; i <= 5; i++) {
+    dev.ops.add(i);
+    total += BigInt(i);
+    flushes++;
+    try {
+      metrics.write();
+    } catch (error) {
+      assert.ok(error instanceof MetricsWriteError && error.cause instanceof TypeError);
+    }
+  }
+  assert.deepEqual(opsOf(taken.join('')), [6n, 4n, 5n], 'the first line that got out carries the failed lines\' deltas');
+  assert.equal(sum(opsOf(taken.join(''))), total);
+  assert.equal(missed.count(), 2);
+  assert.equal(taken.length + missed.count(), flushes);
+  metrics.close();
+});
+
+test('a stalled stream holds at most one line: 50,000 flushes write nothing more, keep their deltas and count as missed', () => {
+  const { metrics, dev, missed } = setup();
+  const received: Buffer[] = [];
+  const consumer: { release?: () => void } = {};
+  const stalled = new Writable({
+    highWaterMark: 1 << 20,
+    write(chunk: Buffer, _encoding, callback) {
+      received.push(chunk);
+      // The consumer takes the first line and then stops calling back: it is stuck.
+      consumer.release = callback;
+    },
+  });
+  const errors: MetricsError[] = [];
+  metrics.init(stalled, { flushIntervalMs: 0, onError: (error) => errors.push(error) });
+  let total = 0n;
+  let refused = 0;
+  for (let i = 0; i < 50_000; i++) {
+    dev.ops.inc();
+    total++;
+    try {
+      metrics.write();
+    } catch (error) {
+      assert.ok(error instanceof MetricsWriteError);
+      assert.match(error.message, /has not taken the previous line yet/);
+      refused++;
+    }
+    assert.ok(stalled.writableLength <= 64, `the stream holds ${stalled.writableLength} bytes`);
+  }
+  assert.equal(refused, 49_999);
+  assert.equal(missed.count(), 49_999);
+  assert.equal(received.length, 1);
+  assert.equal(dev.ops.fetchDiff(), 50_000, 'every delta is still to be written (one line in flight)');
+  // The consumer recovers: the line in flight commits, and the next line carries the rest.
+  consumer.release?.();
+  dev.ops.inc();
+  total++;
+  metrics.write();
+  consumer.release?.();
+  assert.equal(dev.ops.fetchDiff(), 0);
+  assert.deepEqual(opsOf(Buffer.concat(received).toString()), [1n, total - 1n]);
+  assert.deepEqual(errors, []);
+  metrics.close();
+});
+
+test('a real pipe to a process that does not read: the writer keeps one line in it and loses nothing', async () => {
+  const { metrics, dev, missed } = setup();
+  const out = join(dir, 'received.json');
+  // The reader starts reading only when told to (SIGUSR1), then copies everything to a file.
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const alive = setInterval(() => {}, 1000);
+       process.on('SIGUSR1', () => {
+         const file = require('fs').createWriteStream(${JSON.stringify(out)});
+         file.on('finish', () => clearInterval(alive));
+         process.stdin.pipe(file);
+       });
+       process.stdout.write('ready\\n');`,
+    ],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  await once(child.stdout, 'data');
+  // Lines of 32 KiB fill the 64 KiB pipe after two.
+  metrics.init(child.stdin, { flushIntervalMs: 0, id: 'x'.repeat(32 * 1024), onError: (error) => { throw error; } });
+  let total = 0n;
+  let flushes = 0;
+  const flush = async (): Promise<void> => {
+    dev.ops.inc();
+    total++;
+    flushes++;
+    try {
+      metrics.write();
+    } catch (error) {
+      assert.ok(error instanceof MetricsWriteError);
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+  };
+  for (let i = 0; i < 2_000; i++) {
+    await flush();
+    assert.ok(child.stdin.writableLength <= 33 * 1024, `${child.stdin.writableLength} bytes queued in the stream`);
+  }
+  assert.ok(missed.count() > 1_900, `${missed.count()} missed lines while nobody reads`);
+  child.kill('SIGUSR1');
+  // Once the reader reads, lines go out again.
+  for (let i = 0; i < 200; i++) await flush();
+  while (child.stdin.writableLength > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+  await flush();
+  metrics.close();
+  child.stdin.end();
+  await once(child, 'exit');
+  const lines = opsOf(readFileSync(out, 'utf8'));
+  assert.equal(sum(lines), total, 'every increment in exactly one line');
+  assert.equal(lines.length + missed.count(), flushes, 'each flush got its line out or counted one missed line');
+});
+
+test('a full named pipe: a line whose rest follows later is not missed; the flushes it holds up are', () => {
+  const { metrics, dev, missed } = setup();
+  const path = join(dir, 'metrics.fifo');
+  execFileSync('mkfifo', [path]);
+  // Lines longer than PIPE_BUF (4096 bytes) may be written in part; a long id makes them so.
+  metrics.init(path, { flushIntervalMs: 0, id: 'x'.repeat(10_000) });
+  let total = 0n;
+  let flushes = 0;
+  let heldUp = 0;
+  let partial = 0;
+  for (let i = 0; i < 40; i++) {
+    dev.ops.inc();
+    total++;
+    flushes++;
+    try {
+      metrics.write();
+    } catch (error) {
+      assert.ok(error instanceof MetricsWriteError);
+      if (partial === 0) partial++;
+      else heldUp++;
+    }
+  }
+  assert.equal(partial, 1, 'the pipe filled part way through one line');
+  assert.equal(missed.count(), heldUp, 'only the flushes held up by its rest are missed');
+  const reader = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  const chunks: Buffer[] = [];
+  const drain = (): void => {
+    const buffer = Buffer.alloc(1 << 16);
+    for (;;) {
+      let n = 0;
+      try {
+        n = readSync(reader, buffer);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'EAGAIN') return;
+        throw error;
+      }
+      if (n === 0) return;
+      chunks.push(Buffer.from(buffer.subarray(0, n)));
+    }
+  };
+  drain();
+  dev.ops.inc();
+  total++;
+  flushes++;
+  assert.equal(metrics.write(), true);
+  drain();
+  closeSync(reader);
+  metrics.close();
+  const lines = opsOf(Buffer.concat(chunks).toString());
+  assert.equal(sum(lines), total);
+  assert.equal(lines.length + missed.count(), flushes);
+});
