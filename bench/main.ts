@@ -13,10 +13,11 @@
 import { coreFigures } from './core.bench.js';
 import { documentFigures } from './document.bench.js';
 import { flushFigures } from './flush.bench.js';
+import { writeFigures } from './write.bench.js';
 import { readerThroughput, type ThroughputResult } from './reader.bench.js';
 import { DEFAULT_RATIO_OPTIONS, measureRatio, type Figure, type FigureResult, type RatioOptions } from './ratio.js';
 
-const SUITES: readonly (() => Figure[])[] = [coreFigures, flushFigures, documentFigures];
+const SUITES: readonly (() => Figure[])[] = [coreFigures, flushFigures, documentFigures, writeFigures];
 
 interface Cli {
   readonly json: boolean;
