@@ -1,6 +1,7 @@
 /**
- * The dependency direction the README states, pinned: core ← groups ← document ← reader/CLI.
- * Walks the compiled modules' relative imports, as Node resolves them.
+ * The dependency direction the README states, pinned: core ← groups ← document ← reader/CLI,
+ * with no cycle anywhere. Reads the TypeScript sources (type-only imports count too: they are
+ * dependencies of the design even where the compiled code drops them).
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -8,29 +9,31 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-const SRC = fileURLToPath(new URL('../src/', import.meta.url));
+// The tests run from build/test/; the sources are at the repository's root.
+const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 
 function importsOf(file: string): string[] {
   const text = readFileSync(file, 'utf8');
-  const specifiers = [...text.matchAll(/(?:^|\n)\s*(?:import|export)[^'"]*?from\s+'(\.[^']+)'/g)].map((m) => m[1] ?? '');
+  const stat = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'";]*?from\s+'(\.[^']+)'/g)].map((m) => m[1] ?? '');
   const dynamic = [...text.matchAll(/import\('(\.[^']+)'\)/g)].map((m) => m[1] ?? '');
-  return [...specifiers, ...dynamic].map((specifier) => resolve(dirname(file), specifier));
+  return [...stat, ...dynamic].map((specifier) => resolve(dirname(file), specifier.replace(/\.js$/, '.ts')));
 }
 
 function modulesUnder(folder: string): string[] {
   return readdirSync(join(SRC, folder), { recursive: true, encoding: 'utf8' })
-    .filter((name) => name.endsWith('.js'))
+    .filter((name) => name.endsWith('.ts'))
     .map((name) => join(SRC, folder, name));
 }
 
-/** Every module reachable from `entry`, as paths relative to src/. */
+const name = (file: string): string => relative(SRC, file);
+
+/** Every module reachable from `entry`, by name. */
 function reachable(entry: string): Set<string> {
   const seen = new Set<string>();
   const queue = [join(SRC, entry)];
   for (let file = queue.pop(); file !== undefined; file = queue.pop()) {
-    const name = relative(SRC, file);
-    if (seen.has(name)) continue;
-    seen.add(name);
+    if (seen.has(name(file))) continue;
+    seen.add(name(file));
     queue.push(...importsOf(file));
   }
   return seen;
@@ -38,27 +41,39 @@ function reachable(entry: string): Set<string> {
 
 test('the core imports no group, no device, no document', () => {
   for (const file of modulesUnder('metrics')) {
-    for (const target of importsOf(file)) {
-      assert.ok(relative(SRC, target).startsWith('metrics/'), `${relative(SRC, file)} imports ${relative(SRC, target)}`);
-    }
+    for (const target of importsOf(file)) assert.ok(name(target).startsWith('metrics/'), `${name(file)} imports ${name(target)}`);
   }
 });
 
-test('groups import only the core; the document imports groups and the core, never the global writer', () => {
+test('groups import only the core; the document never the global writer', () => {
   for (const folder of ['devices', 'logger']) {
     for (const file of modulesUnder(folder)) {
       for (const target of importsOf(file)) {
-        const to = relative(SRC, target);
-        assert.ok(to.startsWith('metrics/') || to.startsWith(`${folder}/`), `${relative(SRC, file)} imports ${to}`);
+        const to = name(target);
+        assert.ok(to.startsWith('metrics/') || to.startsWith(`${folder}/`), `${name(file)} imports ${to}`);
       }
     }
   }
-  assert.ok(!reachable('document/firecracker-metrics.js').has('document/global-metrics.js'));
+  assert.ok(!reachable('document/firecracker-metrics.ts').has('document/global-metrics.ts'));
 });
 
 test('vmm-metrics/reader builds no writer: the global document is not among its modules', () => {
-  const modules = reachable('reader/index.js');
-  assert.ok(modules.has('document/firecracker-metrics.js'), 'the reader derives its schema from the document');
-  assert.ok(!modules.has('document/global-metrics.js'));
-  assert.ok(!modules.has('index.js'));
+  const modules = reachable('reader/index.ts');
+  assert.ok(modules.has('document/firecracker-metrics.ts'), 'the reader derives its schema from the document');
+  assert.ok(!modules.has('document/global-metrics.ts'));
+  assert.ok(!modules.has('index.ts'));
+});
+
+test('no module depends on itself through others (type-only imports included)', () => {
+  const files = modulesUnder('.');
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (file: string, path: string[]): void => {
+    const key = name(file);
+    if (state.get(key) === 'done') return;
+    assert.notEqual(state.get(key), 'visiting', `import cycle: ${[...path.slice(path.indexOf(key)), key].join(' → ')}`);
+    state.set(key, 'visiting');
+    for (const target of importsOf(file)) visit(target, [...path, key]);
+    state.set(key, 'done');
+  };
+  for (const file of files) visit(file, []);
 });
