@@ -49,7 +49,7 @@ export class MetricsWriteError extends MetricsError {
 export class MetricsWriteInProgressError extends MetricsError {
   override name = 'MetricsWriteInProgressError';
   constructor() {
-    super('Failed to write metrics: write() was called while a metrics line is being built');
+    super('Metrics write() was called while a line is being built');
   }
 }
 

@@ -34,7 +34,9 @@ function onSignal(signal: NodeJS.Signals): void {
 
 function attach(): void {
   process.on('exit', onExit);
-  for (const signal of EXIT_SIGNALS) process.on(signal, onSignal);
+  // First in line: Node removes a `once` listener before calling it, so a listener that ran
+  // before this one could no longer be seen, and the signal would be raised again under it.
+  for (const signal of EXIT_SIGNALS) process.prependListener(signal, onSignal);
 }
 
 function detach(): void {
