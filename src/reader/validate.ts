@@ -20,7 +20,7 @@ import {
   type ExactJson,
   type JsonNode,
 } from './exact-json.js';
-import { outOfOrder } from './order.js';
+import { misplacedItems } from './order.js';
 import { hasErrors, type Problem, type Severity } from './problems.js';
 import type { MetricsReading, MetricsRecord } from './record.js';
 import { groupLayout, type FieldLayout, type MetricsSchema } from './schema.js';
@@ -46,10 +46,19 @@ export interface ValidateOptions {
    * @default 86400000 (a day)
    */
   readonly maxFutureMs?: number;
+  /**
+   * At most this many problems are listed for one line; the rest are counted in one last
+   * problem ("… and K more problems on this line"), so that a hostile line of a million bad
+   * keys yields a bounded list instead of a million messages.
+   * @default 100
+   */
+  readonly maxProblemsPerLine?: number;
 }
 
 const YEAR_2000_MS = 946_684_800_000;
 const DAY_MS = 86_400_000;
+/** Enough for every problem of a real line (a whole document of missing groups is about 30). */
+export const DEFAULT_MAX_PROBLEMS_PER_LINE = 100;
 const HEADER_TIERS: Readonly<Record<string, number>> = { utc_timestamp_ms: 0, id: 1, properties: 2 };
 
 /** Where a top-level key belongs: header members first, then entries in document order. */
@@ -75,22 +84,56 @@ export function readMetricsLine(
 ): MetricsReading {
   const check = new LineCheck(schema, options);
   const record = check.line(text);
+  check.summarizeOmitted();
   return { lineNumber, record, problems: check.problems, valid: !hasErrors(check.problems) };
 }
 
 class LineCheck {
   readonly problems: Problem[] = [];
   readonly #unknown: Severity;
+  readonly #maxProblems: number;
+  /** Problems past the limit, counted but not listed. */
+  #omittedErrors = 0;
+  #omittedWarnings = 0;
 
   constructor(
     readonly schema: MetricsSchema,
     readonly options: ValidateOptions,
   ) {
     this.#unknown = options.strict === true ? 'error' : 'warning';
+    this.#maxProblems = maxProblemsOption(options.maxProblemsPerLine);
+  }
+
+  /** Whether the list is full: further problems are only counted. */
+  get full(): boolean {
+    return this.problems.length >= this.#maxProblems;
+  }
+
+  report(problem: Problem): void {
+    if (!this.full) this.problems.push(problem);
+    else if (problem.severity === 'error') this.#omittedErrors++;
+    else this.#omittedWarnings++;
   }
 
   error(path: readonly string[], message: string): void {
-    this.problems.push({ severity: 'error', path, message });
+    this.report({ severity: 'error', path, message });
+  }
+
+  unknown(path: readonly string[], message: string): void {
+    this.report({ severity: this.#unknown, path, message });
+  }
+
+  /** Ends the list with one problem that counts the omitted ones, if any. */
+  summarizeOmitted(): void {
+    const errors = this.#omittedErrors;
+    const warnings = this.#omittedWarnings;
+    if (errors + warnings === 0) return;
+    const counts = [errors > 0 ? plural(errors, 'error') : '', warnings > 0 ? plural(warnings, 'warning') : ''].filter((c) => c !== '');
+    this.problems.push({
+      severity: errors > 0 ? 'error' : 'warning',
+      path: [],
+      message: `… and ${plural(errors + warnings, 'more problem')} on this line (${counts.join(', ')}), not listed: only the first ${this.#maxProblems} are`,
+    });
   }
 
   line(text: string): MetricsRecord | undefined {
@@ -130,7 +173,7 @@ class LineCheck {
       }
       const role = this.schema.roleOf(key);
       if (role === undefined) {
-        this.problems.push({ severity: this.#unknown, path, message: 'unknown entry, not in the schema (kept as it is)' });
+        this.unknown(path, 'unknown entry, not in the schema (kept as it is)');
         defineMember(groups, key, toExactJson(value));
         continue;
       }
@@ -165,14 +208,15 @@ class LineCheck {
       sorted = compare((placed[i - 1] as Placed<R>).rank, (placed[i] as Placed<R>).rank) <= 0;
     }
     if (sorted) return;
-    const misplaced = outOfOrder(placed, (a, b) => compare(a.rank, b.rank));
-    const expected = [...placed].sort((a, b) => compare(a.rank, b.rank));
-    for (const index of [...misplaced].sort((a, b) => a - b)) {
-      const item = placed[index] as Placed<R>;
-      const at = expected.indexOf(item);
-      const before = at > 0 ? (expected[at - 1] as Placed<R>).key : undefined;
-      const where = before === undefined ? 'first' : `after ${JSON.stringify(before)}`;
-      this.error([...path, item.key], `${what} out of order: expected ${where}`);
+    const misplaced = misplacedItems(placed, (a, b) => compare(a.rank, b.rank));
+    for (const [i, { index, after }] of misplaced.entries()) {
+      if (this.full) {
+        // Counted, not formatted: a hostile line may misplace every one of a million keys.
+        this.#omittedErrors += misplaced.length - i;
+        return;
+      }
+      const where = after === undefined ? 'first' : `after ${JSON.stringify((placed[after] as Placed<R>).key)}`;
+      this.error([...path, (placed[index] as Placed<R>).key], `${what} out of order: expected ${where}`);
     }
   }
 
@@ -254,7 +298,7 @@ class LineCheck {
       if (field === undefined) {
         unknownSeen ??= new Set();
         if (unknownSeen.has(key)) this.error([...path, key], 'repeated key (the last value is kept)');
-        else this.problems.push({ severity: this.#unknown, path: [...path, key], message: 'unknown field, not in the schema (kept as it is)' });
+        else this.unknown([...path, key], 'unknown field, not in the schema (kept as it is)');
         unknownSeen.add(key);
         defineMember(out, key, toExactJson(member));
         continue;
@@ -295,7 +339,7 @@ class LineCheck {
       const member = values[i] as JsonNode;
       const index = members.findIndex((m) => m.member === name);
       if (index === -1) {
-        this.problems.push({ severity: this.#unknown, path: [...path, name], message: 'unknown field, not in the schema (kept as it is)' });
+        this.unknown([...path, name], 'unknown field, not in the schema (kept as it is)');
         defineMember(out, name, toExactJson(member));
         continue;
       }
@@ -344,6 +388,18 @@ function inLayoutOrder(keys: readonly string[], fields: readonly FieldLayout[]):
   if (keys.length !== fields.length) return false;
   for (let i = 0; i < keys.length; i++) if (keys[i] !== (fields[i] as FieldLayout).name) return false;
   return true;
+}
+
+function maxProblemsOption(value: number | undefined): number {
+  if (value === undefined) return DEFAULT_MAX_PROBLEMS_PER_LINE;
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(`maxProblemsPerLine: expected a positive integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
 function compareRanks(a: Rank, b: Rank): number {

@@ -194,4 +194,41 @@ describe('one line against the schema', () => {
       { numRuns: 200 },
     );
   });
+
+  // Issue 6: a line from outside may misplace or repeat every one of a million keys. Linear work
+  // is checked by counting comparisons (order.test.ts); here, that the whole path stays
+  // bounded, with a timeout as a loose second guard (about 0.5 s now; before, 400,000 reversed
+  // keys took more than 30 s).
+  test('a hostile line of 400,000 keys in reverse order gets a bounded list of problems', { timeout: 20_000 }, () => {
+    const doc = makeDocument();
+    const n = 400_000;
+    const keys = Array.from({ length: n }, (_, i) => `"p${String(n - i).padStart(6, '0')}":""`);
+    const line = render(doc).replace(/^\{("utc_timestamp_ms":\d+),/, `{$1,"properties":{${keys.join(',')}},`);
+    const reading = check(line, doc.schema);
+    assert.equal(reading.valid, false);
+    assert.equal(reading.problems.length, 101);
+    assert.deepEqual(messages(reading).slice(0, 2), [
+      'properties.p400000: property out of order: expected after "p399999"',
+      'properties.p399999: property out of order: expected after "p399998"',
+    ]);
+    assert.equal(messages(reading)[100], `… and ${n - 1 - 100} more problems on this line (${n - 1 - 100} errors), not listed: only the first 100 are`);
+    assert.equal(Object.keys(reading.record?.properties ?? {}).length, n);
+  });
+
+  test('problems past maxProblemsPerLine are counted in one last problem, errors and warnings apart', () => {
+    const doc = makeDocument();
+    const line = render(doc);
+    const repeated = line.replace('"failures":0}', `"failures":0,${'"failures":0,'.repeat(3)}"x":1,"y":2,"z":3}`);
+    const reading = readMetricsLine(repeated, 1, doc.schema, { maxProblemsPerLine: 2 });
+    assert.deepEqual(messages(reading), [
+      'api.failures: repeated key (the last value is kept)',
+      'api.failures: repeated key (the last value is kept)',
+      '… and 4 more problems on this line (1 error, 3 warnings), not listed: only the first 2 are',
+    ]);
+    assert.equal(reading.valid, false);
+    const warningsOnly = readMetricsLine(line.replace('"failures":0}', '"failures":0,"x":1,"y":2,"z":3}'), 1, doc.schema, { maxProblemsPerLine: 1 });
+    assert.equal(warningsOnly.valid, true);
+    assert.deepEqual(messages(warningsOnly).slice(1), ['warning: … and 2 more problems on this line (2 warnings), not listed: only the first 1 are']);
+    assert.throws(() => readMetricsLine(line, 1, doc.schema, { maxProblemsPerLine: 0 }), /maxProblemsPerLine: expected a positive integer, got 0/);
+  });
 });
