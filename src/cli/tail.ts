@@ -8,7 +8,7 @@ import { formatProblem } from '../reader/problems.js';
 import { MetricsSourceError, type SourceOptions } from '../reader/source.js';
 import { onePath, parseCommandArgs } from './args.js';
 import { UsageError } from './errors.js';
-import type { CommandIo } from './io.js';
+import { writeOut, type CommandIo } from './io.js';
 import { SCHEMA_ARG_OPTIONS, schemaFromArgs } from './schema-option.js';
 import { TailView } from './tail-view.js';
 import { TAIL_USAGE } from './usage.js';
@@ -79,24 +79,29 @@ export async function tailCommand(args: readonly string[], io: CommandIo, signal
       ...(pollIntervalMs === undefined ? {} : { pollIntervalMs }),
     });
     for await (const reading of readings) {
+      // The readings of a chunk already read still arrive after an abort; nobody wants them.
+      if (stop.signal.aborted) break;
       if (json) {
         for (const problem of reading.problems) {
-          io.stderr.write(`${formatProblem(problem, `${path}:${reading.lineNumber}`)}\n`);
+          await writeOut(io.stderr, `${formatProblem(problem, `${path}:${reading.lineNumber}`)}\n`, stop.signal);
         }
-        if (reading.record !== undefined) io.stdout.write(`${formatRecord(reading.record)}\n`);
+        if (reading.record !== undefined) await writeOut(io.stdout, `${formatRecord(reading.record)}\n`, stop.signal);
       } else {
         const block = view.render(reading, path);
-        io.stdout.write(redraw ? CLEAR_SCREEN + block : `${block}\n`);
+        await writeOut(io.stdout, redraw ? CLEAR_SCREEN + block : `${block}\n`, stop.signal);
       }
     }
   } catch (error) {
     if (error instanceof MetricsSourceError) {
-      io.stderr.write(`vmm-metrics tail: ${error.message}\n`);
+      await writeOut(io.stderr, `vmm-metrics tail: ${error.message}\n`);
       return 2;
     }
     throw error;
   } finally {
     signal.removeEventListener('abort', onAbort);
+    // A write that failed with EPIPE reports its 'error' on a later tick: take it here, not
+    // as an uncaught exception once the handler is gone.
+    if (io.stdout.destroyed === true) await new Promise((resolve) => setImmediate(resolve));
     io.stdout.off('error', onOutputError);
   }
   return 0;

@@ -7,7 +7,7 @@ import { MetricsSourceError } from '../reader/source.js';
 import { onePath, parseCommandArgs } from './args.js';
 import { SCHEMA_ARG_OPTIONS, schemaFromArgs } from './schema-option.js';
 import { VALIDATE_USAGE } from './usage.js';
-import type { CommandIo } from './io.js';
+import { writeOut, type CommandIo } from './io.js';
 
 /** Resolves to 0 (every line valid), 1 (some error), 2 (unreadable), or 130 (stopped by `signal`). */
 export async function validateCommand(args: readonly string[], io: CommandIo, signal: AbortSignal): Promise<number> {
@@ -33,26 +33,26 @@ export async function validateCommand(args: readonly string[], io: CommandIo, si
       for (const problem of reading.problems) {
         if (problem.severity === 'error') errors++;
         else warnings++;
-        io.stderr.write(`${formatProblem(problem, `${path}:${reading.lineNumber}`)}\n`);
+        await writeOut(io.stderr, `${formatProblem(problem, `${path}:${reading.lineNumber}`)}\n`, signal);
       }
     }
   } catch (error) {
     if (error instanceof MetricsSourceError) {
-      io.stderr.write(`vmm-metrics validate: ${error.message}\n`);
+      await writeOut(io.stderr, `vmm-metrics validate: ${error.message}\n`);
       return 2;
     }
     throw error;
   }
   if (signal.aborted) {
-    io.stderr.write(`vmm-metrics validate: interrupted after ${plural(lines, 'line')}\n`);
+    await writeOut(io.stderr, `vmm-metrics validate: interrupted after ${plural(lines, 'line')}\n`);
     return 130;
   }
   const warned = warnings === 0 ? '' : `, ${plural(warnings, 'warning')}`;
   if (errors === 0) {
-    io.stdout.write(`${path}: ${plural(lines, 'line')}, all valid${warned}\n`);
+    await writeOut(io.stdout, `${path}: ${plural(lines, 'line')}, all valid${warned}\n`);
     return 0;
   }
-  io.stdout.write(`${path}: ${plural(lines, 'line')}, ${invalid} invalid (${plural(errors, 'error')}${warned})\n`);
+  await writeOut(io.stdout, `${path}: ${plural(lines, 'line')}, ${invalid} invalid (${plural(errors, 'error')}${warned})\n`);
   return 1;
 }
 

@@ -2,6 +2,8 @@
  * Running the `vmm-metrics` CLI as a real child process (the compiled `build/src/cli/main.js`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from '../reader/helpers.js';
 
@@ -84,5 +86,57 @@ export class RunningCli {
   /** Ends the process whatever its state (for cleanup after a failure). */
   kill(): void {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
+}
+
+export interface SlowReadResult {
+  readonly status: number | null;
+  readonly signal: NodeJS.Signals | null;
+  /** Newlines received on each stream. */
+  readonly stdoutLines: number;
+  readonly stderrLines: number;
+  /** The first and last few KiB of each stream, for assertions and failure messages. */
+  readonly stdoutEnds: string;
+  readonly stderrEnds: string;
+}
+
+/**
+ * Runs the CLI with a heap of `heapMb` MB, its standard input from the file `stdinPath` (or
+ * none), and reads its stdout and stderr slowly: after each chunk, nothing for `pauseMs`. The
+ * output is counted, not kept, so the test itself stays small whatever the CLI prints.
+ */
+export async function runCliSlowReader(
+  args: readonly string[],
+  options: { readonly heapMb: number; readonly pauseMs: number; readonly stdinPath?: string },
+): Promise<SlowReadResult> {
+  const stdin = options.stdinPath === undefined ? 'ignore' : openSync(options.stdinPath, 'r');
+  const child = spawn(process.execPath, [`--max-old-space-size=${options.heapMb}`, CLI, ...args], { stdio: [stdin, 'pipe', 'pipe'] });
+  if (typeof stdin === 'number') closeSync(stdin);
+  const count = (stream: Readable): { lines: number; ends: () => string } => {
+    const state = { lines: 0, head: '', tail: '' };
+    stream.on('data', (chunk: Buffer) => {
+      for (let i = chunk.indexOf(0x0a); i !== -1; i = chunk.indexOf(0x0a, i + 1)) state.lines++;
+      if (state.head.length < 2048) state.head += chunk.toString('utf8', 0, 2048);
+      state.tail = (state.tail + chunk.toString('utf8', Math.max(0, chunk.length - 2048))).slice(-2048);
+      stream.pause();
+      setTimeout(() => stream.resume(), options.pauseMs);
+    });
+    return {
+      get lines() {
+        return state.lines;
+      },
+      ends: () => `${state.head.slice(0, 2048)}\n…\n${state.tail}`,
+    };
+  };
+  const { stdout, stderr } = child;
+  if (stdout === null || stderr === null) throw new Error('spawn gave no pipes');
+  const out = count(stdout);
+  const err = count(stderr);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  try {
+    const [status, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('close', (code, sig) => { resolve([code, sig]); }));
+    return { status, signal, stdoutLines: out.lines, stderrLines: err.lines, stdoutEnds: out.ends(), stderrEnds: err.ends() };
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { Metrics } from '../../src/index.js';
 import { closeFd, makeDocument, mkfifo, openFifoWriter, sleep, tempDir, waitFor } from '../reader/helpers.js';
-import { FIXTURE_DOCUMENT, RunningCli, runCli } from './helpers.js';
+import { FIXTURE_DOCUMENT, RunningCli, runCli, runCliSlowReader } from './helpers.js';
 
 let dir: string;
 let removeDir: () => void;
@@ -175,5 +175,21 @@ describe('vmm-metrics tail', () => {
     const bad = await runCli(['tail', '--poll-ms', 'soon', join(dir, 'x')]);
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /--poll-ms: expected milliseconds/);
+  });
+
+  // Issue 6: output was written without waiting for 'drain'; a reader slower than tail made it
+  // pile up in memory. 20,000 lines of "{}" give 460,000 problems (23 each against
+  // Firecracker's schema); before, a 32 MB heap ran out after a few hundred.
+  test('a slow reader keeps memory bounded: every problem of --json arrives (32 MB heap)', async () => {
+    const lines = 20_000;
+    const path = join(dir, 'empty-objects.json');
+    writeFileSync(path, '{}\n'.repeat(lines));
+    const result = await runCliSlowReader(['tail', '--json', '-'], { heapMb: 32, pauseMs: 2, stdinPath: path });
+    assert.equal(result.signal, null, `killed by ${String(result.signal)}; stderr: ${result.stderrEnds}`);
+    assert.equal(result.status, 0, result.stderrEnds);
+    assert.equal(result.stderrLines, lines * 23, result.stderrEnds);
+    assert.equal(result.stdoutLines, 0, result.stdoutEnds);
+    assert.match(result.stderrEnds, /^-:1: utc_timestamp_ms: missing\n/);
+    assert.match(result.stderrEnds, /-:20000: memory_hotplug: missing group\n$/);
   });
 });
