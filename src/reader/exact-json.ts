@@ -5,8 +5,12 @@
  * rounded, and Node 20 has no reviver `context.source` to recover the text. This scanner reads
  * numbers itself:
  *
- * - an integer literal (`-?digits`) becomes a `number` while it is a safe integer and a `bigint`
- *   beyond, the same normal form as the metrics core's `U64`;
+ * - an integer literal (`-?digits`) of at most 20 digits becomes a `number` while it is a safe
+ *   integer and a `bigint` beyond, the same normal form as the metrics core's `U64`;
+ * - a longer integer literal becomes a `JsonLongInteger` that keeps its source text: 20 digits
+ *   is the most a u64 has (2^64 − 1 = 18446744073709551615), so a longer one can only be
+ *   reported as out of range, and `BigInt()` of a text is quadratic in its length (an
+ *   8-million-digit literal took 6.5 s);
  * - a literal with a fraction or an exponent becomes a `JsonDecimal` that keeps its source text.
  *
  * Objects come out as `JsonObjectNode`s, which keep every member in source order, duplicates
@@ -27,6 +31,41 @@ export class JsonDecimal {
   }
 }
 
+/**
+ * An integer literal of more than 20 digits (more than any u64 has), kept as written and never
+ * converted unless asked: it is syntactically JSON, but no metric value.
+ */
+export class JsonLongInteger {
+  constructor(readonly text: string) {}
+
+  /** Whether it is written with a leading '-'. */
+  get negative(): boolean {
+    return this.text.charCodeAt(0) === 0x2d;
+  }
+
+  /** How many digits it has, its sign left out. */
+  get digits(): number {
+    return this.negative ? this.text.length - 1 : this.text.length;
+  }
+
+  /** The exact value; takes time quadratic in the number of digits. */
+  toBigInt(): bigint {
+    return BigInt(this.text);
+  }
+
+  /** The nearest double (±Infinity beyond about 309 digits). */
+  toNumber(): number {
+    return Number(this.text);
+  }
+
+  toString(): string {
+    return this.text;
+  }
+}
+
+/** The most digits an integer literal may have to become a `number` or `bigint`: those of 2^64 − 1. */
+export const MAX_INTEGER_DIGITS = 20;
+
 /** A JSON object as written: keys and values in source order, repeated keys kept. */
 export class JsonObjectNode {
   constructor(
@@ -36,10 +75,19 @@ export class JsonObjectNode {
 }
 
 /** A parsed JSON value before it becomes a plain object (`toExactJson`). */
-export type JsonNode = null | boolean | string | number | bigint | JsonDecimal | JsonNode[] | JsonObjectNode;
+export type JsonNode = null | boolean | string | number | bigint | JsonDecimal | JsonLongInteger | JsonNode[] | JsonObjectNode;
 
 /** A JSON value with exact numbers, as records carry it. */
-export type ExactJson = null | boolean | string | number | bigint | JsonDecimal | readonly ExactJson[] | ExactJsonObject;
+export type ExactJson =
+  | null
+  | boolean
+  | string
+  | number
+  | bigint
+  | JsonDecimal
+  | JsonLongInteger
+  | readonly ExactJson[]
+  | ExactJsonObject;
 
 export interface ExactJsonObject {
   readonly [key: string]: ExactJson;
@@ -254,7 +302,7 @@ class Parser {
     }
   }
 
-  number(): number | bigint | JsonDecimal {
+  number(): number | bigint | JsonDecimal | JsonLongInteger {
     const text = this.text;
     const start = this.pos;
     let pos = start;
@@ -295,7 +343,9 @@ class Parser {
     const literal = text.slice(start, pos);
     if (!integer) return new JsonDecimal(literal);
     // Up to 15 digits a double is exact; beyond, go through bigint and come back if safe.
-    if (intEnd - intStart <= 15) return Number(literal);
+    const digits = intEnd - intStart;
+    if (digits <= 15) return Number(literal);
+    if (digits > MAX_INTEGER_DIGITS) return new JsonLongInteger(literal);
     const big = BigInt(literal);
     return big <= MAX_SAFE_BIG && big >= MIN_SAFE_BIG ? Number(big) : big;
   }
@@ -353,7 +403,7 @@ export function formatExactJson(value: ExactJson): string {
       break;
   }
   if (value === null) return 'null';
-  if (value instanceof JsonDecimal) return value.text;
+  if (value instanceof JsonDecimal || value instanceof JsonLongInteger) return value.text;
   if (isExactJsonArray(value)) return `[${value.map(formatExactJson).join(',')}]`;
   let json = '';
   for (const [key, member] of Object.entries(value)) {

@@ -20,7 +20,9 @@ export type { Problem, Severity } from './problems.js';
 export {
   formatExactJson,
   JsonDecimal,
+  JsonLongInteger,
   JsonObjectNode,
+  MAX_INTEGER_DIGITS,
   JsonSyntaxError,
   parseJsonNode,
   toExactJson,

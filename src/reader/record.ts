@@ -7,7 +7,7 @@
  */
 import { compareKeys } from '../metrics/key-order.js';
 import type { U64 } from '../metrics/u64.js';
-import { formatExactJson, JsonDecimal, type ExactJson, type ExactJsonObject } from './exact-json.js';
+import { formatExactJson, JsonDecimal, JsonLongInteger, type ExactJson, type ExactJsonObject } from './exact-json.js';
 import type { Problem } from './problems.js';
 
 export interface MetricsRecord {
@@ -22,7 +22,8 @@ export interface MetricsRecord {
    * entries (`"block_rootfs"`) and aggregates (`"block"`), plus any entry the schema does not
    * know, kept as it is. In a line without error problems, each declared value is a `U64` and
    * each latency field an object `{ min_us, max_us, sum_us }` of `U64`s. A value written with a
-   * fraction or an exponent is a `JsonDecimal`.
+   * fraction or an exponent is a `JsonDecimal`, an integer of more than 20 digits a
+   * `JsonLongInteger`.
    */
   readonly groups: Readonly<Record<string, ExactJson>>;
 }
@@ -97,5 +98,5 @@ export function recordNumbers(record: MetricsRecord): RecordNumber[] {
 }
 
 function isObject(value: ExactJson | undefined): value is ExactJsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof JsonDecimal);
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof JsonDecimal) && !(value instanceof JsonLongInteger);
 }

@@ -13,6 +13,7 @@ import { U64_MAX } from '../metrics/u64.js';
 import {
   defineMember,
   JsonDecimal,
+  JsonLongInteger,
   JsonObjectNode,
   JsonSyntaxError,
   parseJsonNode,
@@ -221,13 +222,18 @@ class LineCheck {
   }
 
   timestamp(value: JsonNode, path: readonly string[]): number | undefined {
+    const now = (this.options.now ?? Date.now)();
+    const earliest = this.options.earliestTimestampMs ?? YEAR_2000_MS;
+    const latest = now + (this.options.maxFutureMs ?? DAY_MS);
+    if (value instanceof JsonLongInteger) {
+      const why = value.negative ? 'not a positive time' : `after ${iso(latest)} (more than a day ahead)`;
+      this.error(path, `implausible time ${describe(value)}: ${why}`);
+      return undefined;
+    }
     if (typeof value !== 'number' && typeof value !== 'bigint') {
       this.error(path, `expected an integer number of milliseconds, got ${describe(value)}`);
       return undefined;
     }
-    const now = (this.options.now ?? Date.now)();
-    const earliest = this.options.earliestTimestampMs ?? YEAR_2000_MS;
-    const latest = now + (this.options.maxFutureMs ?? DAY_MS);
     if (typeof value === 'bigint' || value < earliest || value > latest) {
       const why = value <= 0 ? 'not a positive time' : value < earliest ? `before ${iso(earliest)}` : `after ${iso(latest)} (more than a day ahead)`;
       this.error(path, `implausible time ${String(value)}: ${why}`);
@@ -368,6 +374,11 @@ class LineCheck {
       else this.error(path, `out of range: ${clip(value.toString())} is more than 2^64-1 (18446744073709551615)`);
       return value;
     }
+    if (value instanceof JsonLongInteger) {
+      if (value.negative) this.error(path, `expected a non-negative integer, got ${describe(value)}`);
+      else this.error(path, `out of range: ${describe(value)} is more than 2^64-1 (18446744073709551615)`);
+      return value;
+    }
     if (value instanceof JsonDecimal) {
       this.error(path, `expected an integer, got ${clip(value.text)}`);
       return value;
@@ -419,9 +430,22 @@ function describe(value: JsonNode): string {
   if (typeof value === 'boolean') return String(value);
   if (typeof value === 'number') return formatNumber(value);
   if (typeof value === 'bigint') return value.toString();
-  if (value instanceof JsonDecimal) return value.text;
+  if (value instanceof JsonDecimal) return clip(value.text);
+  if (value instanceof JsonLongInteger) {
+    // Its ends, never its value: the digits are not converted.
+    const sign = value.negative ? 'negative ' : '';
+    const digits = value.negative ? value.text.slice(1) : value.text;
+    return `${article(value.digits)} ${sign}${value.digits}-digit integer (${digits.slice(0, 10)}…${digits.slice(-10)})`;
+  }
   if (Array.isArray(value)) return 'an array';
   return 'an object';
+}
+
+/** "an 8-digit", "an 18-digit", "a 21-digit": by how the number is spoken. */
+function article(n: number): string {
+  const text = String(n);
+  const group = text.length % 3 === 2 ? text.slice(0, 2) : '';
+  return text.startsWith('8') || group === '11' || group === '18' ? 'an' : 'a';
 }
 
 function iso(ms: number): string {

@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import {
   formatExactJson,
   JsonDecimal,
+  JsonLongInteger,
   JsonObjectNode,
   JsonSyntaxError,
   parseJsonNode,
@@ -16,7 +17,7 @@ const U64_MAX = (1n << 64n) - 1n;
 /** What JSON.parse would give, numbers as doubles: to compare with the exact parse. */
 function asDoubles(value: ExactJson): unknown {
   if (typeof value === 'bigint') return Number(value);
-  if (value instanceof JsonDecimal) return value.toNumber();
+  if (value instanceof JsonDecimal || value instanceof JsonLongInteger) return value.toNumber();
   if (Array.isArray(value)) return value.map(asDoubles);
   if (typeof value === 'object' && value !== null) {
     const out: Record<string, unknown> = {};
@@ -46,6 +47,60 @@ describe('exact JSON', () => {
     const decimal = parseJsonNode('1.50e+3');
     assert.ok(decimal instanceof JsonDecimal);
     assert.equal(decimal.text, '1.50e+3');
+  });
+
+  // Issue 6: BigInt() of a literal is quadratic in its digits (8 million took 6.5 s), and no
+  // metric value has more than 20: longer literals stay text.
+  test('an integer of more than 20 digits is kept as written, not converted', () => {
+    assert.equal(parseJsonNode('99999999999999999999'), 99999999999999999999n);
+    assert.equal(parseJsonNode('-99999999999999999999'), -99999999999999999999n);
+    const long = parseJsonNode('100000000000000000000');
+    assert.ok(long instanceof JsonLongInteger);
+    assert.deepEqual([long.text, long.digits, long.negative], ['100000000000000000000', 21, false]);
+    assert.equal(long.toBigInt(), 10n ** 20n);
+    const negative = parseJsonNode('-100000000000000000000');
+    assert.ok(negative instanceof JsonLongInteger);
+    assert.deepEqual([negative.digits, negative.negative], [21, true]);
+    const huge = parseJsonNode(`[${'7'.repeat(8_000_000)}]`);
+    assert.ok(Array.isArray(huge) && huge[0] instanceof JsonLongInteger);
+    assert.equal(huge[0].digits, 8_000_000);
+    assert.throws(() => parseJsonNode('0123456789012345678901'), /leading zeros/);
+  });
+
+  test('property: integers of up to 20 digits are exact and agree with JSON.parse', () => {
+    const limit = 10n ** 20n - 1n;
+    fc.assert(
+      fc.property(fc.bigInt({ min: -limit, max: limit }), (value) => {
+        const text = value.toString();
+        const parsed = parseJsonNode(text);
+        assert.ok(typeof parsed === 'number' || typeof parsed === 'bigint', text);
+        assert.equal(BigInt(parsed), value);
+        assert.equal(typeof parsed, Number.isSafeInteger(Number(value)) && BigInt(Number(value)) === value ? 'number' : 'bigint');
+        assert.equal(Number(parsed), JSON.parse(text));
+        assert.equal(formatExactJson(parsed), text);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  test('property: an integer of more than 20 digits parses as its text, formats back to it, and agrees with JSON.parse as a double', () => {
+    const digit = fc.integer({ min: 0, max: 9 });
+    const literal = fc
+      .tuple(fc.boolean(), fc.integer({ min: 1, max: 9 }), fc.array(digit, { minLength: 20, maxLength: 400 }))
+      .map(([minus, first, rest]) => `${minus ? '-' : ''}${String(first)}${rest.join('')}`);
+    fc.assert(
+      fc.property(literal, (text) => {
+        const node = parseJsonNode(`{"v":[${text}]}`);
+        const value = (toExactJson(node) as { v: ExactJson[] }).v[0];
+        assert.ok(value instanceof JsonLongInteger, text);
+        assert.equal(value.text, text);
+        assert.equal(value.digits, text.replace('-', '').length);
+        assert.equal(value.negative, text.startsWith('-'));
+        assert.equal(formatExactJson(toExactJson(node)), `{"v":[${text}]}`);
+        assert.equal(value.toNumber(), JSON.parse(text));
+      }),
+      { numRuns: 300 },
+    );
   });
 
   test('u64 values round-trip exactly through text', () => {

@@ -231,4 +231,19 @@ describe('one line against the schema', () => {
     assert.deepEqual(messages(warningsOnly).slice(1), ['warning: … and 2 more problems on this line (2 warnings), not listed: only the first 1 are']);
     assert.throws(() => readMetricsLine(line, 1, doc.schema, { maxProblemsPerLine: 0 }), /maxProblemsPerLine: expected a positive integer, got 0/);
   });
+
+  test('a value of more than 20 digits is an error naming the field, read without converting its digits', () => {
+    const doc = makeDocument();
+    const line = render(doc);
+    const huge = '9'.repeat(8_000_000);
+    const reading = check(line.replace('"requests":0', `"requests":${huge}`).replace('"events":0', '"events":-123456789012345678901'), doc.schema);
+    assert.deepEqual(messages(reading), [
+      'api.requests: out of range: an 8000000-digit integer (9999999999…9999999999) is more than 2^64-1 (18446744073709551615)',
+      'last.events: expected a non-negative integer, got a negative 21-digit integer (1234567890…2345678901)',
+    ]);
+    assert.ok(reading.record);
+    assert.equal(formatRecord(reading.record).length, line.length - 1 + huge.length + 21);
+    const timestamp = check(line.replace(/"utc_timestamp_ms":\d+/, `"utc_timestamp_ms":1${'0'.repeat(30)}`), doc.schema, {});
+    assert.match(messages(timestamp)[0] ?? '', /^utc_timestamp_ms: implausible time a 31-digit integer \(1000000000…0000000000\): after /);
+  });
 });
