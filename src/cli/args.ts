@@ -2,6 +2,7 @@
  * Command-line parsing shared by the commands (`node:util` parseArgs, strict).
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { MAX_LINE_BYTES_LIMIT } from '../reader/lines.js';
 import { UsageError } from './errors.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -29,4 +30,21 @@ export function onePath(positionals: readonly string[]): string {
   if (positionals.length === 0) throw new UsageError('missing PATH');
   if (positionals.length > 1) throw new UsageError(`expected one PATH, got ${positionals.length}: ${positionals.join(' ')}`);
   return positionals[0] as string;
+}
+
+/** For `parseArgs`: the line limit both commands take. */
+export const MAX_LINE_BYTES_ARG_OPTIONS = { 'max-line-bytes': { type: 'string' } } as const;
+
+/**
+ * `--max-line-bytes N`: undefined when not given (the reader's default), else a whole number of
+ * bytes from 1 to the longest string V8 can hold, or a UsageError that says so.
+ */
+export function maxLineBytesFromArgs(values: { readonly 'max-line-bytes'?: string | undefined }): number | undefined {
+  const text = values['max-line-bytes'];
+  if (text === undefined) return undefined;
+  const value = /^[0-9]+$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(value) || value < 1 || value > MAX_LINE_BYTES_LIMIT) {
+    throw new UsageError(`--max-line-bytes: expected a whole number of bytes from 1 to ${MAX_LINE_BYTES_LIMIT}, got ${JSON.stringify(text)}`);
+  }
+  return value;
 }

@@ -6,7 +6,7 @@ import { readMetrics, type MetricsInput, type ReaderEvent } from '../reader/read
 import { formatRecord } from '../reader/record.js';
 import { formatProblem } from '../reader/problems.js';
 import { MetricsSourceError, type SourceOptions } from '../reader/source.js';
-import { onePath, parseCommandArgs } from './args.js';
+import { MAX_LINE_BYTES_ARG_OPTIONS, maxLineBytesFromArgs, onePath, parseCommandArgs } from './args.js';
 import { UsageError } from './errors.js';
 import { writeOut, type CommandIo } from './io.js';
 import { SCHEMA_ARG_OPTIONS, schemaFromArgs } from './schema-option.js';
@@ -19,6 +19,7 @@ const CLEAR_SCREEN = '\x1b[H\x1b[2J';
 export async function tailCommand(args: readonly string[], io: CommandIo, signal: AbortSignal): Promise<number> {
   const { values, positionals } = parseCommandArgs(args, {
     ...SCHEMA_ARG_OPTIONS,
+    ...MAX_LINE_BYTES_ARG_OPTIONS,
     json: { type: 'boolean' },
     'from-start': { type: 'boolean' },
     'poll-ms': { type: 'string' },
@@ -30,6 +31,7 @@ export async function tailCommand(args: readonly string[], io: CommandIo, signal
   }
   const path = onePath(positionals);
   const pollIntervalMs = values['poll-ms'] === undefined ? undefined : parsePollMs(values['poll-ms']);
+  const maxLineBytes = maxLineBytesFromArgs(values);
   const schema = await schemaFromArgs(values);
   const json = values.json === true;
   const redraw = !json && io.stdout.isTTY === true;
@@ -77,6 +79,7 @@ export async function tailCommand(args: readonly string[], io: CommandIo, signal
       strict: values.strict === true,
       onEvent,
       ...(pollIntervalMs === undefined ? {} : { pollIntervalMs }),
+      ...(maxLineBytes === undefined ? {} : { maxLineBytes }),
     });
     for await (const reading of readings) {
       // The readings of a chunk already read still arrive after an abort; nobody wants them.

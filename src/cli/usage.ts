@@ -18,6 +18,11 @@ Options:
 PATH may be a regular file, a named pipe, or - for standard input.
 `;
 
+const LINE_OPTIONS = `  --max-line-bytes N a line longer than N bytes is reported as too long and
+                     skipped (default 33554432, 32 MiB: the writer's line for 10,000
+                     devices of each kind, every value at its maximum, is 27.8 MB)
+`;
+
 const SCHEMA_OPTIONS = `  --rtc              require the optional "rtc" entry (aarch64 VMMs); without it,
                      rtc is accepted when present
   --require KEY      require the optional entry KEY (repeatable)
@@ -35,16 +40,17 @@ Checks every line of PATH against the schema derived from the declared metrics g
 utc_timestamp_ms comes first and is a plausible time (integer ms, after 2000-01-01, at
 most a day ahead); "id" is a string and "properties" an object of strings; every
 required group, device aggregate and field is present; every value is an integer from
-0 to 2^64-1 (read exactly, however large); keys are in the writer's order; no key
-repeats; the last line ends with a newline. A named pipe is read until its writer
-closes it.
+0 to 2^64-1 (read exactly; one of more than 20 digits is out of range without being
+converted); keys are in the writer's order; no key repeats; the last line ends with a
+newline. A named pipe is read until its writer closes it.
 
 Each problem is printed on stderr as
   PATH:LINE: path.to.field: what is wrong
-(warnings as "PATH:LINE: path: warning: ..."), and a summary on stdout.
+(warnings as "PATH:LINE: path: warning: ..."), and a summary on stdout. A line lists
+at most 100 problems, then one "... and K more problems on this line".
 
 Options:
-${SCHEMA_OPTIONS}  -h, --help         show this help
+${SCHEMA_OPTIONS}${LINE_OPTIONS}  -h, --help         show this help
 
 Exit status: 0 when every line passes (warnings allowed), 1 when a line has an error,
 2 on a usage error or when PATH cannot be read.
@@ -69,7 +75,7 @@ Options:
                      of the view (problems go to stderr as PATH:LINE: ...)
   --from-start       for a file, show every line already in it first
   --poll-ms N        how often a file is checked for growth (default 250)
-${SCHEMA_OPTIONS}  -h, --help         show this help
+${SCHEMA_OPTIONS}${LINE_OPTIONS}  -h, --help         show this help
 
 Exit status: 0 when stopped by Ctrl-C (or at the end of standard input), 2 on a usage
 error or when PATH cannot be read.

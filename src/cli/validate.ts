@@ -4,7 +4,7 @@
 import { readMetrics, type MetricsInput } from '../reader/read.js';
 import { formatProblem } from '../reader/problems.js';
 import { MetricsSourceError } from '../reader/source.js';
-import { onePath, parseCommandArgs } from './args.js';
+import { MAX_LINE_BYTES_ARG_OPTIONS, maxLineBytesFromArgs, onePath, parseCommandArgs } from './args.js';
 import { SCHEMA_ARG_OPTIONS, schemaFromArgs } from './schema-option.js';
 import { VALIDATE_USAGE } from './usage.js';
 import { writeOut, type CommandIo } from './io.js';
@@ -13,6 +13,7 @@ import { writeOut, type CommandIo } from './io.js';
 export async function validateCommand(args: readonly string[], io: CommandIo, signal: AbortSignal): Promise<number> {
   const { values, positionals } = parseCommandArgs(args, {
     ...SCHEMA_ARG_OPTIONS,
+    ...MAX_LINE_BYTES_ARG_OPTIONS,
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help === true) {
@@ -20,6 +21,7 @@ export async function validateCommand(args: readonly string[], io: CommandIo, si
     return 0;
   }
   const path = onePath(positionals);
+  const maxLineBytes = maxLineBytesFromArgs(values);
   const schema = await schemaFromArgs(values);
   const input: MetricsInput = path === '-' ? io.stdin : path;
   let lines = 0;
@@ -27,7 +29,7 @@ export async function validateCommand(args: readonly string[], io: CommandIo, si
   let errors = 0;
   let warnings = 0;
   try {
-    for await (const reading of readMetrics(input, { schema, strict: values.strict === true, signal })) {
+    for await (const reading of readMetrics(input, { schema, strict: values.strict === true, signal, ...(maxLineBytes === undefined ? {} : { maxLineBytes }) })) {
       lines++;
       if (!reading.valid) invalid++;
       for (const problem of reading.problems) {

@@ -8,7 +8,7 @@
  */
 export { readMetrics, parseMetricsText } from './read.js';
 export type { MetricsInput, ReadMetricsOptions, ReaderEvent } from './read.js';
-export { readMetricsLine } from './validate.js';
+export { DEFAULT_MAX_PROBLEMS_PER_LINE, readMetricsLine } from './validate.js';
 export type { ValidateOptions } from './validate.js';
 export { MetricsSchema, groupLayout } from './schema.js';
 export type { FieldLayout, GroupLayout, KeyRole, SchemaEntry, SchemaOptions } from './schema.js';
@@ -28,7 +28,7 @@ export {
   toExactJson,
 } from './exact-json.js';
 export type { ExactJson, ExactJsonObject, JsonNode } from './exact-json.js';
-export { LineSplitter } from './lines.js';
+export { DEFAULT_MAX_LINE_BYTES, LineSplitter, MAX_LINE_BYTES_LIMIT } from './lines.js';
 export type { RawLine } from './lines.js';
 export { DEFAULT_POLL_INTERVAL_MS, MetricsSourceError, readPath } from './source.js';
 export type { SourceItem, SourceOptions } from './source.js';

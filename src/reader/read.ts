@@ -36,7 +36,11 @@ export interface ReadMetricsOptions extends ValidateOptions, SourceOptions {
    * @default the global Firecracker document's schema (`firecrackerSchema()`)
    */
   readonly schema?: MetricsSchema;
-  /** Lines longer than this are reported as broken and skipped. @default 16 MiB */
+  /**
+   * Lines longer than this many bytes are reported as broken ("line too long") and skipped;
+   * at most this much of a line is held in memory. From 1 to `MAX_LINE_BYTES_LIMIT`.
+   * @default `DEFAULT_MAX_LINE_BYTES` (32 MiB: the writer's line for 10,000 devices of each kind, every value at its maximum, is 27.8 MB)
+   */
   readonly maxLineBytes?: number;
   /** Called when a file is truncated or replaced, or a pipe's writer closes. */
   readonly onEvent?: (event: ReaderEvent) => void;

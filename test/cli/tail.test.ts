@@ -177,6 +177,17 @@ describe('vmm-metrics tail', () => {
     assert.match(bad.stderr, /--poll-ms: expected milliseconds/);
   });
 
+  test('--max-line-bytes: a longer line is reported as too long and skipped, the next one read', async () => {
+    const doc = makeDocument();
+    const metrics = new Metrics(doc.document);
+    const line = metrics.render();
+    const result = await runCli(['tail', '--json', '--document', FIXTURE_DOCUMENT, '--max-line-bytes', String(Buffer.byteLength(line) - 1), '-'], `${line}\n{}\n`);
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stderr.split('\n')[0], `-:1: line too long (over ${Buffer.byteLength(line) - 1} bytes), skipped`);
+    assert.match(result.stderr, /\n-:2: utc_timestamp_ms: missing\n/);
+    assert.equal(result.stdout, '');
+  });
+
   // Issue 6: output was written without waiting for 'drain'; a reader slower than tail made it
   // pile up in memory. 20,000 lines of "{}" give 460,000 problems (23 each against
   // Firecracker's schema); before, a 32 MB heap ran out after a few hundred.

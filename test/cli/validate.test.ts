@@ -167,6 +167,10 @@ describe('vmm-metrics validate', () => {
       [['validate', join(dir, 'missing.json')], /Cannot read metrics from .*missing\.json: ENOENT/],
       [['validate', '--document', join(dir, 'nope.js'), 'x'], /--document .*nope\.js: cannot load the module/],
       [['validate', '--require', 'nope', 'x'], /no optional entry named "nope"/],
+      [['validate', '--max-line-bytes', '0', 'x'], /--max-line-bytes: expected a whole number of bytes from 1 to 536870888, got "0"/],
+      [['validate', '--max-line-bytes', '1e3', 'x'], /--max-line-bytes: expected a whole number of bytes .*, got "1e3"/],
+      [['validate', '--max-line-bytes', '536870889', 'x'], /--max-line-bytes: expected a whole number of bytes .*, got "536870889"/],
+      [['tail', '--max-line-bytes', 'lots', 'x'], /vmm-metrics tail: --max-line-bytes: expected a whole number of bytes .*, got "lots"/],
       [['frobnicate'], /unknown command "frobnicate"/],
       [[], /Usage: vmm-metrics <command>/],
     ];
@@ -190,6 +194,19 @@ describe('vmm-metrics validate', () => {
       assert.equal(result.status, 0);
       assert.ok(result.stdout.startsWith(heading), result.stdout);
     }
+  });
+
+  test('--max-line-bytes: a longer line is reported as too long and skipped; the others pass', async () => {
+    const [line = ''] = writtenLines(makeDocument(), 1);
+    const bytes = Buffer.byteLength(line);
+    const path = file('two.json', `${line}\nnope\n`);
+    const [tight, exact] = await Promise.all([validate(path, '--max-line-bytes', '100'), validate(path, '--max-line-bytes', String(bytes))]);
+    assert.equal(tight.status, 1);
+    const [tooLong, notJson] = tight.stderr.split('\n');
+    assert.equal(tooLong, `${path}:1: line too long (over 100 bytes), skipped`);
+    assert.match(notJson ?? '', /:2: invalid JSON: /);
+    assert.equal(exact.status, 1);
+    assert.match(exact.stderr, /^[^\n]*:2: invalid JSON: [^\n]*\n$/);
   });
 
   // Issue 6: problems were written without waiting for 'drain', so a reader slower than the

@@ -10,12 +10,16 @@ import { join } from 'node:path';
 import {
   DeviceFamily,
   EntryDocument,
+  FirecrackerMetrics,
   GroupSchema,
+  LatencyAggregateMetrics,
+  Metrics,
   defineGroup,
   groupEntry,
   inc,
   latency,
   store,
+  type DocumentEntry,
 } from '../../src/index.js';
 import { MetricsSchema } from '../../src/reader/index.js';
 
@@ -133,4 +137,43 @@ export function closeFd(fd: number): void {
 /** The file descriptors this process has open (Linux), to check that nothing leaks. */
 export function openFds(): string[] {
   return readdirSync('/proc/self/fd');
+}
+
+const U64_MAX = 2n ** 64n - 1n;
+
+/** Sets every metric of a group to 2^64 − 1, the value with the most digits (20). */
+function maximize(group: object): void {
+  for (const metric of Object.values(group) as unknown[]) {
+    if (metric instanceof LatencyAggregateMetrics) {
+      metric.min_us.store(U64_MAX);
+      metric.max_us.store(U64_MAX);
+      metric.sum_us.add(U64_MAX);
+    } else if (typeof metric === 'object' && metric !== null && 'add' in metric && typeof metric.add === 'function') {
+      (metric as { add(value: bigint): void }).add(U64_MAX);
+    } else if (typeof metric === 'object' && metric !== null && 'store' in metric && typeof metric.store === 'function') {
+      (metric as { store(value: bigint): void }).store(U64_MAX);
+    }
+  }
+}
+
+/**
+ * The longest line the writer produces for Firecracker's document (with `rtc`) holding
+ * `devicesPerFamily` block, net, pmem and vhost-user devices each: every value 2^64 − 1 and
+ * every device id 64 characters, the longest id Firecracker accepts for an instance
+ * (`MAX_INSTANCE_ID_LEN` in its src/utils/src/validators.rs). Local groups and families with
+ * Firecracker's shapes, so no global state is touched.
+ */
+export function largestFirecrackerLine(devicesPerFamily: number): string {
+  const entries = new FirecrackerMetrics({ rtc: true }).entries.map((entry): DocumentEntry => {
+    const shape = entry.shape;
+    if (shape.kind === 'group') {
+      const group = shape.schema.create();
+      maximize(group);
+      return groupEntry(shape.schema, group, { optional: shape.optional });
+    }
+    const family = new DeviceFamily(shape.prefix, shape.schema, { aggregate: shape.aggregate });
+    for (let i = 0; i < devicesPerFamily; i++) maximize(family.alloc(String(i).padStart(64, '0')));
+    return devicesEntry(family);
+  });
+  return new Metrics(new EntryDocument(entries)).render();
 }

@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { Metrics } from '../../src/index.js';
 import {
+  DEFAULT_MAX_LINE_BYTES,
   formatProblem,
   formatRecord,
   metricValue,
@@ -16,7 +17,18 @@ import {
   type ReadMetricsOptions,
   type ReaderEvent,
 } from '../../src/reader/index.js';
-import { closeFd, makeDocument, mkfifo, openFds, openFifoWriter, sleep, tempDir, waitFor, type TestDocument } from './helpers.js';
+import {
+  closeFd,
+  largestFirecrackerLine,
+  makeDocument,
+  mkfifo,
+  openFds,
+  openFifoWriter,
+  sleep,
+  tempDir,
+  waitFor,
+  type TestDocument,
+} from './helpers.js';
 
 const U64_MAX = (1n << 64n) - 1n;
 
@@ -387,5 +399,32 @@ describe('readMetrics', () => {
         // nothing
       }
     }, MetricsSourceError);
+  });
+
+  // Issue 6: the writer and the reader agree on the largest line. The README's arithmetic:
+  // 10,000 devices of each kind at maximum values is about 27.8 MB, over the old 16 MiB limit.
+  test('the longest line of 10,000 devices of each kind, every value at its maximum, is read whole by default', async () => {
+    const line = largestFirecrackerLine(10_000);
+    const bytes = Buffer.byteLength(line);
+    const path = join(dir, 'largest.json');
+    writeFileSync(path, `${line}\n`);
+    const readings: MetricsReading[] = [];
+    for await (const reading of readMetrics(path)) readings.push(reading);
+    assert.equal(readings.length, 1);
+    const [reading] = readings;
+    assert.deepEqual(reading?.problems.map((p) => formatProblem(p)), []);
+    assert.equal(Object.keys(reading.record?.groups ?? {}).filter((key) => /_0{60}/.test(key)).length, 4 * 10_000);
+    assert.equal(metricValue(reading.record as NonNullable<MetricsReading['record']>, `net_${'0'.repeat(60)}9999`, 'tx_bytes_count'), U64_MAX);
+    assert.ok(bytes > 27_000_000 && bytes <= DEFAULT_MAX_LINE_BYTES, `${bytes} bytes`);
+  });
+
+  test('maxLineBytes must be a whole number of bytes a string can hold', async () => {
+    for (const bad of [0, -1, 1.5, Number.NaN, 2 ** 40]) {
+      await assert.rejects(async () => {
+        for await (const _ of readMetrics(Readable.from(['{}\n']), { maxLineBytes: bad })) {
+          // nothing
+        }
+      }, new RegExp(`^RangeError: maxLineBytes: expected an integer from 1 to \\d+, got ${String(bad)}$`));
+    }
   });
 });
