@@ -14,10 +14,10 @@ import { coreFigures } from './core.bench.js';
 import { documentFigures } from './document.bench.js';
 import { flushFigures } from './flush.bench.js';
 import { writeFigures } from './write.bench.js';
-import { readerThroughput, type ThroughputResult } from './reader.bench.js';
+import { readerFigures, readerThroughput, type ThroughputResult } from './reader.bench.js';
 import { DEFAULT_RATIO_OPTIONS, measureRatio, type Figure, type FigureResult, type RatioOptions } from './ratio.js';
 
-const SUITES: readonly (() => Figure[])[] = [coreFigures, flushFigures, documentFigures, writeFigures];
+const SUITES: readonly (() => Figure[])[] = [coreFigures, flushFigures, documentFigures, writeFigures, readerFigures];
 
 interface Cli {
   readonly json: boolean;
