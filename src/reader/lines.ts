@@ -30,9 +30,15 @@ export const MAX_LINE_BYTES_LIMIT = constants.MAX_STRING_LENGTH;
 
 const NEWLINE = 0x0a;
 
+const EMPTY = Buffer.alloc(0);
+
 export class LineSplitter {
-  /** Pieces of the line being received, before its newline arrives. */
-  #pending: Buffer[] = [];
+  /**
+   * The line being received, before its newline arrives: its first `#pendingBytes` bytes. One
+   * buffer that doubles as needed, not a list of the chunks: a writer that trickles a line a
+   * byte at a time would otherwise cost a Buffer object (about 140 bytes of heap) per byte.
+   */
+  #pending: Buffer = EMPTY;
   #pendingBytes = 0;
   /** The current line went over the limit; bytes are dropped until its newline. */
   #overlong = false;
@@ -80,7 +86,7 @@ export class LineSplitter {
 
   /** Drops any partial line and numbers the next line `firstLineNumber` (a source that started over). */
   reset(firstLineNumber = 1): void {
-    this.#pending = [];
+    this.#pending = EMPTY;
     this.#pendingBytes = 0;
     this.#overlong = false;
     this.#lineNumber = firstLineNumber - 1;
@@ -94,10 +100,19 @@ export class LineSplitter {
       piece = piece.subarray(0, room);
     }
     // Copy: the caller may reuse its buffer for the next read.
-    if (piece.length > 0) {
-      this.#pending.push(Buffer.from(piece));
-      this.#pendingBytes += piece.length;
+    if (piece.length > 0) this.#append(piece);
+  }
+
+  #append(piece: Buffer): void {
+    const size = this.#pendingBytes + piece.length;
+    if (size > this.#pending.length) {
+      // At most the limit: a line never needs more (the overlong part is dropped).
+      const grown = Buffer.allocUnsafe(Math.min(this.#maxLineBytes, Math.max(size, 2 * this.#pending.length, 4096)));
+      this.#pending.copy(grown, 0, 0, this.#pendingBytes);
+      this.#pending = grown;
     }
+    piece.copy(this.#pending, this.#pendingBytes);
+    this.#pendingBytes = size;
   }
 
   #complete(last: Buffer): RawLine {
@@ -107,10 +122,11 @@ export class LineSplitter {
       bytes = overlong ? last.subarray(0, this.#maxLineBytes) : last;
     } else {
       const room = Math.max(0, this.#maxLineBytes - this.#pendingBytes);
-      this.#pending.push(overlong ? last.subarray(0, room) : last);
-      bytes = Buffer.concat(this.#pending);
+      this.#append(overlong ? last.subarray(0, room) : last);
+      // Handed out as it is: the next line starts in a buffer of its own.
+      bytes = this.#pending.subarray(0, this.#pendingBytes);
     }
-    this.#pending = [];
+    this.#pending = EMPTY;
     this.#pendingBytes = 0;
     this.#overlong = false;
     this.#lineNumber++;
