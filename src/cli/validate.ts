@@ -33,7 +33,11 @@ export async function validateCommand(args: readonly string[], io: CommandIo, si
       lines++;
       if (!reading.valid) invalid++;
       for (const problem of reading.problems) {
-        if (problem.severity === 'error') errors++;
+        if (problem.omitted !== undefined) {
+          // The line's count of the problems it did not list: the totals count them all.
+          errors += problem.omitted.errors;
+          warnings += problem.omitted.warnings;
+        } else if (problem.severity === 'error') errors++;
         else warnings++;
         await writeOut(io.stderr, `${formatProblem(problem, `${path}:${reading.lineNumber}`)}\n`, signal);
       }

@@ -17,6 +17,11 @@ export interface Problem {
    */
   readonly path: readonly string[];
   readonly message: string;
+  /**
+   * Only on the last problem of a line that had more than `maxProblemsPerLine`: how many were
+   * left out of the list, so that totals stay exact.
+   */
+  readonly omitted?: { readonly errors: number; readonly warnings: number };
 }
 
 const PLAIN_KEY = /^[A-Za-z0-9_]+$/;

@@ -56,7 +56,8 @@ export type MetricsInput = string | AsyncIterable<Uint8Array | string>;
  * Reads metrics lines and yields one reading per line: its number, its record (undefined for a
  * broken line) and its problems. Bytes are buffered until a line's newline arrives, whatever the
  * chunking. With `signal`, aborting ends the iteration (no error); so does `break`. Either way
- * every file handle is closed. Fails with `MetricsSourceError` when the path cannot be read.
+ * every file handle is closed. Fails with `MetricsSourceError` when the path cannot be read, and
+ * with a `RangeError` when `maxLineBytes` is not an integer from 1 to `MAX_LINE_BYTES_LIMIT`.
  */
 export async function* readMetrics(
   input: MetricsInput,

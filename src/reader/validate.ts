@@ -134,6 +134,7 @@ class LineCheck {
       severity: errors > 0 ? 'error' : 'warning',
       path: [],
       message: `… and ${plural(errors + warnings, 'more problem')} on this line (${counts.join(', ')}), not listed: only the first ${this.#maxProblems} are`,
+      omitted: { errors, warnings },
     });
   }
 

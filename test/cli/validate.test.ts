@@ -196,6 +196,18 @@ describe('vmm-metrics validate', () => {
     }
   });
 
+  test('a line with more than 100 problems lists 100 and counts the rest; the totals count them all', async () => {
+    const [line = ''] = writtenLines(makeDocument(), 1);
+    const keys = Array.from({ length: 300 }, (_, i) => `"p${String(300 - i).padStart(3, '0')}":"x"`).join(',');
+    const path = file('hostile.json', `${line.replace(/"properties":\{[^}]*\}/, `"properties":{${keys}}`)}\n`);
+    const result = await validate(path);
+    assert.equal(result.status, 1);
+    const messages = result.stderr.split('\n').slice(0, -1);
+    assert.equal(messages.length, 101);
+    assert.equal(messages[100], `${path}:1: … and 199 more problems on this line (199 errors), not listed: only the first 100 are`);
+    assert.equal(result.stdout, `${path}: 1 line, 1 invalid (299 errors)\n`);
+  });
+
   test('--max-line-bytes: a longer line is reported as too long and skipped; the others pass', async () => {
     const [line = ''] = writtenLines(makeDocument(), 1);
     const bytes = Buffer.byteLength(line);

@@ -226,6 +226,8 @@ describe('one line against the schema', () => {
       '… and 4 more problems on this line (1 error, 3 warnings), not listed: only the first 2 are',
     ]);
     assert.equal(reading.valid, false);
+    assert.deepEqual(reading.problems[2]?.omitted, { errors: 1, warnings: 3 });
+    assert.equal(reading.problems[1]?.omitted, undefined);
     const warningsOnly = readMetricsLine(line.replace('"failures":0}', '"failures":0,"x":1,"y":2,"z":3}'), 1, doc.schema, { maxProblemsPerLine: 1 });
     assert.equal(warningsOnly.valid, true);
     assert.deepEqual(messages(warningsOnly).slice(1), ['warning: … and 2 more problems on this line (2 warnings), not listed: only the first 1 are']);
