@@ -93,7 +93,7 @@ export class TailView {
     if (groups.size === 0) {
       out.push('  nothing moved');
     } else {
-      out.push(...table(groups));
+      for (const line of table(groups)) out.push(line);
     }
     out.push(`  ${moved} moved in ${groups.size} ${groups.size === 1 ? 'entry' : 'entries'}, ${unchanged} unchanged`);
     if (unknownShown) out.push('  * not in the schema');
@@ -120,10 +120,10 @@ export class TailView {
 function table(groups: ReadonlyMap<string, readonly Row[]>): string[] {
   const all = [...groups.values()].flat();
   const heading: Row = { name: 'METRIC', delta: 'DELTA', rate: 'PER SEC', value: 'VALUE' };
-  const nameWidth = Math.max(heading.name.length, ...all.map((r) => r.name.length + 2), ...[...groups.keys()].map((k) => k.length));
-  const deltaWidth = Math.max(heading.delta.length, ...all.map((r) => r.delta.length));
-  const rateWidth = Math.max(heading.rate.length, ...all.map((r) => r.rate.length));
-  const valueWidth = Math.max(heading.value.length, ...all.map((r) => r.value.length));
+  const nameWidth = Math.max(widest(all, (r) => r.name.length + 2, heading.name.length), widest([...groups.keys()], (k) => k.length, 0));
+  const deltaWidth = widest(all, (r) => r.delta.length, heading.delta.length);
+  const rateWidth = widest(all, (r) => r.rate.length, heading.rate.length);
+  const valueWidth = widest(all, (r) => r.value.length, heading.value.length);
   const format = (name: string, row: Row): string =>
     `  ${name.padEnd(nameWidth)}  ${row.delta.padStart(deltaWidth)}  ${row.rate.padStart(rateWidth)}  ${row.value.padStart(valueWidth)}`.trimEnd();
   const lines = [format(heading.name, heading)];
@@ -132,6 +132,13 @@ function table(groups: ReadonlyMap<string, readonly Row[]>): string[] {
     for (const row of rows) lines.push(format(`  ${row.name}`, row));
   }
   return lines;
+}
+
+/** The greatest width of `items`, at least `least`; a loop, as a spread of a line's many rows would overflow the stack. */
+function widest<T>(items: readonly T[], width: (item: T) => number, least: number): number {
+  let most = least;
+  for (const item of items) most = Math.max(most, width(item));
+  return most;
 }
 
 function signed(value: bigint): string {
