@@ -2,9 +2,9 @@
  * One flush, serialized and committed without I/O, against `JSON.stringify` of a plain object
  * holding the very same values.
  *
- * A flush is what `Metrics.write()` does before its sink: a new `MetricsLine` in reused memory,
- * the document appended to it, `line.finish()` (the UTF-8 line with its newline, ready to
- * write), and `line.commit()`. Before each flush a few counters are incremented (and a store set), so that
+ * A flush is what `Metrics.write()` does before its sink: a line begun in reused memory with a
+ * new ledger, the document appended to it, the line ended (the UTF-8 line with its newline,
+ * ready to write), and the ledger committed. Before each flush a few counters are incremented (and a store set), so that
  * deltas are not all zero; the baseline makes the same change to its plain object, stringifies
  * it, and zeroes the counters it changed, which is how plain-object counters would carry deltas.
  * Both sides produce the same text: this is checked once before measuring.

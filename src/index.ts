@@ -36,7 +36,7 @@ export { AtomicIncMetric, AtomicStoreMetric } from './metrics/atomic-metrics.js'
 export { LatencyAggregateMetrics } from './metrics/latency.js';
 export { defineGroup, GroupSchema, inc, latency, schemaOf, store } from './metrics/group.js';
 export { unitFromName } from './metrics/units.js';
-export { MetricsLine } from './metrics/line.js';
+export type { MetricsLine } from './metrics/line.js';
 export { EntryDocument, groupEntry } from './metrics/document.js';
 export { DeviceFamily } from './metrics/device-family.js';
 export { DEFAULT_FLUSH_INTERVAL_MS, Metrics } from './metrics/writer.js';

@@ -15,8 +15,9 @@ const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 function importsOf(file: string): string[] {
   const text = readFileSync(file, 'utf8');
   const stat = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'";]*?from\s+'(\.[^']+)'/g)].map((m) => m[1] ?? '');
+  const bare = [...text.matchAll(/(?:^|\n)\s*import\s+'(\.[^']+)'/g)].map((m) => m[1] ?? '');
   const dynamic = [...text.matchAll(/import\('(\.[^']+)'\)/g)].map((m) => m[1] ?? '');
-  return [...stat, ...dynamic].map((specifier) => resolve(dirname(file), specifier.replace(/\.js$/, '.ts')));
+  return [...stat, ...bare, ...dynamic].map((specifier) => resolve(dirname(file), specifier.replace(/\.js$/, '.ts')));
 }
 
 function modulesUnder(folder: string): string[] {

@@ -12,6 +12,9 @@
  * then its group is released, so plugging and unplugging devices for as long as a VM runs holds
  * memory only for the devices present. Re-plugging an id before that gives back the same group
  * (nothing counted is lost); after it, a fresh one. The aggregate carries every delta either way.
+ * Lines may not commit for a long time (no writer yet, a failing destination), so at most
+ * `maxRemovedPending` removed devices wait for their line: past that, the oldest one's last
+ * deltas are folded into a group that only the aggregate carries, and its group is released.
  */
 import type { DocumentEntry, EntryShape } from './document.js';
 import type { GroupFields, GroupSchema, MetricGroup } from './group.js';
@@ -40,7 +43,17 @@ export interface DeviceFamilyOptions {
    * @default false
    */
   readonly sharedMemory?: boolean;
+  /**
+   * How many removed devices may wait for the line that carries their last deltas; past that the
+   * oldest one's deltas go to the aggregate alone (see the module doc). A family without an
+   * aggregate has nowhere else to write them and keeps every removed device until its line.
+   * @default 1024
+   */
+  readonly maxRemovedPending?: number;
 }
+
+/** About 5 MB of block groups: far more devices than a VM unplugs between two flushes. */
+const DEFAULT_MAX_REMOVED_PENDING = 1024;
 
 export class DeviceFamily<F extends GroupFields> implements DocumentEntry {
   readonly aggregate: boolean;
@@ -48,9 +61,15 @@ export class DeviceFamily<F extends GroupFields> implements DocumentEntry {
   readonly #aggregateKey: JsonPiece;
   /** Sorted by `compareKeys`, as Firecracker's `BTreeMap<String, _>` iterates. */
   readonly #devices: Device<F>[] = [];
+  /** The removed devices not yet released, oldest first. */
+  readonly #removed = new Set<Device<F>>();
+  /** The last deltas of removed devices folded away, written within the aggregate alone. */
+  #retired: MetricGroup<F> | undefined;
   #shared: boolean;
+  readonly #maxRemovedPending: number;
   readonly #releaseDrained = (): void => {
     this.#release((device) => device.removed && !this.schema.hasDelta(device.group));
+    if (this.#retired !== undefined && !this.schema.hasDelta(this.#retired)) this.#retired = undefined;
   };
 
   constructor(
@@ -60,13 +79,22 @@ export class DeviceFamily<F extends GroupFields> implements DocumentEntry {
   ) {
     this.aggregate = options.aggregate ?? true;
     this.#shared = options.sharedMemory ?? false;
+    const max: unknown = options.maxRemovedPending ?? DEFAULT_MAX_REMOVED_PENDING;
+    if (typeof max !== 'number' || !Number.isInteger(max) || max < 0) {
+      throw new RangeError(`${prefix}: maxRemovedPending must be an integer of 0 or more, got ${String(max)}`);
+    }
+    this.#maxRemovedPending = max;
     this.#aggregateKey = encodeMemberKey(prefix);
     this.shape = { kind: 'devices', prefix, schema: schema as unknown as GroupSchema<GroupFields>, aggregate: this.aggregate };
   }
 
   /** An empty family of the same prefix, schema and options: another VM's. */
   createEmpty(): DeviceFamily<F> {
-    return new DeviceFamily(this.prefix, this.schema, { aggregate: this.aggregate, sharedMemory: this.#shared });
+    return new DeviceFamily(this.prefix, this.schema, {
+      aggregate: this.aggregate,
+      sharedMemory: this.#shared,
+      maxRemovedPending: this.#maxRemovedPending,
+    });
   }
 
   /**
@@ -90,6 +118,7 @@ export class DeviceFamily<F extends GroupFields> implements DocumentEntry {
     const found = this.#devices[index];
     if (found?.id === id) {
       found.removed = false;
+      this.#removed.delete(found);
       return found.group;
     }
     const key = `${this.prefix}_${id}`;
@@ -113,7 +142,12 @@ export class DeviceFamily<F extends GroupFields> implements DocumentEntry {
     const device = this.#find(id);
     if (device === undefined || device.removed) return false;
     device.removed = true;
-    if (!this.schema.hasDelta(device.group)) this.#release((d) => d === device);
+    if (!this.schema.hasDelta(device.group)) {
+      this.#release((d) => d === device);
+      return true;
+    }
+    this.#removed.add(device);
+    if (this.aggregate && this.#removed.size > this.#maxRemovedPending) this.#foldOldest();
     return true;
   }
 
@@ -137,14 +171,31 @@ export class DeviceFamily<F extends GroupFields> implements DocumentEntry {
       line.group(device.keyPiece, this.schema, device.group, row);
       if (device.removed) anyRemoved = true;
     }
-    if (anyRemoved) line.afterCommit(this.#releaseDrained);
-    if (rows) line.row(this.#aggregateKey, this.schema, this.schema.aggregate(rows));
+    if (rows) {
+      if (this.#retired !== undefined) rows.push(line.takeRow(this.schema, this.#retired));
+      line.row(this.#aggregateKey, this.schema, this.schema.aggregate(rows));
+    }
+    if (anyRemoved || this.#retired !== undefined) line.afterCommit(this.#releaseDrained);
+  }
+
+  /** Folds removed devices, oldest first, until few enough wait (skipping any a line is writing). */
+  #foldOldest(): void {
+    const folded = new Set<Device<F>>();
+    for (const device of this.#removed) {
+      if (this.#removed.size - folded.size <= this.#maxRemovedPending) break;
+      this.#retired ??= this.schema.create(`${this.prefix}_removed`);
+      if (this.schema.foldInto(device.group, this.#retired)) folded.add(device);
+    }
+    if (folded.size > 0) this.#release((d) => folded.has(d));
   }
 
   #release(which: (device: Device<F>) => boolean): void {
     const devices = this.#devices;
     let kept = 0;
-    for (const device of devices) if (!which(device)) devices[kept++] = device;
+    for (const device of devices) {
+      if (!which(device)) devices[kept++] = device;
+      else this.#removed.delete(device);
+    }
     devices.length = kept;
   }
 

@@ -15,7 +15,14 @@ export const EXIT_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SI
 const flushes = new Set<() => void>();
 
 function flushAll(): void {
-  for (const flush of [...flushes]) flush();
+  for (const flush of [...flushes]) {
+    try {
+      flush();
+    } catch (error) {
+      // A writer's failure (its onError hook threw) must not cost the others their last line.
+      process.emitWarning(error as Error);
+    }
+  }
 }
 
 function onExit(): void {

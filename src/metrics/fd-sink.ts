@@ -12,7 +12,11 @@
  * - Before each line, the path is checked: when it names another file than the one open (rename
  *   and create) or none (removed), it is opened anew, created if missing. Copy-and-truncate needs
  *   nothing: lines are appended (`O_APPEND`), so the next one lands at the new end.
- * A descriptor given by number is written as it is: its rest follows later like a pipe's.
+ * A regular file given as a descriptor is kept free of torn lines too, and each line is written
+ * at the file's end (at its size, as `O_APPEND` would: the descriptor's own offset may point
+ * elsewhere, and would after a take-back). Any other descriptor (a pipe, a socket, a terminal) is
+ * written as it is: after a full buffer the rest follows later, like a named pipe's; after any
+ * other failure part way, a newline ends the fragment before the next line.
  */
 import { closeSync, constants, fstatSync, ftruncateSync, openSync, statSync, writeSync, type Stats } from 'node:fs';
 import { MetricsDestinationError } from './errors.js';
@@ -26,7 +30,10 @@ export class FdSink implements LineSink {
   #fd: number;
   /** The path of a regular file this sink opened, whose rotation it follows. */
   readonly #path: string | undefined;
+  /** The regular file open (undefined for a pipe or other descriptor): failed lines are taken back. */
   #identity: Stats | undefined;
+  /** Write at the file's size rather than at the descriptor's offset (a file given by descriptor). */
+  readonly #atEnd: boolean;
   /**
    * Part of a line is out that can never be completed: a newline goes first next time, so the
    * fragment stays one broken line of its own instead of swallowing the next one.
@@ -43,6 +50,7 @@ export class FdSink implements LineSink {
     this.#fd = fd;
     this.#path = path;
     this.#identity = identity;
+    this.#atEnd = identity !== undefined && path === undefined;
   }
 
   /** Opens `path`: a named pipe read-write and non-blocking, anything else appended to and created when missing. */
@@ -52,29 +60,38 @@ export class FdSink implements LineSink {
     return stats.isFile() ? new FdSink(fd, true, path, stats) : new FdSink(fd, true, undefined, undefined);
   }
 
-  /** A descriptor the caller owns: written as it is, never closed. */
+  /** A descriptor the caller owns, never closed here. */
   static of(fd: number): FdSink {
+    let stats: Stats;
     try {
       if (!Number.isInteger(fd) || fd < 0) throw new RangeError(`not a file descriptor: ${fd}`);
-      fstatSync(fd);
+      stats = fstatSync(fd);
     } catch (cause) {
       throw new MetricsDestinationError(`file descriptor ${fd}`, { cause });
     }
-    return new FdSink(fd, false, undefined, undefined);
+    return new FdSink(fd, false, undefined, stats.isFile() ? stats : undefined);
   }
 
   write(bytes: Uint8Array, rest: boolean): SinkResult {
     try {
       if (this.#path !== undefined) this.#followRotation(this.#path);
       if (this.#torn && !rest) {
-        const { written, cause } = writeAll(this.#fd, NEWLINE);
+        const { written, cause } = writeAll(this.#fd, NEWLINE, this.#atEnd ? fstatSync(this.#fd).size : null);
         if (written === 0) return failed(cause);
         this.#torn = false;
       }
     } catch (cause) {
       return failed(cause);
     }
-    const { written, cause } = writeAll(this.#fd, bytes);
+    let position: number | null = null;
+    if (this.#atEnd) {
+      try {
+        position = fstatSync(this.#fd).size;
+      } catch (cause) {
+        return failed(cause);
+      }
+    }
+    const { written, cause } = writeAll(this.#fd, bytes, position);
     return written === bytes.length ? WRITTEN : this.#afterFailure(written, rest, cause);
   }
 
@@ -114,17 +131,17 @@ export class FdSink implements LineSink {
   }
 }
 
-/** Writes as much of `bytes` as goes: how many went out, and why the rest did not. */
-function writeAll(fd: number, bytes: Uint8Array): { readonly written: number; readonly cause?: unknown } {
+/**
+ * Writes as much of `bytes` as goes, at `position` (or the descriptor's offset, for `null`): how
+ * many went out, and why the rest did not.
+ */
+function writeAll(fd: number, bytes: Uint8Array, position: number | null): { readonly written: number; readonly cause?: unknown } {
   let written = 0;
-  let interrupted = 0;
   while (written < bytes.length) {
     let n: number;
     try {
-      n = writeSync(fd, bytes, written, bytes.length - written);
+      n = writeSync(fd, bytes, written, bytes.length - written, position === null ? null : position + written);
     } catch (cause) {
-      // A signal during the call; the same call can simply be made again, a few times.
-      if ((cause as NodeJS.ErrnoException).code === 'EINTR' && ++interrupted < 3) continue;
       return { written, cause };
     }
     if (n <= 0) return { written, cause: new Error('the destination accepted no bytes') };

@@ -14,6 +14,7 @@ import type { IncMetric, StoreMetric } from './metric.js';
 import { PEEK, type DeltaSlot, type DeltaTaker, type ValueSlot } from './slots.js';
 import { LocalStoreMetric } from './store-metric.js';
 import { JsonBytes, JsonTemplate } from './json-bytes.js';
+import { FlushLedger } from './ledger.js';
 import { unitFromName, type MetricUnit } from './units.js';
 import { u64Add, u64Max, type U64 } from './u64.js';
 
@@ -266,6 +267,37 @@ export class GroupSchema<F extends GroupFields> {
       }
       return total;
     });
+  }
+
+  /**
+   * Moves what `from` has not yet had written into `into`: its counters' deltas are added to
+   * `into`'s (and count as flushed in `from`), its stores merge as the aggregate merges them (a
+   * latency minimum the least set one, the rest the greatest). Returns false, moving nothing,
+   * while a line is writing part of `from` (its deltas are in flight).
+   */
+  foldInto(from: MetricGroup<F>, into: MetricGroup<F>): boolean {
+    const source = this.#stateOf(from).slots;
+    const target = this.#stateOf(into).slots;
+    const ledger = new FlushLedger(false);
+    const amounts = source.map((slot, i) => (this.#isDelta[i] === true ? ledger.take(slot as DeltaSlot) : 0));
+    if (source.some((slot, i) => this.#isDelta[i] === true && slot[PEEK]() !== amounts[i])) {
+      ledger.rollback();
+      return false;
+    }
+    source.forEach((slot, i) => {
+      const to = target[i] as DeltaSlot & ValueSlot;
+      const value = amounts[i] as U64;
+      if (this.#isDelta[i] === true) {
+        if (value !== 0) to.add(value);
+        return;
+      }
+      const from = slot[PEEK]();
+      const current = to[PEEK]();
+      const merged = this.values[i]?.aggregation === 'min' ? (from !== 0 && (current === 0 || from < current) ? from : current) : u64Max(current, from);
+      if (merged !== current) to.store(merged);
+    });
+    ledger.commit();
+    return true;
   }
 
   /** Whether `group` was built by this schema. */

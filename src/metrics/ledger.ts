@@ -21,6 +21,8 @@ export class FlushLedger implements DeltaTaker {
 
   take(slot: DeltaSlot): U64 {
     if (this.peek) return slot[PEEK]();
+    // A line given up while it was built (the exit flush) takes nothing more: it is never written.
+    if (this.#settled) return 0;
     const amount = slot[TAKE]();
     if (amount !== 0) {
       this.#slots.push(slot);
@@ -47,7 +49,7 @@ export class FlushLedger implements DeltaTaker {
   }
 
   #settle(how: typeof COMMIT | typeof ROLLBACK): void {
-    // Settling twice would count a delta twice or lose it; the writer never does, so this is a bug.
+    // Settling twice would count a delta twice or lose it: a bug of the writer or of a sink.
     if (this.#settled) throw new Error('vmm-metrics: a line was settled twice');
     this.#settled = true;
     const slots = this.#slots;

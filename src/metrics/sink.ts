@@ -14,7 +14,10 @@ export type SinkResult =
    * next time, so that no reader sees a torn line.
    */
   | { readonly status: 'partial'; readonly written: number; readonly cause: unknown }
-  /** Nothing of them is out, or what was out has been taken back (a truncated file). */
+  /**
+   * Nothing of them counts as out: none went out, or what did was taken back (a truncated file)
+   * or can never be completed, and the sink ends that fragment with a newline of its own first.
+   */
   | { readonly status: 'failed'; readonly cause: unknown }
   /** The sink took them and will call `settled` once, when they are out or have failed. */
   | { readonly status: 'queued' };

@@ -3,11 +3,15 @@
  *
  * A stream takes one line at a time: while the previous line is still queued in it (a slow or
  * stalled consumer), a new line is refused, so the writer keeps its deltas for the next line and
- * counts a missed one, and the stream never holds more than one line of ours. A stream's line is
- * out when the stream calls back; a `write` that throws has taken nothing.
+ * counts a missed one, and the stream never holds more than one line of ours. A queued line is
+ * settled exactly once, by whichever comes first: the stream's callback, an `'error'`, or the
+ * stream closing before it called back (a destroyed stream never calls back).
  *
- * An object that is not a stream (no `writable` state) is taken to have written the line when its
- * `write` returns.
+ * A stream whose `write` throws is left in a state Node's streams never recover from (the thrown
+ * chunk stays "being written"), so after a throw every line is refused at once: their deltas
+ * stay pending and each flush counts as missed. An object that is not a stream is taken to have
+ * written the line when its `write` returns, or, when it returns a promise (a web stream's
+ * writer, a `FileHandle`), when that promise settles.
  */
 import type { Writable } from 'node:stream';
 import { failed, WRITTEN, type LineSink, type SinkResult } from './sink.js';
@@ -21,61 +25,115 @@ export function isLineWritable(value: unknown): value is LineWritable {
   return typeof value === 'object' && value !== null && typeof (value as LineWritable).write === 'function';
 }
 
+/** The line handed over and not yet settled, and how to settle it once. */
+interface QueuedLine {
+  settle(error?: unknown): void;
+}
+
 export class StreamSink implements LineSink {
   readonly #stream: LineWritable;
+  readonly #events: Partial<Writable>;
   readonly #isStream: boolean;
-  /** The line handed to the stream whose callback has not come yet. */
-  #queued = false;
-  #lastSettledError: unknown;
-  readonly #onError: (error: Error) => void;
+  #queued: QueuedLine | undefined;
+  /** Why every line is refused from now on. */
+  #broken: Error | undefined;
+  #closed = false;
+  /** The error the last line settled with: the stream emits it as `'error'` too, reported once. */
+  #lastLineError: unknown;
+  readonly #onStreamError: (error: unknown) => void;
+  readonly #onError = (error: Error): void => {
+    // A queued line takes the error as its own failure; any other error is reported once.
+    if (this.#queued !== undefined) this.#queued.settle(error);
+    else if (error !== this.#lastLineError) this.#onStreamError(error);
+  };
+  readonly #onClose = (): void => {
+    this.#queued?.settle(new Error('the stream closed before it took the line'));
+  };
 
-  /** `onError` hears the stream's own errors that no line's callback reports. */
-  constructor(stream: LineWritable, onError: (error: unknown) => void) {
+  /** `onStreamError` hears the stream's own errors that no line reports. */
+  constructor(stream: LineWritable, onStreamError: (error: unknown) => void) {
     this.#stream = stream;
-    const events = stream as Partial<Writable>;
-    this.#isStream = typeof events.writableLength === 'number' && typeof events.on === 'function';
-    // A stream error with no listener would crash the process; a metrics failure must not. A
-    // failed write emits the error its callback gets too: reported once, by the callback.
-    this.#onError = (error) => {
-      if (!this.#queued && error !== this.#lastSettledError) onError(error);
-    };
-    if (typeof events.on === 'function') events.on.call(stream, 'error', this.#onError);
+    this.#events = stream as Partial<Writable>;
+    this.#onStreamError = onStreamError;
+    this.#isStream = typeof this.#events.writableLength === 'number' && typeof this.#events.on === 'function';
+    // A stream error with no listener would crash the process; a metrics failure must not.
+    if (typeof this.#events.on === 'function') {
+      this.#events.on.call(stream, 'error', this.#onError);
+      this.#events.on.call(stream, 'close', this.#onClose);
+    }
   }
 
   write(bytes: Uint8Array, _rest: boolean, settled: (error?: unknown) => void): SinkResult {
-    const stream = this.#stream as Partial<Writable>;
-    if (stream.destroyed === true || stream.writableEnded === true) return failed(new Error('the stream is closed'));
-    if (this.#queued) return failed(new Error('the stream has not taken the previous line yet (its consumer is slow or stalled)'));
+    const events = this.#events;
+    if (this.#broken !== undefined) return failed(this.#broken);
+    if (events.destroyed === true || events.writableEnded === true) return failed(new Error('the stream is closed'));
+    if (this.#queued !== undefined) return failed(new Error('the stream has not taken the previous line yet (its consumer is slow or stalled)'));
     // Copied: the writer reuses its memory for the next line.
     const chunk = Buffer.from(bytes);
-    if (!this.#isStream) {
-      try {
-        this.#stream.write(chunk);
-      } catch (cause) {
-        return failed(cause);
-      }
-      return WRITTEN;
-    }
-    this.#queued = true;
-    let threw = false;
-    try {
-      this.#stream.write(chunk, (error) => {
-        // After a throw the line is already given up: a late callback changes nothing.
-        if (threw) return;
-        this.#queued = false;
-        if (error) this.#lastSettledError = error;
+    let done = false;
+    const progress = { calledBack: false };
+    const line: QueuedLine = {
+      settle: (error) => {
+        if (done) return;
+        done = true;
+        if (this.#queued === line) this.#queued = undefined;
+        if (error !== undefined && error !== null) this.#lastLineError = error;
         settled(error ?? undefined);
+        this.#detachIfClosed();
+      },
+    };
+    this.#queued = line;
+    let returned: unknown;
+    try {
+      returned = this.#stream.write(chunk, (error) => {
+        progress.calledBack = true;
+        line.settle(error ?? undefined);
       });
     } catch (cause) {
-      threw = true;
-      this.#queued = false;
+      if (progress.calledBack) return { status: 'queued' };
+      done = true;
+      this.#queued = undefined;
+      if (this.#isStream) this.#broken = new Error(`the stream threw on write and takes no more lines (${causeText(cause)})`);
       return failed(cause);
     }
-    return { status: 'queued' };
+    if (isThenable(returned)) {
+      returned.then(
+        () => {
+          line.settle();
+        },
+        (error: unknown) => {
+          line.settle(error ?? new Error('the write was rejected'));
+        },
+      );
+      return { status: 'queued' };
+    }
+    if (this.#isStream || progress.calledBack) return { status: 'queued' };
+    // A plain object took the line when write() returned; a callback it may call later changes nothing.
+    done = true;
+    this.#queued = undefined;
+    return WRITTEN;
   }
 
+  /**
+   * Stops listening, except while a line is queued: its outcome still settles it (a line out
+   * after close is still committed, not written twice by another writer of the same groups).
+   */
   close(): void {
-    const events = this.#stream as Partial<Writable>;
-    if (typeof events.off === 'function') events.off.call(this.#stream, 'error', this.#onError);
+    this.#closed = true;
+    this.#detachIfClosed();
   }
+
+  #detachIfClosed(): void {
+    if (!this.#closed || this.#queued !== undefined || typeof this.#events.off !== 'function') return;
+    this.#events.off.call(this.#stream, 'error', this.#onError);
+    this.#events.off.call(this.#stream, 'close', this.#onClose);
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
+}
+
+function causeText(cause: unknown): string {
+  return cause instanceof Error ? cause.message : String(cause);
 }

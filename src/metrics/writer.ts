@@ -179,22 +179,48 @@ export class Metrics<T extends MetricsDocument> {
   }
 
   /**
-   * Stops the timers and closes a destination opened from a path. A line part of which is out
-   * is given up: its deltas go back to be written by another writer of the same groups, and it
-   * counts as missed. Call `write()` first for a last line.
+   * Stops the timers and closes a destination opened from a path; call `write()` first for a
+   * last line. A line part of which is out in a full pipe is finished first, in the background:
+   * its rest is offered every 50 ms for up to 10 s (on a timer that does not keep the process
+   * alive), and the pipe is closed after. A stream's line still queued is settled by the stream.
    */
   close(): void {
+    if (this.#building !== undefined) throw new MetricsWriteInProgressError();
     clearInterval(this.#timer);
     this.#timer = undefined;
     this.#stopFlushingAtExit();
     this.#stopFlushingAtExit = () => undefined;
-    if (this.#pending !== undefined) {
-      this.#pending.ledger.rollback();
-      this.#pending = undefined;
-      this.#missedLines?.inc();
-    }
-    this.#sink?.close();
+    const sink = this.#sink;
+    const pending = this.#pending;
     this.#sink = undefined;
+    this.#pending = undefined;
+    if (sink === undefined) return;
+    if (pending === undefined) sink.close();
+    else this.#finishThenClose(sink, pending, Date.now() + CLOSE_DEADLINE_MS);
+  }
+
+  /**
+   * The rest of a line, offered until it is out or the deadline passes: a new writer of the
+   * same pipe must not append its first line to our fragment.
+   */
+  #finishThenClose(sink: LineSink, pending: PendingRest, deadline: number): void {
+    const result = sink.write(pending.bytes, true, () => undefined);
+    if (result.status === 'partial' && Date.now() < deadline) {
+      pending.bytes = pending.bytes.subarray(result.written);
+      setTimeout(() => {
+        this.#finishThenClose(sink, pending, deadline);
+      }, CLOSE_RETRY_MS).unref();
+      return;
+    }
+    if (result.status === 'written') {
+      pending.ledger.commit();
+    } else {
+      pending.ledger.rollback();
+      this.#missedLines?.inc();
+      const cause = result.status === 'failed' || result.status === 'partial' ? result.cause : new Error('unexpected sink result');
+      this.#report(new MetricsWriteError(0, { cause }));
+    }
+    sink.close();
   }
 
   /** Offers the rest of a line; throws if the new line cannot follow it yet. */
@@ -256,6 +282,7 @@ export class Metrics<T extends MetricsDocument> {
     if (building !== undefined) {
       building.rollback();
       this.#building = undefined;
+      this.#missedLines?.inc();
     }
     this.#writeReporting();
   }
@@ -268,6 +295,10 @@ export class Metrics<T extends MetricsDocument> {
     }
   }
 }
+
+/** How long, and how often, `close()` goes on offering the rest of a line to a full pipe. */
+const CLOSE_DEADLINE_MS = 10_000;
+const CLOSE_RETRY_MS = 50;
 
 /** setInterval's longest delay; a longer one would silently become 1 ms. */
 const MAX_INTERVAL_MS = 2 ** 31 - 1;

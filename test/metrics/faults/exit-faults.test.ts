@@ -148,6 +148,18 @@ describe('process.exit() from inside a section', () => {
     assert.equal(sumOf(lines, 'dev', 'ops'), (child.printed[0] as Exited).total);
   });
 
+  test('the exit hook run from inside a section while the process goes on: the given-up line takes nothing more', async () => {
+    const child = await runNodeChild('exit-child', ['exit-event-in-section', dir]);
+    assert.deepEqual([child.code, child.signal], [0, null], child.stderr);
+    const result = JSON.parse(child.stdout) as { outer: string; total: number; pending: number; missed: number };
+    assert.equal(result.outer, 'Failed to write metrics: the line was given up while it was built');
+    assert.equal(result.pending, 0, 'nothing is stuck in flight');
+    assert.equal(result.missed, 1, 'the given-up line counts as missed');
+    const lines = readWholeLines(join(dir, 'metrics.json'));
+    assert.deepEqual(lines.map((line) => line.build), [1, 3, 4], 'the exit hook\'s line is build 3');
+    assert.equal(sumOf(lines, 'later', 'ops'), result.total, 'every increment in exactly one line');
+  });
+
   for (const nth of [1, 3]) {
     test(`a section that exits on every build from ${nth === 1 ? 'the first' : `build ${nth}`} on: the exit line is never written, the file holds only the earlier lines`, async () => {
       const child = await runScenario('exit-in-every-section', String(nth));
@@ -254,6 +266,23 @@ describe('a section that calls its own writer', () => {
     const lines = readWholeLines(path);
     assert.deepEqual(deltasOf(lines, 'dev', 'ops'), [7]);
     assert.equal(dev.ops.fetchDiff(), 0);
+  });
+
+  test('close() from a section is refused like write(): the line being built still goes to the file it was meant for', () => {
+    const refused: unknown[] = [];
+    const { dev, metrics, path } = withSection((_line, metrics) => {
+      try {
+        metrics.close();
+      } catch (error) {
+        refused.push(error);
+      }
+    });
+    dev.ops.add(2);
+    assert.equal(metrics.write(), true);
+    assert.equal(refused.length, 1);
+    assert.ok(refused[0] instanceof MetricsWriteInProgressError);
+    metrics.close();
+    assert.deepEqual(deltasOf(readWholeLines(path), 'dev', 'ops'), [2]);
   });
 
   test('render() from a section returns a valid line of the values at that moment, and leaves the outer line as it was', () => {

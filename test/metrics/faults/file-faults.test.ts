@@ -198,11 +198,12 @@ describe('ENOSPC: a full tmpfs', () => {
 });
 
 describe('EFBIG: a file size limit (ulimit -f)', () => {
-  test('lines past the limit fail with EFBIG and are taken back; the process lives on and writes into the rotated file', async () => {
+  for (const mode of ['path', 'fd'] as const) {
+  test(`lines past the limit fail with EFBIG and are taken back; the process lives on and writes into the rotated file (${mode === 'path' ? 'a path' : 'a descriptor without O_APPEND'})`, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'vmm-metrics-efbig-'));
     try {
       // 8 blocks of 1 KiB: seven lines of about 1 KiB fit, the eighth is cut part way through.
-      const child = await runChild('bash', ['-c', 'ulimit -f 8 && exec "$@"', 'bash', process.execPath, childScript('efbig-child'), dir]);
+      const child = await runChild('bash', ['-c', 'ulimit -f 8 && exec "$@"', 'bash', process.execPath, childScript('efbig-child'), dir, mode]);
       assert.equal(child.timedOut, false, 'the child finished in time');
       assert.deepEqual([child.code, child.signal], [0, null], `the child survived the limit (SIGXFSZ is ignored); stderr: ${child.stderr}`);
       const summary = JSON.parse(child.stdout) as EfbigSummary;
@@ -230,4 +231,5 @@ describe('EFBIG: a file size limit (ulimit -f)', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+  }
 });

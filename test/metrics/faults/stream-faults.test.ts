@@ -48,12 +48,14 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('a Writable whose _write throws: MetricsWriteError with the cause, deltas back, one missed line', () => {
+test('a Writable whose _write throws: MetricsWriteError with the cause, deltas back; the stream is never written again', () => {
   const { metrics, dev, missed } = setup();
   const boom = new Error('_write exploded');
+  let calls = 0;
   metrics.init(
     new Writable({
       write() {
+        calls++;
         throw boom;
       },
     }),
@@ -65,7 +67,81 @@ test('a Writable whose _write throws: MetricsWriteError with the cause, deltas b
     (error: unknown) => error instanceof MetricsWriteError && error.cause === boom && error.message === 'Failed to write metrics: _write exploded',
   );
   assert.equal(dev.ops.fetchDiff(), 7, 'nothing is in flight: the deltas are back for the next line');
+  // Node's stream now counts the thrown chunk as being written for good: a line handed to it
+  // would never be called back. Each later flush is refused at once instead.
+  for (let i = 0; i < 3; i++) {
+    dev.ops.inc();
+    assert.throws(() => metrics.write(), (error: unknown) => error instanceof MetricsWriteError && /threw on write and takes no more lines/.test(error.message));
+  }
+  assert.equal(calls, 1);
+  assert.equal(dev.ops.fetchDiff(), 10);
+  assert.equal(missed.count(), 4, 'each flush counted once');
+  metrics.close();
+});
+
+test('a stream that calls back with an error, then throws: the line is settled once', async () => {
+  const { metrics, dev, missed } = setup();
+  const errors: MetricsError[] = [];
+  const events = new Writable();
+  const odd = Object.assign(events, {
+    write(_chunk: Buffer, callback?: (error?: Error | null) => void): boolean {
+      callback?.(new Error('refused'));
+      throw new Error('and threw');
+    },
+  });
+  metrics.init(odd, { flushIntervalMs: 0, onError: (error) => errors.push(error) });
+  dev.ops.add(3);
+  metrics.write();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(dev.ops.fetchDiff(), 3);
   assert.equal(missed.count(), 1);
+  assert.deepEqual(errors.map((e) => e.message), ['Failed to write metrics: refused']);
+  metrics.close();
+});
+
+test('a stalled stream that is destroyed: its queued line rolls back and the error is reported', async () => {
+  const { metrics, dev, missed } = setup();
+  const errors: MetricsError[] = [];
+  const stalled = new Writable({
+    write() {
+      // Never calls back.
+    },
+  });
+  metrics.init(stalled, { flushIntervalMs: 0, onError: (error) => errors.push(error) });
+  dev.ops.add(5);
+  assert.equal(metrics.write(), true);
+  stalled.destroy(new Error('consumer gone'));
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(dev.ops.fetchDiff(), 5, 'back for the next line, not in flight for good');
+  assert.equal(missed.count(), 1);
+  assert.deepEqual(errors.map((e) => e.message), ['Failed to write metrics: consumer gone']);
+  metrics.close();
+});
+
+test('a write() that returns a promise (a web stream writer): written when it resolves, rolled back when it rejects', async () => {
+  const { metrics, dev, missed } = setup();
+  const received: string[] = [];
+  let reject = false;
+  const stream = new WritableStream<Buffer>({
+    write(chunk) {
+      if (reject) throw new Error('disk gone');
+      received.push(chunk.toString());
+    },
+  });
+  const errors: MetricsError[] = [];
+  metrics.init(stream.getWriter(), { flushIntervalMs: 0, onError: (error) => errors.push(error) });
+  dev.ops.add(2);
+  metrics.write();
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(dev.ops.fetchDiff(), 0);
+  assert.deepEqual(opsOf(received.join('')), [2n]);
+  reject = true;
+  dev.ops.add(4);
+  metrics.write();
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(dev.ops.fetchDiff(), 4, 'the rejected line\'s deltas are back');
+  assert.equal(missed.count(), 1);
+  assert.deepEqual(errors.map((e) => e.message), ['Failed to write metrics: disk gone']);
   metrics.close();
 });
 
@@ -193,6 +269,56 @@ test('a real pipe to a process that does not read: the writer keeps one line in 
   const lines = opsOf(readFileSync(out, 'utf8'));
   assert.equal(sum(lines), total, 'every increment in exactly one line');
   assert.equal(lines.length + missed.count(), flushes, 'each flush got its line out or counted one missed line');
+});
+
+test('close() with part of a line in a full pipe finishes it before it lets go: the next writer\'s lines stay whole', async () => {
+  const path = join(dir, 'metrics.fifo');
+  execFileSync('mkfifo', [path]);
+  const reader = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  const first = setup();
+  first.metrics.init(path, { flushIntervalMs: 0, id: 'x'.repeat(10_000) });
+  let total = 0n;
+  let torn = false;
+  for (let i = 0; i < 40 && !torn; i++) {
+    first.dev.ops.inc();
+    total++;
+    try {
+      first.metrics.write();
+    } catch (error) {
+      torn = error instanceof MetricsWriteError && error.pendingBytes > 0;
+    }
+  }
+  assert.ok(torn, 'the pipe filled part way through a line');
+  first.metrics.close();
+  // The reader starts reading; meanwhile a new writer of the same groups takes the pipe.
+  const chunks: Buffer[] = [];
+  const read = (): void => {
+    const buffer = Buffer.alloc(1 << 16);
+    for (;;) {
+      let n = 0;
+      try {
+        n = readSync(reader, buffer);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'EAGAIN') return;
+        throw error;
+      }
+      if (n === 0) return;
+      chunks.push(Buffer.from(buffer.subarray(0, n)));
+    }
+  };
+  read();
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  read();
+  const second = new Metrics(first.metrics.document);
+  second.init(path, { flushIntervalMs: 0 });
+  first.dev.ops.inc();
+  total++;
+  second.write();
+  read();
+  second.close();
+  closeSync(reader);
+  const lines = opsOf(Buffer.concat(chunks).toString());
+  assert.equal(sum(lines), total, 'every increment in exactly one whole line');
 });
 
 test('a full named pipe: a line whose rest follows later is not missed; the flushes it holds up are', () => {

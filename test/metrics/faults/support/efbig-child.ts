@@ -2,11 +2,12 @@
  * Child of the EFBIG test, run under `ulimit -f` (a file size limit): writes metrics lines into
  * `<dir>/metrics.json` until the limit makes three of them fail, rotates the file itself
  * (rename, then the writer creates the path anew) and writes three more lines. Prints a JSON
- * `EfbigSummary` on stdout and exits 0.
+ * `EfbigSummary` on stdout and exits 0. With `fd`, the writer is given a descriptor of the file
+ * opened without `O_APPEND`, and the rotation is a copy and truncate.
  *
  * Node ignores SIGXFSZ, so a write past the limit fails with EFBIG instead of killing the process.
  */
-import { renameSync, statSync } from 'node:fs';
+import { copyFileSync, ftruncateSync, openSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { EntryDocument, Metrics, MetricsWriteError, defineGroup, groupEntry, inc } from '../../../../src/index.js';
 
@@ -32,8 +33,8 @@ export interface EfbigSummary {
   readonly files: readonly string[];
 }
 
-const [dir] = process.argv.slice(2);
-if (dir === undefined) throw new Error('usage: efbig-child DIR');
+const [dir, mode] = process.argv.slice(2);
+if (dir === undefined) throw new Error('usage: efbig-child DIR [fd]');
 const path = join(dir, 'metrics.json');
 const rotated = join(dir, 'metrics.json.1');
 
@@ -44,7 +45,8 @@ const Dev = defineGroup('dev', {
 const dev = Dev.create();
 const metrics = new Metrics(new EntryDocument([groupEntry(Dev, dev)]), { missedLinesMetric: dev.missed });
 // A long id makes each line about 1 KiB, so an 8 KiB limit cuts one part way through.
-metrics.init(path, { flushIntervalMs: 0, id: 'vm-'.padEnd(1000, 'x') });
+const fd = mode === 'fd' ? openSync(path, 'w') : undefined;
+metrics.init(fd ?? path, { flushIntervalMs: 0, id: 'vm-'.padEnd(1000, 'x') });
 
 let total = 0;
 let successes = 0;
@@ -71,7 +73,12 @@ while (failures.length < 3) {
   if (++step > 100) throw new Error('100 lines were written and none failed: is the file size limit set?');
   countAndWrite(step);
 }
-renameSync(path, rotated);
+if (fd === undefined) {
+  renameSync(path, rotated);
+} else {
+  copyFileSync(path, rotated);
+  ftruncateSync(fd, 0);
+}
 for (let i = 0; i < 3; i++) {
   if (!countAndWrite(++step)) throw new Error(`a write after the rotation failed: ${JSON.stringify(failures.at(-1))}`);
 }

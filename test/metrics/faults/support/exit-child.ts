@@ -14,7 +14,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EntryDocument, FirecrackerMetrics, Metrics, defineGroup, groupEntry, inc, type DocumentEntry } from '../../../../src/index.js';
+import { EntryDocument, FirecrackerMetrics, LocalIncMetric, Metrics, defineGroup, groupEntry, inc, type DocumentEntry } from '../../../../src/index.js';
 
 const [scenario, dir, n] = process.argv.slice(2);
 if (scenario === undefined || dir === undefined) throw new Error('usage: exit-child SCENARIO DIR [N]');
@@ -146,6 +146,45 @@ switch (scenario) {
       metrics.write();
     }
     throw new Error(`build ${nth} did not exit`);
+  }
+  case 'exit-event-in-section': {
+    // The exit hook runs from inside a section (here 'exit' is emitted there; a signal handled
+    // by the application could do the same) and the process goes on: the line being built is
+    // given up, and what the sections after it count must not be taken by it.
+    const Later = defineGroup('later', { ops: inc('Operations counted after the exit hook ran.') });
+    const dev = Dev.create();
+    const later = Later.create();
+    let builds = 0;
+    const emitting: DocumentEntry = {
+      shape: { kind: 'group', key: 'build', schema: Dev, optional: false },
+      writeTo: (line) => {
+        builds++;
+        if (builds === 2) {
+          process.emit('exit', 0);
+          later.ops.add(7);
+        }
+        line.entry('build', String(builds));
+      },
+    };
+    const missed = new LocalIncMetric('missed');
+    const metrics = new Metrics(new EntryDocument([groupEntry(Dev, dev), emitting, groupEntry(Later, later)]), { missedLinesMetric: missed });
+    // After the module has run: an 'exit' emitted while an ES module is still being evaluated
+    // makes Node report an unsettled top-level await (exit code 13).
+    setImmediate(() => {
+      metrics.init(join(dir, 'metrics.json'), { flushIntervalMs: 0, flushOnExit: true });
+      later.ops.add(100);
+      metrics.write();
+      let outer = '';
+      try {
+        metrics.write();
+      } catch (error) {
+        outer = (error as Error).message;
+      }
+      metrics.write();
+      metrics.close();
+      process.stdout.write(`${JSON.stringify({ outer, total: later.ops.count(), pending: later.ops.fetchDiff(), missed: missed.count() })}\n`);
+    });
+    break;
   }
   default:
     throw new Error(`unknown scenario ${scenario}`);
