@@ -40,6 +40,22 @@ function opsOf(text: string): bigint[] {
 
 const sum = (values: readonly bigint[]): bigint => values.reduce((a, b) => a + b, 0n);
 
+/** Reads what a non-blocking pipe holds now into `chunks`. */
+function readAvailable(fd: number, chunks: Buffer[]): void {
+  const buffer = Buffer.alloc(1 << 16);
+  for (;;) {
+    let n = 0;
+    try {
+      n = readSync(fd, buffer);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EAGAIN') return;
+      throw error;
+    }
+    if (n === 0) return;
+    chunks.push(Buffer.from(buffer.subarray(0, n)));
+  }
+}
+
 let dir: string;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'vmm-metrics-faults-'));
@@ -293,18 +309,7 @@ test('close() with part of a line in a full pipe finishes it before it lets go: 
   // The reader starts reading; meanwhile a new writer of the same groups takes the pipe.
   const chunks: Buffer[] = [];
   const read = (): void => {
-    const buffer = Buffer.alloc(1 << 16);
-    for (;;) {
-      let n = 0;
-      try {
-        n = readSync(reader, buffer);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'EAGAIN') return;
-        throw error;
-      }
-      if (n === 0) return;
-      chunks.push(Buffer.from(buffer.subarray(0, n)));
-    }
+    readAvailable(reader, chunks);
   };
   read();
   await new Promise((resolve) => setTimeout(resolve, 200));
@@ -348,18 +353,7 @@ test('a full named pipe: a line whose rest follows later is not missed; the flus
   const reader = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   const chunks: Buffer[] = [];
   const drain = (): void => {
-    const buffer = Buffer.alloc(1 << 16);
-    for (;;) {
-      let n = 0;
-      try {
-        n = readSync(reader, buffer);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'EAGAIN') return;
-        throw error;
-      }
-      if (n === 0) return;
-      chunks.push(Buffer.from(buffer.subarray(0, n)));
-    }
+    readAvailable(reader, chunks);
   };
   drain();
   dev.ops.inc();
