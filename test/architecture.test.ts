@@ -46,12 +46,15 @@ test('the core imports no group, no device, no document', () => {
   }
 });
 
-test('groups import only the core; the document never the global writer', () => {
+test('guest memory stands alone; groups and devices import only the core, guest memory and their own', () => {
+  for (const file of modulesUnder('vstate')) {
+    for (const target of importsOf(file)) assert.ok(name(target).startsWith('vstate/'), `${name(file)} imports ${name(target)}`);
+  }
   for (const folder of ['devices', 'logger']) {
     for (const file of modulesUnder(folder)) {
       for (const target of importsOf(file)) {
         const to = name(target);
-        assert.ok(to.startsWith('metrics/') || to.startsWith(`${folder}/`), `${name(file)} imports ${to}`);
+        assert.ok(to.startsWith('metrics/') || to.startsWith('vstate/') || to.startsWith(`${folder}/`), `${name(file)} imports ${to}`);
       }
     }
   }

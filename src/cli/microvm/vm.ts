@@ -1,0 +1,136 @@
+/**
+ * One simulated microVM: guest memory, its own Firecracker metrics document and writer, the
+ * virtio-balloon device on a virtio-mmio transport, and a guest whose Linux-like driver and
+ * program drive the device through its registers and rings, as a real guest would.
+ */
+import { Balloon } from '../../devices/virtio/balloon/device.js';
+import { MmioTransport } from '../../devices/virtio/transport/mmio.js';
+import { FirecrackerMetrics } from '../../document/firecracker-metrics.js';
+import { GuestMemoryModel } from '../../guest/memory-model.js';
+import { SimulatedBalloonDriver } from '../../guest/balloon-driver.js';
+import { Workload } from '../../guest/workload.js';
+import { Metrics } from '../../metrics/writer.js';
+import { GuestMemory, PAGE_SIZE } from '../../vstate/memory.js';
+import type { VmSnapshot } from './view.js';
+
+const MIB = 1024 * 1024;
+
+export interface MicroVmOptions {
+  readonly id: string;
+  readonly memoryMib: number;
+  /** Where the VM's metrics lines go: a file or a named pipe. */
+  readonly metricsPath: string;
+  /** The guest program's working set, as a fraction of guest memory, at a time in ms. */
+  readonly workingSet: (nowMs: number) => number;
+  readonly seed: number;
+}
+
+export class MicroVm {
+  readonly id: string;
+  readonly memoryMib: number;
+  readonly memory: GuestMemory;
+  readonly document = new FirecrackerMetrics();
+  readonly writer: Metrics<FirecrackerMetrics>;
+  readonly balloon: Balloon;
+  readonly transport: MmioTransport;
+  readonly driver: SimulatedBalloonDriver;
+  readonly workload: Workload;
+  #peakResident = 0;
+  #lastCounts = new Map<string, bigint>();
+
+  constructor(options: MicroVmOptions) {
+    this.id = options.id;
+    this.memoryMib = options.memoryMib;
+    this.memory = new GuestMemory(options.memoryMib * MIB);
+    this.writer = new Metrics(this.document);
+    this.writer.init(options.metricsPath, { id: options.id, flushIntervalMs: 0, flushOnExit: true });
+    this.balloon = new Balloon(
+      { amount_mib: 0, deflate_on_oom: true, stats_polling_interval_s: 1, free_page_hinting: true, free_page_reporting: true },
+      { metrics: this.document.balloon },
+    );
+    const totalPages = (options.memoryMib * MIB) / PAGE_SIZE;
+    this.workload = new Workload(new GuestMemoryModel(this.memory), {
+      target: (nowMs) => Math.round(options.workingSet(nowMs) * totalPages),
+      churnPages: 64,
+      seed: options.seed,
+    });
+    // The interrupt line is wired before the driver that handles it exists.
+    const guest: { driver?: SimulatedBalloonDriver } = {};
+    this.transport = new MmioTransport(this.balloon, this.memory, {
+      onInterrupt: () => {
+        guest.driver?.handleInterrupt();
+      },
+    });
+    this.driver = guest.driver = new SimulatedBalloonDriver({ mmio: this.transport, memory: this.memory, workload: this.workload, reportingIntervalMs: 1000 });
+  }
+
+  /** The guest boots: its driver finds the balloon and sets it up. */
+  boot(): void {
+    this.driver.probe();
+  }
+
+  /** One step of the guest: its program runs, its driver does what is due. */
+  step(nowMs: number): void {
+    this.workload.tick(nowMs);
+    this.driver.tick(nowMs);
+    this.#peakResident = Math.max(this.#peakResident, this.memory.residentBytes());
+  }
+
+  /** The host sets the balloon's target. */
+  setTarget(mib: number): void {
+    this.balloon.updateSize(mib);
+  }
+
+  /** Writes one line of the VM's document; a failure is reported, not thrown. */
+  flush(): string | undefined {
+    try {
+      this.writer.write();
+      return undefined;
+    } catch (error) {
+      return `${this.id}: ${(error as Error).message}`;
+    }
+  }
+
+  snapshot(): VmSnapshot {
+    const config = this.balloon.config();
+    const counts = this.balloonCounts();
+    const moved = new Map<string, bigint>();
+    for (const [name, count] of counts) {
+      const delta = count - (this.#lastCounts.get(name) ?? 0n);
+      if (delta !== 0n) moved.set(name, delta);
+    }
+    this.#lastCounts = counts;
+    // Before the guest's first statistics arrive, latestStats() holds only the balloon's sizes.
+    const latest = this.balloon.latestStats() as unknown as Readonly<Record<string, number | bigint | undefined>>;
+    const stats = latest.total_memory === undefined ? undefined : latest;
+    return {
+      id: this.id,
+      targetMib: config.amount_mib,
+      actualMib: Math.floor((this.balloon.actualPages * PAGE_SIZE) / MIB),
+      guestMib: this.memoryMib,
+      residentBytes: this.memory.residentBytes(),
+      peakResidentBytes: this.#peakResident,
+      moved,
+      stats,
+    };
+  }
+
+  /** Every balloon counter's total since the VM started, by wire name. */
+  balloonCounts(): Map<string, bigint> {
+    const counts = new Map<string, bigint>();
+    for (const [name, metric] of Object.entries(this.document.balloon)) counts.set(name, metric.countBigInt());
+    return counts;
+  }
+
+  get peakResidentBytes(): number {
+    return this.#peakResident;
+  }
+
+  /** A last line, then the VM's writer closes and its timers stop. */
+  shutdown(): string | undefined {
+    const failure = this.flush();
+    this.writer.close();
+    this.balloon.reset();
+    return failure;
+  }
+}

@@ -1,0 +1,738 @@
+/**
+ * The virtio-balloon device (virtio 1.2, 5.5), as Firecracker's `devices/virtio/balloon/device.rs`
+ * serves it to an untrusted guest, with its metrics moved where Firecracker moves them.
+ *
+ * The host sets a target (`num_pages`); the guest driver gives pages back through the inflate
+ * queue and the device releases their host memory (`GuestMemory.discardRange`, Firecracker's
+ * `madvise(MADV_DONTNEED)`); pages taken back through the deflate queue are only acknowledged,
+ * since touching a released page gives it memory again. Optional queues, in Firecracker's and
+ * Linux's order after inflate (0) and deflate (1): statistics (`stats_polling_interval_s > 0`),
+ * free page hinting, free page reporting — so their indices depend on which are enabled.
+ *
+ * ```ts
+ * const balloon = new Balloon({ amount_mib: 0, deflate_on_oom: true, stats_polling_interval_s: 1 },
+ *                             { metrics: vm.balloon });
+ * const transport = new MmioTransport(balloon, memory, { onInterrupt });
+ * // … once the driver has set DRIVER_OK:
+ * balloon.updateSize(512);           // the guest inflates towards 512 MiB
+ * balloon.latestStats().free_memory; // as the guest last reported it
+ * ```
+ *
+ * | metric | moves |
+ * |---|---|
+ * | `inflate_count`, `deflate_count`, `stats_updates_count` | once per processing of their queue (a notification), whatever it held |
+ * | `stats_update_fails` | once per stats buffer holding an unknown tag |
+ * | `event_fails` | per malformed chain, per interrupt that could not be raised, per corrupted available ring |
+ * | `free_page_report_count`, `free_page_hint_count` | per range the device tried to release |
+ * | `free_page_report_freed`, `free_page_hint_freed` | the bytes of each range released |
+ * | `free_page_report_fails`, `free_page_hint_fails` | per range that could not be released (outside guest memory) |
+ * | `activate_fails` | per activation that threw |
+ *
+ * Where this device differs from Firecracker, on purpose:
+ * - A corrupted available ring (`avail.idx` more than the queue size ahead) panics Firecracker's
+ *   whole VMM. Here it counts `event_fails`, asks the transport for a reset
+ *   (`InterruptLine.needsReset`), and the device serves nothing more until `reset()`.
+ * - A malformed chain (an index outside the table, a loop, an indirect descriptor, a buffer the
+ *   device must read that lies outside guest memory) ends Firecracker's processing of that
+ *   notification, and the chain is never returned. Here it counts `event_fails`, goes back to
+ *   the driver with length 0, and the rest of the queue is processed: each malformed chain costs
+ *   one `event_fails`, as it would across the guest's later notifications in Firecracker. A
+ *   hinted or reported range outside guest memory is not a malformed chain, in either: it is a
+ *   range that could not be released (`free_page_*_fails`).
+ * - An inflate descriptor of more than 256 frames is skipped as bogus in both, but returned to
+ *   the used ring here (Firecracker never returns it, and the guest leaks that buffer).
+ * - An unknown statistics tag stops parsing that buffer (Firecracker ≥ 1.13 skips it and goes
+ *   on); the buffer is still held and handed back. A trailing partial entry is not read.
+ * - `updateSize` beyond the guest's memory says the memory size in its message ("should be less
+ *   than {n}MiB" with n the guest memory size; Firecracker puts the requested amount there).
+ * - The driver may write `actual_pages` only; a write touching another field is ignored
+ *   (Firecracker copies any in-bounds write into its configuration space).
+ * - A range not aligned to pages, in hinting or reporting, is released as `discardRange` does:
+ *   its whole pages freed and its partial edge pages zeroed (Firecracker's `madvise` refuses a
+ *   misaligned start and rounds the length up to whole pages).
+ *
+ * A queue notification is processed synchronously, inside `notifyQueue()`, and bounded by the
+ * queue: at most `size` chains, each of at most `size` descriptors and 2,048 frame numbers
+ * buffered at a time.
+ */
+import { GuestMemoryError, PAGE_SIZE, pfnToAddress, type GuestMemory } from '../../../vstate/memory.js';
+import {
+  DeviceActivationError,
+  VIRTIO_DEVICE_TYPE,
+  VIRTIO_F_VERSION_1,
+  type ActivationContext,
+  type InterruptKind,
+  type InterruptLine,
+  type VirtioDevice,
+} from '../device.js';
+import {
+  InvalidAvailIndexError,
+  MalformedChainError,
+  VIRTQ_DESC_F_INDIRECT,
+  VIRTQ_DESC_F_NEXT,
+  type Descriptor,
+  type DescriptorChain,
+  type Queue,
+} from '../queue.js';
+import {
+  BalloonInterruptError,
+  DeviceNotActiveError,
+  HintingNotEnabledError,
+  InvalidBalloonConfigError,
+  StatisticsDisabledError,
+  StatisticsStateChangeError,
+  TooMuchMemoryRequestedError,
+} from './errors.js';
+import { METRICS, type BalloonDeviceMetrics } from './metrics.js';
+import { MAX_STATS_DESC_LEN, SIZE_OF_STAT, updateWithStats, type BalloonStats, type GuestStats } from './stats.js';
+import { compactPageFrameNumbers } from './util.js';
+
+/** Firecracker's balloon configuration (its API's field names). */
+export interface BalloonConfig {
+  /** Target size of the balloon, in MiB. */
+  readonly amount_mib: number;
+  /** Whether the guest may take pages back from the balloon when it runs out of memory. */
+  readonly deflate_on_oom: boolean;
+  /** Seconds between statistics updates; 0 disables statistics (and their queue). */
+  readonly stats_polling_interval_s: number;
+  /** Offer free page hinting. @default false */
+  readonly free_page_hinting?: boolean;
+  /** Offer free page reporting. @default false */
+  readonly free_page_reporting?: boolean;
+}
+
+/** `config()`: the configuration as it is now (`amount_mib` follows `updateSize`). */
+export interface BalloonConfigState {
+  amount_mib: number;
+  deflate_on_oom: boolean;
+  stats_polling_interval_s: number;
+  free_page_hinting: boolean;
+  free_page_reporting: boolean;
+}
+
+export interface BalloonOptions {
+  /** The group to count into. @default the global balloon group (`METRICS` of `vmm-metrics/balloon`) */
+  readonly metrics?: BalloonDeviceMetrics;
+}
+
+/** `startHinting()`'s command (Firecracker's `StartHintingCmd`). */
+export interface StartHintingCmd {
+  /** Answer the guest's STOP with DONE, so that it may reuse the hinted pages. @default true */
+  readonly acknowledge_on_stop?: boolean;
+}
+
+/** `hintingStatus()` (Firecracker's `HintingStatus`). */
+export interface HintingStatus {
+  /** The command the host last requested: a run's id, or STOP (0) / DONE (1). */
+  host_cmd: number;
+  /** The command id the guest last sent; null before it sent one. */
+  guest_cmd: number | null;
+}
+
+/** Feature bits of the balloon (virtio 1.2, 5.5.3). */
+export const VIRTIO_BALLOON_F_STATS_VQ = 1;
+export const VIRTIO_BALLOON_F_DEFLATE_ON_OOM = 2;
+export const VIRTIO_BALLOON_F_FREE_PAGE_HINT = 3;
+export const VIRTIO_BALLOON_F_PAGE_REPORTING = 5;
+
+/** Hinting commands: the guest's "finished", the host's "release the hinted pages". Run ids start at 2. */
+export const FREE_PAGE_HINT_STOP = 0;
+export const FREE_PAGE_HINT_DONE = 1;
+
+/** Firecracker's `FIRECRACKER_MAX_QUEUE_SIZE`, the size of every balloon queue. */
+export const BALLOON_QUEUE_SIZE = 256;
+/** The configuration space: `num_pages`, `actual_pages`, `free_page_hint_cmd_id`, u32 LE each. */
+export const BALLOON_CONFIG_SPACE_SIZE = 12;
+/** 4 KiB pages in a MiB. */
+export const MIB_TO_4K_PAGES = 256;
+/** The most frame numbers one inflate descriptor may carry (Firecracker's `MAX_PAGES_IN_DESC`). */
+export const MAX_PAGES_IN_DESC = 256;
+/** Frame numbers gathered before they are compacted and released (a multiple of `MAX_PAGES_IN_DESC`). */
+export const MAX_PAGE_COMPACT_BUFFER = 2048;
+
+const SIZE_OF_U32 = 4;
+const U32_MAX = 0xffff_ffff;
+const U16_MAX = 0xffff;
+/** The largest `amount_mib` whose page count fits `num_pages` (Firecracker: `u32::MAX / MIB_TO_4K_PAGES`). */
+const MAX_AMOUNT_MIB = Math.floor(U32_MAX / MIB_TO_4K_PAGES);
+const ACTUAL_PAGES_OFFSET = 4;
+
+type QueueRole = 'inflate' | 'deflate' | 'stats' | 'hinting' | 'reporting';
+
+interface Active {
+  readonly memory: GuestMemory;
+  readonly queues: readonly Queue[];
+  readonly interrupt: InterruptLine;
+}
+
+/** The device asked for a reset; unwinds the processing of a notification. */
+class NeedsReset extends Error {}
+
+export class Balloon implements VirtioDevice {
+  readonly deviceType = VIRTIO_DEVICE_TYPE.balloon;
+  readonly queueMaxSizes: readonly number[];
+  readonly availableFeatures: bigint;
+
+  readonly #metrics: BalloonDeviceMetrics;
+  readonly #roles: readonly QueueRole[];
+  readonly #deflateOnOom: boolean;
+  readonly #freePageHinting: boolean;
+  readonly #freePageReporting: boolean;
+  #statsPollingIntervalS: number;
+
+  #ackedFeatures = 0n;
+  #numPages: number;
+  #actualPages = 0;
+  #freePageHintCmdId = FREE_PAGE_HINT_STOP;
+
+  #active: Active | undefined;
+  /** Set when the guest corrupted a ring: nothing is served until `reset()`. */
+  #broken = false;
+  #statsTimer: NodeJS.Timeout | undefined;
+  /** The stats buffer held until the next polling tick (Firecracker's `stats_desc_index`). */
+  #statsDescIndex: number | undefined;
+  readonly #latestStats: GuestStats = {};
+  readonly #pfnBuffer = new Uint32Array(MAX_PAGE_COMPACT_BUFFER);
+
+  /** Free page hinting (Firecracker's `HintingState`). */
+  #hostCmd = FREE_PAGE_HINT_STOP;
+  #lastCmdId = FREE_PAGE_HINT_STOP;
+  #guestCmd: number | undefined;
+  #acknowledgeOnFinish = false;
+
+  constructor(config: BalloonConfig, options: BalloonOptions = {}) {
+    const { amount_mib, deflate_on_oom, stats_polling_interval_s } = config;
+    const free_page_hinting = config.free_page_hinting ?? false;
+    const free_page_reporting = config.free_page_reporting ?? false;
+    checkAmountMib(amount_mib);
+    checkInterval(stats_polling_interval_s);
+    for (const [name, value] of [
+      ['deflate_on_oom', deflate_on_oom],
+      ['free_page_hinting', free_page_hinting],
+      ['free_page_reporting', free_page_reporting],
+    ] as const) {
+      if (typeof value !== 'boolean') throw new InvalidBalloonConfigError(`${name} must be a boolean, got ${describe(value)}`);
+    }
+    this.#metrics = options.metrics ?? METRICS;
+    this.#deflateOnOom = deflate_on_oom;
+    this.#freePageHinting = free_page_hinting;
+    this.#freePageReporting = free_page_reporting;
+    this.#statsPollingIntervalS = stats_polling_interval_s;
+    this.#numPages = amount_mib * MIB_TO_4K_PAGES;
+
+    let features = 1n << BigInt(VIRTIO_F_VERSION_1);
+    const roles: QueueRole[] = ['inflate', 'deflate'];
+    if (deflate_on_oom) features |= 1n << BigInt(VIRTIO_BALLOON_F_DEFLATE_ON_OOM);
+    // The statistics queue is absent, not idle, when statistics are off (virtio 1.2, 5.5.2).
+    if (stats_polling_interval_s > 0) {
+      features |= 1n << BigInt(VIRTIO_BALLOON_F_STATS_VQ);
+      roles.push('stats');
+    }
+    if (free_page_hinting) {
+      features |= 1n << BigInt(VIRTIO_BALLOON_F_FREE_PAGE_HINT);
+      roles.push('hinting');
+    }
+    if (free_page_reporting) {
+      features |= 1n << BigInt(VIRTIO_BALLOON_F_PAGE_REPORTING);
+      roles.push('reporting');
+    }
+    this.availableFeatures = features;
+    this.#roles = roles;
+    this.queueMaxSizes = roles.map(() => BALLOON_QUEUE_SIZE);
+  }
+
+  get activated(): boolean {
+    return this.#active !== undefined;
+  }
+
+  /** The features the driver accepted. */
+  get ackedFeatures(): bigint {
+    return this.#ackedFeatures;
+  }
+
+  /** The target size, in 4 KiB pages (the configuration's `num_pages`). */
+  get numPages(): number {
+    return this.#numPages;
+  }
+
+  /** The size the driver says the balloon holds, in 4 KiB pages (`actual_pages`). */
+  get actualPages(): number {
+    return this.#actualPages;
+  }
+
+  /** Whether the device stopped serving a guest that corrupted a ring, until `reset()`. */
+  get needsReset(): boolean {
+    return this.#broken;
+  }
+
+  ackFeatures(features: bigint): void {
+    this.#ackedFeatures = features & this.availableFeatures;
+  }
+
+  readConfig(offset: number, data: Uint8Array): void {
+    const space = this.#configBytes();
+    for (let i = 0; i < data.length; i++) data[i] = space[offset + i] ?? 0;
+  }
+
+  writeConfig(offset: number, data: Uint8Array): void {
+    // Only actual_pages (bytes 4–7) belongs to the driver; anything else is ignored whole.
+    if (!Number.isSafeInteger(offset) || offset < ACTUAL_PAGES_OFFSET || offset + data.length > ACTUAL_PAGES_OFFSET + SIZE_OF_U32) return;
+    const bytes = this.#configBytes();
+    bytes.set(data, offset);
+    this.#actualPages = new DataView(bytes.buffer).getUint32(ACTUAL_PAGES_OFFSET, true);
+  }
+
+  activate(context: ActivationContext): void {
+    try {
+      if (this.#active !== undefined) throw new DeviceActivationError('The balloon is already active');
+      if (context.queues.length !== this.#roles.length) {
+        throw new DeviceActivationError(`The balloon has ${this.#roles.length} queues, got ${context.queues.length}`);
+      }
+      context.queues.forEach((queue, index) => {
+        if (queue.ready && !queue.isValid(context.memory)) throw new DeviceActivationError(`Queue ${index} is not valid`);
+      });
+    } catch (error) {
+      this.#metrics.activate_fails.inc();
+      throw error;
+    }
+    this.#active = { memory: context.memory, queues: context.queues, interrupt: context.interrupt };
+    this.#broken = false;
+    if (this.#statsEnabled()) this.#armStatsTimer();
+  }
+
+  notifyQueue(index: number): void {
+    const active = this.#active;
+    if (active === undefined || this.#broken) return;
+    const role = this.#roles[index];
+    const queue = active.queues[index];
+    if (role === undefined || queue?.ready !== true) return;
+    this.#serve(() => {
+      switch (role) {
+        case 'inflate':
+          this.#processInflate(active, queue);
+          break;
+        case 'deflate':
+          this.#processDeflate(active, queue);
+          break;
+        case 'stats':
+          this.#processStats(active, queue);
+          break;
+        case 'hinting':
+          this.#processHinting(active, queue);
+          break;
+        case 'reporting':
+          this.#processReporting(active, queue);
+          break;
+      }
+    });
+  }
+
+  reset(): void {
+    this.#stopStatsTimer();
+    this.#active = undefined;
+    this.#broken = false;
+    this.#ackedFeatures = 0n;
+    this.#statsDescIndex = undefined;
+    this.#actualPages = 0;
+    this.#guestCmd = undefined;
+  }
+
+  // ---- host API -------------------------------------------------------------------------
+
+  /** Sets the balloon's target and tells the guest (a configuration interrupt). */
+  updateSize(amountMib: number): void {
+    const active = this.#requireActive();
+    checkAmountMib(amountMib);
+    // The balloon cannot be larger than the guest's memory.
+    const memoryMib = Math.floor(active.memory.size / (1024 * 1024));
+    if (amountMib > memoryMib) throw new TooMuchMemoryRequestedError(memoryMib);
+    this.#numPages = amountMib * MIB_TO_4K_PAGES;
+    this.#raiseConfig(active);
+  }
+
+  /**
+   * Changes how often the statistics buffer is handed back; the buffer held now is handed back
+   * at once and the timer starts again. Statistics cannot be turned on or off.
+   */
+  updateStatsPollingInterval(intervalS: number): void {
+    checkInterval(intervalS);
+    if (intervalS === this.#statsPollingIntervalS) return;
+    if (intervalS === 0 || this.#statsPollingIntervalS === 0) throw new StatisticsStateChangeError();
+    if (this.#active !== undefined) this.#serve(() => { this.#triggerStatsUpdate(); });
+    this.#statsPollingIntervalS = intervalS;
+    if (this.#active !== undefined) this.#armStatsTimer();
+  }
+
+  /** The balloon's size and the guest's last statistics. */
+  latestStats(): BalloonStats {
+    if (!this.#statsEnabled()) throw new StatisticsDisabledError();
+    return {
+      target_pages: this.#numPages,
+      actual_pages: this.#actualPages,
+      target_mib: Math.floor(this.#numPages / MIB_TO_4K_PAGES),
+      actual_mib: Math.floor(this.#actualPages / MIB_TO_4K_PAGES),
+      ...this.#latestStats,
+    };
+  }
+
+  /** Starts a hinting run under a new command id (2 and up; 0 and 1 are reserved). */
+  startHinting(cmd: StartHintingCmd = {}): void {
+    if (!this.#freePageHinting) throw new HintingNotEnabledError();
+    const acknowledge = cmd.acknowledge_on_stop ?? true;
+    if (typeof acknowledge !== 'boolean') throw new InvalidBalloonConfigError(`acknowledge_on_stop must be a boolean, got ${describe(acknowledge)}`);
+    const active = this.#requireActive();
+    let cmdId = (this.#lastCmdId + 1) % (U32_MAX + 1);
+    if (cmdId <= FREE_PAGE_HINT_DONE) cmdId = 2;
+    this.#acknowledgeOnFinish = acknowledge;
+    this.#lastCmdId = cmdId;
+    this.#updateFreePageHintCmd(active, cmdId);
+  }
+
+  /** The host's last command and the guest's last command id. */
+  hintingStatus(): HintingStatus {
+    if (!this.#freePageHinting) throw new HintingNotEnabledError();
+    return { host_cmd: this.#hostCmd, guest_cmd: this.#guestCmd ?? null };
+  }
+
+  /** Ends the hinting run (DONE): the guest may use the hinted pages again. */
+  stopHinting(): void {
+    if (!this.#freePageHinting) throw new HintingNotEnabledError();
+    this.#updateFreePageHintCmd(this.#requireActive(), FREE_PAGE_HINT_DONE);
+  }
+
+  config(): BalloonConfigState {
+    return {
+      amount_mib: Math.floor(this.#numPages / MIB_TO_4K_PAGES),
+      deflate_on_oom: this.#deflateOnOom,
+      stats_polling_interval_s: this.#statsPollingIntervalS,
+      free_page_hinting: this.#freePageHinting,
+      free_page_reporting: this.#freePageReporting,
+    };
+  }
+
+  // ---- queues ---------------------------------------------------------------------------
+
+  /**
+   * Runs one queue event, and is the one place that turns its failure into a metric
+   * (Firecracker's `report_balloon_event_fail`), except that a corrupted ring asks for a reset.
+   */
+  #serve(process: () => void): void {
+    try {
+      process();
+    } catch (error) {
+      if (error instanceof NeedsReset) return;
+      // A failure no guest input should cause (the rings were checked at activation); counted
+      // so that it shows, never thrown at the transport.
+      this.#metrics.event_fails.inc();
+    }
+  }
+
+  /** `queue.pop()`, turning a corrupted available ring into a reset request. */
+  #pop(active: Active, queue: Queue): DescriptorChain | undefined {
+    try {
+      return queue.pop(active.memory);
+    } catch (error) {
+      if (!(error instanceof InvalidAvailIndexError)) throw error;
+      this.#metrics.event_fails.inc();
+      this.#broken = true;
+      this.#stopStatsTimer();
+      try {
+        active.interrupt.needsReset();
+      } catch {
+        // The device stops serving all the same.
+      }
+      throw new NeedsReset();
+    }
+  }
+
+  /** A chain the device cannot read: counted, and returned to the driver untouched. */
+  #rejectChain(active: Active, queue: Queue, chain: DescriptorChain, error: unknown): void {
+    if (!(error instanceof MalformedChainError) && !(error instanceof GuestMemoryError)) throw error;
+    this.#metrics.event_fails.inc();
+    queue.addUsed(active.memory, chain.head, 0);
+  }
+
+  #signalUsedQueue(active: Active): void {
+    this.#raise(active, 'vring');
+  }
+
+  #raise(active: Active, kind: InterruptKind): void {
+    try {
+      active.interrupt.raise(kind);
+    } catch {
+      this.#metrics.event_fails.inc();
+    }
+  }
+
+  #processInflate(active: Active, queue: Queue): void {
+    const { memory } = active;
+    this.#metrics.inflate_count.inc();
+    const buffer = this.#pfnBuffer;
+    let count = 0;
+    let needsInterrupt = false;
+    let found = true;
+    // Gather frame numbers until the next descriptor would overflow the buffer, release them,
+    // and go on until the queue is empty.
+    while (found) {
+      found = false;
+      for (let chain = this.#pop(active, queue); chain !== undefined; chain = this.#pop(active, queue)) {
+        found = true;
+        let descriptor;
+        try {
+          descriptor = chain.headDescriptor(memory);
+        } catch (error) {
+          this.#rejectChain(active, queue, chain, error);
+          needsInterrupt = true;
+          continue;
+        }
+        if (!descriptor.writeOnly && descriptor.len % SIZE_OF_U32 === 0) {
+          const pages = descriptor.len / SIZE_OF_U32;
+          if (pages <= MAX_PAGES_IN_DESC) {
+            if (MAX_PAGE_COMPACT_BUFFER - count < pages) {
+              queue.undoPop();
+              break;
+            }
+            const bytes = memory.read(descriptor.addr, descriptor.len);
+            const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+            for (let at = 0; at < bytes.length; at += SIZE_OF_U32) buffer[count++] = view.getUint32(at, true);
+          }
+          // else: a bogus page count, skipped (and returned below).
+        }
+        // 0: the device wrote nothing into the buffer.
+        queue.addUsed(memory, chain.head, 0);
+        needsInterrupt = true;
+      }
+      for (const range of compactPageFrameNumbers(buffer.subarray(0, count))) {
+        try {
+          memory.discardRange(pfnToAddress(range.start), range.length * PAGE_SIZE);
+        } catch (error) {
+          // Frames outside guest memory: Firecracker logs "Error removing memory range" and
+          // counts nothing; the guest only harmed its own balloon.
+          if (!(error instanceof GuestMemoryError)) throw error;
+        }
+      }
+      count = 0;
+    }
+    if (needsInterrupt) this.#signalUsedQueue(active);
+  }
+
+  #processDeflate(active: Active, queue: Queue): void {
+    this.#metrics.deflate_count.inc();
+    let needsInterrupt = false;
+    for (let chain = this.#pop(active, queue); chain !== undefined; chain = this.#pop(active, queue)) {
+      queue.addUsed(active.memory, chain.head, 0);
+      needsInterrupt = true;
+    }
+    if (needsInterrupt) this.#signalUsedQueue(active);
+  }
+
+  #processStats(active: Active, queue: Queue): void {
+    const { memory } = active;
+    this.#metrics.stats_updates_count.inc();
+    // Interrupts wait for the end: a driver that answers one at once, from inside `raise()`,
+    // finds the device's state whole.
+    let needsInterrupt = false;
+    for (let chain = this.#pop(active, queue); chain !== undefined; chain = this.#pop(active, queue)) {
+      const previous = this.#statsDescIndex;
+      if (previous !== undefined) {
+        // A compliant driver has one buffer out at a time; give the older one back.
+        this.#statsDescIndex = undefined;
+        queue.addUsed(memory, previous, 0);
+        needsInterrupt = true;
+      }
+      let descriptor;
+      try {
+        descriptor = chain.headDescriptor(memory);
+      } catch (error) {
+        this.#rejectChain(active, queue, chain, error);
+        needsInterrupt = true;
+        continue;
+      }
+      // An oversized buffer is held, so that the request/response protocol goes on, but not
+      // read: a guest cannot make the device walk an arbitrarily long one.
+      if (descriptor.len <= MAX_STATS_DESC_LEN) {
+        const whole = descriptor.len - (descriptor.len % SIZE_OF_STAT);
+        if (!updateWithStats(this.#latestStats, memory.read(descriptor.addr, whole))) this.#metrics.stats_update_fails.inc();
+      }
+      this.#statsDescIndex = chain.head;
+    }
+    if (needsInterrupt) this.#signalUsedQueue(active);
+  }
+
+  /** Hands the held stats buffer back, asking the guest for fresh figures. */
+  #triggerStatsUpdate(): void {
+    const active = this.#active;
+    const index = this.#statsDescIndex;
+    if (active === undefined || this.#broken || index === undefined) return; // Firecracker: "missing descriptor"
+    const queue = active.queues[this.#roles.indexOf('stats')];
+    if (queue?.ready !== true) return;
+    this.#statsDescIndex = undefined;
+    queue.addUsed(active.memory, index, 0);
+    this.#signalUsedQueue(active);
+  }
+
+  #processHinting(active: Active, queue: Queue): void {
+    const { memory } = active;
+    // Ranges are judged against the command the host had when the notification came.
+    const hostCmd = this.#hostCmd;
+    let needsInterrupt = false;
+    let complete = false;
+    for (let chain = this.#pop(active, queue); chain !== undefined; chain = this.#pop(active, queue)) {
+      try {
+        for (const descriptor of chainDescriptors(memory, chain)) {
+          // A command id is always 4 bytes; a page range never is (Linux hints 4 MiB blocks).
+          if (descriptor.len === SIZE_OF_U32) {
+            const cmd = memory.readU32(descriptor.addr);
+            this.#guestCmd = cmd;
+            // DONE is the host's to send; from the guest it is taken as a STOP.
+            complete = cmd === FREE_PAGE_HINT_STOP || cmd === FREE_PAGE_HINT_DONE;
+            continue;
+          }
+          // After DONE (or before any run), hints still in flight are dropped.
+          if (hostCmd === FREE_PAGE_HINT_DONE || hostCmd === FREE_PAGE_HINT_STOP) continue;
+          // A range before any command id, or from an earlier run.
+          if (this.#guestCmd === undefined || this.#guestCmd !== hostCmd) continue;
+          this.#metrics.free_page_hint_count.inc();
+          if (this.#discard(memory, descriptor.addr, descriptor.len)) this.#metrics.free_page_hint_freed.add(descriptor.len);
+          else this.#metrics.free_page_hint_fails.inc();
+        }
+      } catch (error) {
+        this.#rejectChain(active, queue, chain, error);
+        needsInterrupt = true;
+        continue;
+      }
+      queue.addUsed(memory, chain.head, 0);
+      needsInterrupt = true;
+    }
+    if (needsInterrupt) this.#signalUsedQueue(active);
+    if (complete && this.#acknowledgeOnFinish) {
+      try {
+        this.#updateFreePageHintCmd(active, FREE_PAGE_HINT_DONE);
+      } catch {
+        this.#metrics.event_fails.inc();
+      }
+    }
+  }
+
+  #processReporting(active: Active, queue: Queue): void {
+    const { memory } = active;
+    let needsInterrupt = false;
+    for (let chain = this.#pop(active, queue); chain !== undefined; chain = this.#pop(active, queue)) {
+      let descriptors;
+      try {
+        descriptors = chainDescriptors(memory, chain);
+      } catch (error) {
+        this.#rejectChain(active, queue, chain, error);
+        needsInterrupt = true;
+        continue;
+      }
+      for (const descriptor of descriptors) {
+        this.#metrics.free_page_report_count.inc();
+        if (this.#discard(memory, descriptor.addr, descriptor.len)) this.#metrics.free_page_report_freed.add(descriptor.len);
+        else this.#metrics.free_page_report_fails.inc();
+      }
+      queue.addUsed(memory, chain.head, 0);
+      needsInterrupt = true;
+    }
+    if (needsInterrupt) this.#signalUsedQueue(active);
+  }
+
+  /** Releases a range the guest gave; false if it is not inside guest memory. */
+  #discard(memory: GuestMemory, addr: bigint, len: number): boolean {
+    try {
+      memory.discardRange(addr, len);
+      return true;
+    } catch (error) {
+      if (error instanceof GuestMemoryError) return false;
+      throw error;
+    }
+  }
+
+  // ---- internals ------------------------------------------------------------------------
+
+  #statsEnabled(): boolean {
+    return this.#statsPollingIntervalS > 0;
+  }
+
+  #armStatsTimer(): void {
+    this.#stopStatsTimer();
+    // A real timer, unref'd: a balloon never keeps the process alive on its own.
+    this.#statsTimer = setInterval(() => {
+      this.#serve(() => { this.#triggerStatsUpdate(); });
+    }, this.#statsPollingIntervalS * 1000);
+    this.#statsTimer.unref();
+  }
+
+  #stopStatsTimer(): void {
+    if (this.#statsTimer !== undefined) clearInterval(this.#statsTimer);
+    this.#statsTimer = undefined;
+  }
+
+  #requireActive(): Active {
+    if (this.#active === undefined) throw new DeviceNotActiveError();
+    return this.#active;
+  }
+
+  #raiseConfig(active: Active): void {
+    try {
+      active.interrupt.raise('config');
+    } catch (error) {
+      throw new BalloonInterruptError({ cause: error });
+    }
+  }
+
+  #updateFreePageHintCmd(active: Active, cmdId: number): void {
+    this.#hostCmd = cmdId;
+    this.#freePageHintCmdId = cmdId;
+    this.#raiseConfig(active);
+  }
+
+  #configBytes(): Uint8Array {
+    const bytes = new Uint8Array(BALLOON_CONFIG_SPACE_SIZE);
+    const view = new DataView(bytes.buffer);
+    view.setUint32(0, this.#numPages, true);
+    view.setUint32(ACTUAL_PAGES_OFFSET, this.#actualPages, true);
+    view.setUint32(8, this.#freePageHintCmdId, true);
+    return bytes;
+  }
+}
+
+/**
+ * The descriptors of a hinting or reporting chain, checked as `DescriptorChain.descriptors()`
+ * checks them (indices inside the table, no loop, nothing indirect) except that a buffer outside
+ * guest memory is left for the caller: for these queues it is a range that cannot be released,
+ * counted in `free_page_*_fails` as Firecracker counts a failed `discard_range`, not a malformed
+ * chain.
+ */
+function chainDescriptors(memory: GuestMemory, chain: DescriptorChain): Descriptor[] {
+  const queue = chain.queue;
+  const out: Descriptor[] = [];
+  let index = chain.head;
+  for (;;) {
+    if (index >= queue.size) throw new MalformedChainError(`descriptor index ${index} is outside the table of ${queue.size}`);
+    if (out.length === queue.size) throw new MalformedChainError(`the chain from ${chain.head} is longer than the queue (a loop?)`);
+    const descriptor = queue.readDescriptor(memory, index);
+    if ((descriptor.flags & VIRTQ_DESC_F_INDIRECT) !== 0) throw new MalformedChainError(`descriptor ${index} is indirect, which was not offered`);
+    out.push(descriptor);
+    if ((descriptor.flags & VIRTQ_DESC_F_NEXT) === 0) return out;
+    index = descriptor.next;
+  }
+}
+
+function checkAmountMib(value: unknown): asserts value is number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw new InvalidBalloonConfigError(`amount_mib must be a whole number of MiB, got ${describe(value)}`);
+  }
+  // num_pages is a u32 (Firecracker's `mib_to_pages`).
+  if (value > MAX_AMOUNT_MIB) throw new TooMuchMemoryRequestedError(MAX_AMOUNT_MIB);
+}
+
+function checkInterval(value: unknown): asserts value is number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > U16_MAX) {
+    throw new InvalidBalloonConfigError(`stats_polling_interval_s must be an integer from 0 to ${U16_MAX}, got ${describe(value)}`);
+  }
+}
+
+function describe(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : typeof value === 'bigint' ? `${value}n` : String(value);
+}

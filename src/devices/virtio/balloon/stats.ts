@@ -1,0 +1,74 @@
+/**
+ * The guest's memory statistics (virtio 1.2, 5.5.6.3): the stats buffer is an array of 10-byte
+ * entries `{tag: u16, val: u64}`, little-endian, packed. Tags 0–15 are those Linux defines in
+ * `include/uapi/linux/virtio_balloon.h` (10–15 since Linux 6.12); the names are Firecracker's
+ * `BalloonStats` fields, which are also its API's wire names.
+ *
+ * Values are kept as numbers: exact up to 2^53 (8 PiB, or that many faults), which every figure
+ * a guest reports stays below; a larger one is rounded to the nearest double.
+ */
+
+/** The statistic each tag carries, indexed by tag. */
+export const STAT_TAGS = [
+  'swap_in',
+  'swap_out',
+  'major_faults',
+  'minor_faults',
+  'free_memory',
+  'total_memory',
+  'available_memory',
+  'disk_caches',
+  'hugetlb_allocations',
+  'hugetlb_failures',
+  'oom_kill',
+  'alloc_stall',
+  'async_scan',
+  'direct_scan',
+  'async_reclaim',
+  'direct_reclaim',
+] as const;
+
+export type BalloonStatName = (typeof STAT_TAGS)[number];
+
+/** The size of one `{tag, val}` entry (packed, so 10 and not 16). */
+export const SIZE_OF_STAT = 10;
+
+/**
+ * At most this many entries are parsed from one buffer (Firecracker's `MAX_STATS_TAGS`): Linux
+ * sends 16, newer kernels may add some, and the bound keeps a guest from making the device walk
+ * an arbitrarily long buffer.
+ */
+export const MAX_STATS_TAGS = 256;
+
+/** The longest stats buffer that is parsed, in bytes; a longer one is held but not read. */
+export const MAX_STATS_DESC_LEN = MAX_STATS_TAGS * SIZE_OF_STAT;
+
+/** The statistics the guest has sent so far; a tag it never sent is absent. */
+export type GuestStats = { -readonly [K in BalloonStatName]?: number };
+
+/** What `Balloon.latestStats()` returns: the balloon's size, then the guest's statistics. */
+export interface BalloonStats extends GuestStats {
+  /** The target size of the balloon, in 4 KiB pages. */
+  target_pages: number;
+  /** The number of 4 KiB pages the device is currently holding. */
+  actual_pages: number;
+  /** The target size of the balloon, in MiB. */
+  target_mib: number;
+  /** The size the balloon currently holds, in MiB. */
+  actual_mib: number;
+}
+
+/**
+ * Reads the whole entries of `bytes` into `stats`. Stops at the first unknown tag and returns
+ * false (Firecracker ≥ 1.13 skips it and goes on; this project stops, as the issue asks); true if
+ * every entry was known.
+ */
+export function updateWithStats(stats: GuestStats, bytes: Uint8Array): boolean {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let at = 0; at + SIZE_OF_STAT <= bytes.length; at += SIZE_OF_STAT) {
+    const name = STAT_TAGS[view.getUint16(at, true)];
+    if (name === undefined) return false;
+    stats[name] = Number(view.getBigUint64(at + 2, true));
+  }
+  return true;
+}

@@ -1,0 +1,34 @@
+/**
+ * `vmm-metrics/guest`: a simulated guest for the virtio devices of this project, driving them
+ * through their registers and rings as a Linux guest would. `SimulatedBalloonDriver` is Linux's
+ * `virtio_balloon` over virtio-mmio; `GuestMemoryModel` and `Workload` are the guest's memory
+ * and a program using it.
+ *
+ * @example
+ * ```ts
+ * const memory = new GuestMemory(64 * 1024 * 1024);
+ * let driver: SimulatedBalloonDriver | undefined;
+ * const balloon = new Balloon({ amount_mib: 0, deflate_on_oom: true, stats_polling_interval_s: 1 });
+ * const mmio = new MmioTransport(balloon, memory, { onInterrupt: () => driver?.handleInterrupt() });
+ * const workload = new Workload(new GuestMemoryModel(memory), { churnPages: 64 });
+ * driver = new SimulatedBalloonDriver({ mmio, memory, workload });
+ * driver.probe();
+ * balloon.updateSize(16); // the driver inflates to 16 MiB in a microtask
+ * setInterval(() => driver.tick(Date.now()), 100);
+ * ```
+ */
+export { SimulatedBalloonDriver } from './balloon-driver.js';
+export type { BalloonDriverActivity, BalloonDriverFeatures, NegotiatedBalloonFeatures, SimulatedBalloonDriverOptions } from './balloon-driver.js';
+export { BALLOON_CONFIG, BALLOON_FEATURE, HINT_CMD_ID, OOM_DEFLATE_PAGES, PFNS_PER_BUFFER, STAT_SIZE, STAT_TAG } from './balloon-abi.js';
+export type { GuestStats, StatName } from './balloon-abi.js';
+export { DeviceProtocolError, GuestDriverError, ProbeError, QueueFullError } from './errors.js';
+export { CHUNK_PAGES, GuestMemoryModel } from './memory-model.js';
+export type { PageOwner, Reclaimer, VmEvents } from './memory-model.js';
+export { MmioDriver } from './mmio-driver.js';
+export type { DeviceIdentity } from './mmio-driver.js';
+export { INTERRUPT, MMIO, MMIO_MAGIC, MMIO_VERSION, STATUS, VIRTIO_F_VERSION_1 } from './mmio-registers.js';
+export type { MmioRegisterBlock } from './mmio-registers.js';
+export { DESC_F_NEXT, DESC_F_WRITE, queueLayout, USED_F_NO_NOTIFY, VirtqueueDriver } from './virtqueue-driver.js';
+export type { Buffer, QueueLayout, UsedChain } from './virtqueue-driver.js';
+export { oscillatingWorkingSet, Workload } from './workload.js';
+export type { WorkloadOptions } from './workload.js';
