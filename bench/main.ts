@@ -14,6 +14,7 @@ import { coreFigures } from './core.bench.js';
 import { documentFigures } from './document.bench.js';
 import { flushFigures } from './flush.bench.js';
 import { writeFigures } from './write.bench.js';
+import { balloonInflation, type InflationResult } from './balloon.bench.js';
 import { readerFigures, readerThroughput, type ThroughputResult } from './reader.bench.js';
 import { DEFAULT_RATIO_OPTIONS, measureRatio, type Figure, type FigureResult, type RatioOptions } from './ratio.js';
 
@@ -81,11 +82,16 @@ async function main(): Promise<void> {
     results.push(await measureRatio(figure, cli.options));
   }
   const reader = cli.filter === undefined || cli.filter.test('reader') ? await measureReader() : undefined;
+  const balloon = cli.filter === undefined || cli.filter.test('balloon') ? measureBalloon() : undefined;
   if (cli.json) {
     const figures: object[] = results.map(({ name, ratio, goal }) => ({ name, ratio: Number(ratio.toFixed(4)), goal }));
     if (reader) {
       const { name, ratio, goal, linesPerSecond } = reader;
       figures.push({ name, ratio: Number(ratio.toFixed(4)), goal, linesPerSecond: Math.round(linesPerSecond) });
+    }
+    if (balloon) {
+      const { name, ratio, goal, pagesPerSecond, residentBeforeBytes, residentAfterBytes } = balloon;
+      figures.push({ name, ratio: Number(ratio.toFixed(4)), goal, pagesPerSecond: Math.round(pagesPerSecond), residentBeforeBytes, residentAfterBytes });
     }
     process.stdout.write(`${JSON.stringify(figures)}\n`);
   } else {
@@ -100,7 +106,21 @@ async function main(): Promise<void> {
           `JSON.parse ${Math.round(reader.baselineLinesPerSecond).toLocaleString('en')} lines/s (${(reader.bytes / 1e6).toFixed(1)} MB)\n`,
       );
     }
+    if (balloon) {
+      const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+      process.stdout.write(
+        `${balloon.name}: ${balloon.ratio.toFixed(3)} (goal ≤ ${balloon.goal}, ${balloon.ratio <= balloon.goal ? 'pass' : 'MISS'}) — ` +
+          `${balloon.pages.toLocaleString('en')} pages at ${Math.round(balloon.pagesPerSecond).toLocaleString('en')} pages/s ` +
+          `(direct: ${Math.round(balloon.baselinePagesPerSecond).toLocaleString('en')} pages/s); ` +
+          `host memory held by the guest ${mib(balloon.residentBeforeBytes)} before, ${mib(balloon.residentAfterBytes)} after\n`,
+      );
+    }
   }
+}
+
+function measureBalloon(): InflationResult {
+  process.stderr.write('measuring the balloon inflation …\n');
+  return balloonInflation();
 }
 
 async function measureReader(): Promise<ThroughputResult> {

@@ -5,7 +5,8 @@
  * - **probe**: reset, ACKNOWLEDGE, DRIVER, features (VERSION_1 and those of MUST_TELL_HOST,
  *   STATS_VQ, DEFLATE_ON_OOM, FREE_PAGE_HINT and PAGE_REPORTING that the device offers),
  *   FEATURES_OK checked, queues inflate, deflate, then stats, free page hinting, reporting as
- *   negotiated, in 11 pages the driver reserves from its own RAM, DRIVER_OK; then the stats
+ *   negotiated, in pages the driver reserves from its own RAM at its first probe (11 with
+ *   256-entry queues: two per queue, one for its buffers), DRIVER_OK; then the stats
  *   buffer goes on its queue (after DRIVER_OK, as the specification asks of notifications) and
  *   the balloon moves towards `num_pages` if it differs.
  * - **size** (Linux `update_balloon_size_func`): rounds of at most 256 frame numbers (u32 LE) in
@@ -57,6 +58,8 @@ const DEFAULT_HINT_BLOCK_PAGES = 1024;
 /** Firecracker's balloon queues have 256 entries; a larger offer is not needed. */
 const DEFAULT_MAX_QUEUE_SIZE = 256;
 const MAX_QUEUES = 5;
+/** Whether a Uint32Array holds its numbers little-endian, as the balloon's buffers do. */
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /** Statistics in the order Linux 6.12's `update_balloon_stats` writes them. */
 const STATS_ORDER: readonly StatName[] = [
@@ -133,8 +136,8 @@ export interface NegotiatedBalloonFeatures {
 }
 
 type Token =
-  | { readonly kind: 'inflate'; readonly pfns: readonly number[] }
-  | { readonly kind: 'deflate'; readonly pfns: readonly number[]; readonly resize: boolean }
+  | { readonly kind: 'inflate'; readonly pfns: Uint32Array }
+  | { readonly kind: 'deflate'; readonly pfns: Uint32Array; readonly resize: boolean }
   | { readonly kind: 'stats' }
   | { readonly kind: 'report'; readonly blocks: readonly number[] }
   | { readonly kind: 'hint-cmd' }
@@ -175,9 +178,20 @@ export class SimulatedBalloonDriver {
   #features = 0n;
   #broken: GuestDriverError | undefined;
   /** Pages in the balloon, acknowledged by the host; the last pushed is the first deflated. */
-  readonly #balloon: number[] = [];
-  #inflating: readonly number[] | undefined;
-  #deflating: readonly number[] | undefined;
+  readonly #balloon: PageStack;
+  /** A round's frame numbers as they go into its buffer (u32 LE). */
+  /**
+   * The frames of the round in flight on each queue (one at a time, as in Linux's `vb->pfns`):
+   * a round's frame numbers are a view of these, kept until its buffer comes back, so a round
+   * allocates no memory of its own.
+   */
+  readonly #inflateFrames = new Uint32Array(PFNS_PER_BUFFER);
+  readonly #deflateFrames = new Uint32Array(PFNS_PER_BUFFER);
+  /** Frame numbers as the buffer holds them (u32 LE), on a big-endian host only. */
+  readonly #pfnBytes = new Uint8Array(4 * PFNS_PER_BUFFER);
+  readonly #pfnView = new DataView(this.#pfnBytes.buffer);
+  #inflating: Uint32Array | undefined;
+  #deflating: Uint32Array | undefined;
   #targetPages = 0;
   #actualPages = 0;
   // Work flags, the driver's work queue.
@@ -210,6 +224,7 @@ export class SimulatedBalloonDriver {
       throw new RangeError("SimulatedBalloonDriver: the workload's model must be over the driver's memory");
     }
     this.model = options.workload?.model ?? new GuestMemoryModel(options.memory);
+    this.#balloon = new PageStack(this.model.totalPages);
     const features = options.features ?? {};
     let wanted = 1n << BigInt(BALLOON_FEATURE.mustTellHost);
     if (features.statsVq !== false) wanted |= 1n << BigInt(BALLOON_FEATURE.statsVq);
@@ -476,7 +491,7 @@ export class SimulatedBalloonDriver {
       const token = used.token;
       switch (token.kind) {
         case 'inflate':
-          for (const pfn of token.pfns) this.#balloon.push(pfn);
+          this.#balloon.pushAll(token.pfns);
           this.#inflating = undefined;
           this.#writeActual();
           this.#resizePending = true;
@@ -517,15 +532,18 @@ export class SimulatedBalloonDriver {
       return;
     }
     if (diff > 0) {
-      const pfns: number[] = [];
-      for (let n = Math.min(diff, PFNS_PER_BUFFER); pfns.length < n; ) {
+      const wanted = Math.min(diff, PFNS_PER_BUFFER);
+      const frames = this.#inflateFrames;
+      let count = 0;
+      while (count < wanted) {
         const pfn = this.model.allocatePage('balloon');
         if (pfn === undefined) break;
-        pfns.push(pfn);
+        frames[count++] = pfn;
       }
       // Out of puff: Linux sleeps 200 ms and tries again; this driver tries on the next tick.
-      this.#resizeStalled = pfns.length < Math.min(diff, PFNS_PER_BUFFER);
-      if (pfns.length === 0) return;
+      this.#resizeStalled = count < wanted;
+      if (count === 0) return;
+      const pfns = frames.subarray(0, count);
       this.#inflating = pfns;
       this.#tellHost(queues.inflate, queues.index.inflate, this.#buffers().inflatePfns, pfns, { kind: 'inflate', pfns });
       this.#activity.inflateBuffers++;
@@ -540,9 +558,9 @@ export class SimulatedBalloonDriver {
   #leak(count: number, resize: boolean): number {
     const queues = this.#queues;
     if (queues === undefined || this.#deflating !== undefined) return 0;
-    const pfns: number[] = [];
-    while (pfns.length < count && this.#balloon.length > 0) pfns.push(this.#balloon.pop() ?? 0);
+    const pfns = this.#deflateFrames.subarray(0, Math.min(count, this.#balloon.length));
     if (pfns.length === 0) return 0;
+    this.#balloon.popInto(pfns);
     this.#deflating = pfns;
     this.#tellHost(queues.deflate, queues.index.deflate, this.#buffers().deflatePfns, pfns, { kind: 'deflate', pfns, resize });
     this.#activity.deflateBuffers++;
@@ -551,12 +569,14 @@ export class SimulatedBalloonDriver {
   }
 
   /** Linux `tell_host`: one buffer of frame numbers, a notification, and a look at the used ring. */
-  #tellHost(queue: VirtqueueDriver<Token>, index: number, buffer: bigint, pfns: readonly number[], token: Token): void {
-    const bytes = new Uint8Array(4 * pfns.length);
-    const view = new DataView(bytes.buffer);
-    pfns.forEach((pfn, i) => {
-      view.setUint32(4 * i, pfn, true);
-    });
+  #tellHost(queue: VirtqueueDriver<Token>, index: number, buffer: bigint, pfns: Uint32Array, token: Token): void {
+    // One write of the whole buffer: on a little-endian host the frames' own bytes are already
+    // the u32 LE the device reads.
+    let bytes = new Uint8Array(pfns.buffer, pfns.byteOffset, pfns.byteLength);
+    if (!LITTLE_ENDIAN_HOST) {
+      for (let i = 0; i < pfns.length; i++) this.#pfnView.setUint32(4 * i, pfns[i] ?? 0, true);
+      bytes = this.#pfnBytes.subarray(0, pfns.byteLength);
+    }
     this.#memory.write(buffer, bytes);
     queue.add([{ addr: buffer, len: bytes.length }], token);
     this.#notify(queue, index);
@@ -731,8 +751,8 @@ export class SimulatedBalloonDriver {
 
   /** Before a new probe: what the old session held goes back to the allocator. */
   #forgetSession(): void {
-    for (const pfn of this.#balloon) this.model.freePage(pfn, 'balloon');
-    this.#balloon.length = 0;
+    for (const pfn of this.#balloon.values()) this.model.freePage(pfn, 'balloon');
+    this.#balloon.clear();
     for (const pfn of [...(this.#inflating ?? []), ...(this.#deflating ?? [])]) this.model.freePage(pfn, 'balloon');
     this.#inflating = undefined;
     this.#deflating = undefined;
@@ -755,5 +775,49 @@ export class SimulatedBalloonDriver {
     this.#hintCmdStale = false;
     this.#hintCmdReceived = HINT_CMD_ID.stop;
     this.#hintCmdActive = HINT_CMD_ID.stop;
+  }
+}
+
+/**
+ * The balloon's page frames, a stack (the last page in is the first deflated) in a typed array
+ * sized for the whole guest when the driver is made: a round adds its frames in one copy, and
+ * inflating allocates no memory. (Growing it as the balloon grows would make new ArrayBuffers
+ * mid-inflation; each counts as external memory, and right after a guest held much of it, V8
+ * answers with a full garbage collection there and then.) Like the model's own per-page arrays,
+ * it takes address space for every page, host memory only for those the balloon holds. Frame
+ * numbers fit 32 bits, as the model's free queue (an Int32Array) and the u32 entries of the
+ * inflate buffers require.
+ */
+class PageStack {
+  readonly #pages: Uint32Array;
+  #length = 0;
+
+  constructor(capacity: number) {
+    this.#pages = new Uint32Array(capacity);
+  }
+
+  get length(): number {
+    return this.#length;
+  }
+
+  pushAll(pfns: Uint32Array): void {
+    if (this.#length + pfns.length > this.#pages.length) throw new RangeError(`PageStack.pushAll: more than ${this.#pages.length} pages`);
+    this.#pages.set(pfns, this.#length);
+    this.#length += pfns.length;
+  }
+
+  /** Fills `into` with the pages last pushed, the last first, and takes them off. */
+  popInto(into: Uint32Array): void {
+    if (into.length > this.#length) throw new RangeError(`PageStack.popInto: ${into.length} pages wanted, ${this.#length} held`);
+    for (let i = 0; i < into.length; i++) into[i] = this.#pages[--this.#length] ?? 0;
+  }
+
+  /** The pages, oldest first; a view, valid until the stack changes. */
+  values(): Uint32Array {
+    return this.#pages.subarray(0, this.#length);
+  }
+
+  clear(): void {
+    this.#length = 0;
   }
 }

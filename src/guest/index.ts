@@ -7,14 +7,15 @@
  * @example
  * ```ts
  * const memory = new GuestMemory(64 * 1024 * 1024);
- * let driver: SimulatedBalloonDriver | undefined;
  * const balloon = new Balloon({ amount_mib: 0, deflate_on_oom: true, stats_polling_interval_s: 1 });
- * const mmio = new MmioTransport(balloon, memory, { onInterrupt: () => driver?.handleInterrupt() });
+ * // The host wires the device's interrupt line to the guest's handler.
+ * const guest: { driver?: SimulatedBalloonDriver } = {};
+ * const mmio = new MmioTransport(balloon, memory, { onInterrupt: () => guest.driver?.handleInterrupt() });
  * const workload = new Workload(new GuestMemoryModel(memory), { churnPages: 64 });
- * driver = new SimulatedBalloonDriver({ mmio, memory, workload });
+ * const driver = (guest.driver = new SimulatedBalloonDriver({ mmio, memory, workload }));
  * driver.probe();
- * balloon.updateSize(16); // the driver inflates to 16 MiB in a microtask
- * setInterval(() => driver.tick(Date.now()), 100);
+ * balloon.updateSize(16); // the driver inflates to 16 MiB in a microtask (or call driver.processPending())
+ * setInterval(() => { driver.tick(Date.now()); }, 100); // workload, free page reporting, retries
  * ```
  */
 export { SimulatedBalloonDriver } from './balloon-driver.js';

@@ -27,6 +27,13 @@ export class MmioDriver {
   readonly mmio: MmioRegisterBlock;
   readonly #word = new Uint8Array(4);
   readonly #view = new DataView(this.#word.buffer);
+  /**
+   * The word of each register write, reused (a driver writes several per request). Apart from
+   * the read word: an interrupt handler may run from inside a write and read registers. A bus
+   * takes the value during the call, as a store instruction would.
+   */
+  readonly #writeWord = new Uint8Array(4);
+  readonly #writeView = new DataView(this.#writeWord.buffer);
 
   constructor(mmio: MmioRegisterBlock) {
     this.mmio = mmio;
@@ -39,9 +46,8 @@ export class MmioDriver {
   }
 
   writeRegister(offset: number, value: number): void {
-    const word = new Uint8Array(4);
-    new DataView(word.buffer).setUint32(0, value >>> 0, true);
-    this.mmio.write(offset, word);
+    this.#writeView.setUint32(0, value >>> 0, true);
+    this.mmio.write(offset, this.#writeWord);
   }
 
   /** Checks MagicValue and Version, and that a device sits behind the block (DeviceID not 0). */

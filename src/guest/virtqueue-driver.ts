@@ -72,6 +72,17 @@ export class VirtqueueDriver<T> {
   #numFree: number;
   #availIdx = 0;
   #lastUsed = 0;
+  /**
+   * The three parts' addresses as numbers (exact: the constructor wrote them, so they lie in
+   * guest memory, below 2^46): each chain reads and writes the rings several times, and BigInt
+   * arithmetic allocates.
+   */
+  readonly #descTable: number;
+  readonly #availRing: number;
+  readonly #usedRing: number;
+  /** One descriptor as written to the table, reused for each. */
+  readonly #descriptor = new Uint8Array(DESCRIPTOR_SIZE);
+  readonly #descriptorView = new DataView(this.#descriptor.buffer);
 
   /** Takes over the queue's memory: zeroes both rings and frees every descriptor. */
   constructor(memory: GuestMemory, layout: QueueLayout) {
@@ -86,6 +97,9 @@ export class VirtqueueDriver<T> {
     memory.write(layout.descTable, new Uint8Array(DESCRIPTOR_SIZE * this.size));
     memory.write(layout.availRing, new Uint8Array(6 + 2 * this.size));
     memory.write(layout.usedRing, new Uint8Array(6 + 8 * this.size));
+    this.#descTable = Number(layout.descTable);
+    this.#availRing = Number(layout.availRing);
+    this.#usedRing = Number(layout.usedRing);
   }
 
   /** Descriptors free for new chains. */
@@ -110,18 +124,25 @@ export class VirtqueueDriver<T> {
     if (buffers.length > this.#numFree) throw new QueueFullError(`queue of ${this.size}: ${buffers.length} descriptors wanted, ${this.#numFree} free`);
     const head = this.#freeHead;
     let index = head;
-    const bytes = new Uint8Array(DESCRIPTOR_SIZE);
-    const view = new DataView(bytes.buffer);
+    const bytes = this.#descriptor;
+    const view = this.#descriptorView;
     for (let i = 0; i < buffers.length; i++) {
       const buffer = buffers[i];
       if (buffer === undefined) continue;
       const last = i === buffers.length - 1;
       const next = this.#next[index] ?? 0;
-      view.setBigUint64(0, BigInt(buffer.addr), true);
+      const addr = buffer.addr;
+      if (typeof addr === 'number' && Number.isSafeInteger(addr) && addr >= 0) {
+        // Split into its two halves: an ordinary address needs no BigInt.
+        view.setUint32(0, addr % 0x1_0000_0000, true);
+        view.setUint32(4, Math.floor(addr / 0x1_0000_0000), true);
+      } else {
+        view.setBigUint64(0, BigInt(addr), true);
+      }
       view.setUint32(8, buffer.len, true);
       view.setUint16(12, (last ? 0 : DESC_F_NEXT) | (buffer.writable === true ? DESC_F_WRITE : 0), true);
       view.setUint16(14, last ? 0 : next, true);
-      this.memory.write(this.layout.descTable + BigInt(DESCRIPTOR_SIZE * index), bytes);
+      this.memory.write(this.#descTable + DESCRIPTOR_SIZE * index, bytes);
       if (!last) index = next;
     }
     this.#freeHead = this.#next[index] ?? 0;
@@ -129,20 +150,20 @@ export class VirtqueueDriver<T> {
     this.#chainLength[head] = buffers.length;
     this.#tokens[head] = token;
     // The ring entry first, then the index that publishes it (virtio 1.2, 2.7.13).
-    this.memory.writeU16(this.layout.availRing + 4n + BigInt(2 * (this.#availIdx % this.size)), head);
+    this.memory.writeU16(this.#availRing + 4 + 2 * (this.#availIdx % this.size), head);
     this.#availIdx = (this.#availIdx + 1) & 0xffff;
-    this.memory.writeU16(this.layout.availRing + 2n, this.#availIdx);
+    this.memory.writeU16(this.#availRing + 2, this.#availIdx);
     return head;
   }
 
   /** Whether the device wants a notification for new buffers (VIRTQ_USED_F_NO_NOTIFY clear). */
   needsNotification(): boolean {
-    return (this.memory.readU16(this.layout.usedRing) & USED_F_NO_NOTIFY) === 0;
+    return (this.memory.readU16(this.#usedRing) & USED_F_NO_NOTIFY) === 0;
   }
 
   /** Whether the device has given back a chain not yet taken. */
   hasUsed(): boolean {
-    return this.memory.readU16(this.layout.usedRing + 2n) !== this.#lastUsed;
+    return this.memory.readU16(this.#usedRing + 2) !== this.#lastUsed;
   }
 
   /**
@@ -150,13 +171,13 @@ export class VirtqueueDriver<T> {
    * `DeviceProtocolError` when the used ring is corrupted.
    */
   popUsed(): UsedChain<T> | undefined {
-    const usedIdx = this.memory.readU16(this.layout.usedRing + 2n);
+    const usedIdx = this.memory.readU16(this.#usedRing + 2);
     const ahead = (usedIdx - this.#lastUsed) & 0xffff;
     if (ahead === 0) return undefined;
     if (ahead > this.size) throw new DeviceProtocolError(`the used ring's index ${usedIdx} is ${ahead} entries ahead of ${this.#lastUsed}, more than the queue's size ${this.size}`);
-    const entry = this.layout.usedRing + 4n + BigInt(8 * (this.#lastUsed % this.size));
+    const entry = this.#usedRing + 4 + 8 * (this.#lastUsed % this.size);
     const head = this.memory.readU32(entry);
-    const len = this.memory.readU32(entry + 4n);
+    const len = this.memory.readU32(entry + 4);
     const token = head < this.size ? this.#tokens[head] : undefined;
     if (token === undefined) throw new DeviceProtocolError(`the used ring names descriptor ${head}, which is not the head of a chain in flight`);
     this.#lastUsed = (this.#lastUsed + 1) & 0xffff;

@@ -21,6 +21,14 @@ export interface WorkloadOptions {
    * @default 1
    */
   readonly seed?: number;
+  /**
+   * Which pages a shrinking working set gives up: `random` ones among those held (a fragmented
+   * heap, whose free memory is scattered), or the `top` of its memory first (the highest
+   * frames, as a heap returns its top or a job's arena goes: free memory in runs, whole 2 MiB
+   * chunks that reporting and hinting can release). Churn always frees at random.
+   * @default 'random'
+   */
+  readonly shrink?: 'random' | 'top';
 }
 
 export class Workload {
@@ -28,6 +36,7 @@ export class Workload {
   readonly #held: number[] = [];
   readonly #target: ((nowMs: number) => number) | undefined;
   readonly #churn: number;
+  readonly #shrink: 'random' | 'top';
   #random: () => number;
   #failedAllocations = 0;
 
@@ -35,6 +44,7 @@ export class Workload {
     this.model = model;
     this.#target = options.target;
     this.#churn = options.churnPages ?? 0;
+    this.#shrink = options.shrink ?? 'random';
     this.#random = mulberry32(options.seed ?? 1);
   }
 
@@ -79,10 +89,20 @@ export class Workload {
     return freed;
   }
 
-  /** Allocates or frees until the workload holds `pages` pages (or allocation fails). */
+  /** Frees the `count` highest frames held; returns how many it freed. */
+  freeTop(count: number): number {
+    // Sorted once per shrink, not kept sorted: churn's random frees reorder what is held.
+    this.#held.sort((a, b) => a - b);
+    let freed = 0;
+    for (; freed < count && this.#held.length > 0; freed++) this.model.freePage(this.#held.pop() ?? 0, 'workload');
+    return freed;
+  }
+
+  /** Allocates or frees (as `shrink` says) until the workload holds `pages` pages (or allocation fails). */
   resize(pages: number): void {
     const wanted = Math.max(0, Math.round(pages));
     if (wanted > this.#held.length) this.allocate(wanted - this.#held.length);
+    else if (this.#shrink === 'top') this.freeTop(this.#held.length - wanted);
     else this.free(this.#held.length - wanted);
   }
 

@@ -13,6 +13,7 @@
 export const PAGE_SIZE = 4096;
 const PAGE_SHIFT = 12n;
 const U64_LIMIT = 1n << 64n;
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** A guest physical address: a non-negative integer below 2^64, as a number or a bigint. */
 export type GuestAddress = number | bigint;
@@ -60,7 +61,9 @@ export class GuestMemory {
     let start: number;
     if (typeof address === 'bigint') {
       if (address < 0n || address >= U64_LIMIT) throw new GuestMemoryError(address, length, 'not a 64-bit address');
-      if (address + BigInt(length) > BigInt(this.size)) throw new GuestMemoryError(address, length, `past the end of guest memory (${this.size} bytes)`);
+      // Below 2^53 the sum is exact as a number, and no BigInt is made (descriptors hold bigints).
+      const fits = address <= MAX_SAFE ? Number(address) + length <= this.size : address + BigInt(length) <= BigInt(this.size);
+      if (!fits) throw new GuestMemoryError(address, length, `past the end of guest memory (${this.size} bytes)`);
       start = Number(address);
     } else {
       if (!Number.isSafeInteger(address) || address < 0) throw new GuestMemoryError(address, length, 'not a 64-bit address');
@@ -74,69 +77,136 @@ export class GuestMemory {
   read(address: GuestAddress, length: number): Uint8Array {
     const start = this.checkRange(address, length);
     const out = new Uint8Array(length);
-    this.#forEachPage(start, length, (page, offset, at, count) => {
-      if (page !== undefined) out.set(page.subarray(offset, offset + count), at);
-    });
+    this.#copy(start, out);
     return out;
+  }
+
+  /**
+   * Fills `into` with the `into.length` bytes at `address`: `read()` into a buffer the caller
+   * keeps, for a device that reads a buffer per request (a new ArrayBuffer per request counts
+   * as external memory, and that brings on garbage collections).
+   */
+  readInto(address: GuestAddress, into: Uint8Array): void {
+    this.#copy(this.checkRange(address, into.length), into);
+  }
+
+  /** Copies the checked range from `start` into `out`, page by page (no callback, no view of a missing page). */
+  #copy(start: number, out: Uint8Array): void {
+    const length = out.length;
+    for (let at = 0; at < length; ) {
+      const index = Math.floor((start + at) / PAGE_SIZE);
+      const offset = start + at - index * PAGE_SIZE;
+      const count = Math.min(PAGE_SIZE - offset, length - at);
+      const page = this.#pages[index];
+      if (page === undefined) out.fill(0, at, at + count);
+      else out.set(page.subarray(offset, offset + count), at);
+      at += count;
+    }
   }
 
   /** Writes `bytes` at `address`; a page gets host memory when something nonzero lands in it. */
   write(address: GuestAddress, bytes: Uint8Array): void {
     const start = this.checkRange(address, bytes.length);
-    this.#forEachPage(start, bytes.length, (page, offset, at, count, index) => {
-      const source = bytes.subarray(at, at + count);
-      if (page === undefined) {
-        if (isZero(source)) return;
-        page = this.#materialize(index);
-      }
-      page.set(source, offset);
-    });
+    const length = bytes.length;
+    for (let at = 0; at < length; ) {
+      const index = Math.floor((start + at) / PAGE_SIZE);
+      const offset = start + at - index * PAGE_SIZE;
+      const count = Math.min(PAGE_SIZE - offset, length - at);
+      // The whole source when it fits one page (most writes): no view to make.
+      const source = count === length ? bytes : bytes.subarray(at, at + count);
+      const page = this.#pages[index] ?? (isZero(source) ? undefined : this.#materialize(index));
+      page?.set(source, offset);
+      at += count;
+    }
   }
 
+  // The fixed-width accessors below are what the rings are made of: a device and a driver make
+  // several per request. Inside one page (an aligned value always is) they read or write the
+  // page's bytes in place, allocating nothing; a value that straddles two pages goes through a
+  // copy, as `read()` and `write()` do.
+
   readU16(address: GuestAddress): number {
-    return this.#within(address, 2, (view, offset) => view.getUint16(offset, true), 0, (b) => b.getUint16(0, true));
+    const start = this.checkRange(address, 2);
+    const page = this.#pageFor(start, 2);
+    if (page === STRADDLES) return this.#copyOut(start, 2).getUint16(0, true);
+    if (page === undefined) return 0;
+    const at = start % PAGE_SIZE;
+    return (page[at] ?? 0) | ((page[at + 1] ?? 0) << 8);
   }
 
   readU32(address: GuestAddress): number {
-    return this.#within(address, 4, (view, offset) => view.getUint32(offset, true), 0, (b) => b.getUint32(0, true));
+    const start = this.checkRange(address, 4);
+    const page = this.#pageFor(start, 4);
+    if (page === STRADDLES) return this.#copyOut(start, 4).getUint32(0, true);
+    if (page === undefined) return 0;
+    return readU32LE(page, start % PAGE_SIZE);
   }
 
   readU64(address: GuestAddress): bigint {
-    return this.#within(address, 8, (view, offset) => view.getBigUint64(offset, true), 0n, (b) => b.getBigUint64(0, true));
-  }
-
-  /**
-   * A little-endian value read in place when it lies in one page (the rings and descriptors a
-   * device reads by the thousand), through a copy when it straddles two.
-   */
-  #within<T>(address: GuestAddress, size: number, inPage: (view: DataView, offset: number) => T, zero: T, copied: (view: DataView) => T): T {
-    const start = this.checkRange(address, size);
-    const index = Math.floor(start / PAGE_SIZE);
-    const offset = start - index * PAGE_SIZE;
-    if (offset + size > PAGE_SIZE) return copied(new DataView(this.read(start, size).buffer));
-    const page = this.#pages[index];
-    if (page === undefined) return zero;
-    return inPage(new DataView(page.buffer, page.byteOffset, PAGE_SIZE), offset);
+    const start = this.checkRange(address, 8);
+    const page = this.#pageFor(start, 8);
+    if (page === STRADDLES) return this.#copyOut(start, 8).getBigUint64(0, true);
+    if (page === undefined) return 0n;
+    const at = start % PAGE_SIZE;
+    const low = readU32LE(page, at);
+    const high = readU32LE(page, at + 4);
+    // A value below 2^53 (every address a guest of this size can have) needs one BigInt only.
+    return high < 0x20_0000 ? BigInt(high * 0x1_0000_0000 + low) : (BigInt(high) << 32n) | BigInt(low);
   }
 
   writeU16(address: GuestAddress, value: number): void {
-    this.write(address, littleEndian(2, (view) => {
-      view.setUint16(0, checkUint(value, 0xffff, address, 2), true);
-    }));
+    this.#writeU32Parts(address, 2, checkUint(value, 0xffff, address, 2), 0);
   }
 
   writeU32(address: GuestAddress, value: number): void {
-    this.write(address, littleEndian(4, (view) => {
-      view.setUint32(0, checkUint(value, 0xffff_ffff, address, 4), true);
-    }));
+    this.#writeU32Parts(address, 4, checkUint(value, 0xffff_ffff, address, 4), 0);
   }
 
   writeU64(address: GuestAddress, value: bigint | number): void {
-    const big = typeof value === 'bigint' ? value : Number.isSafeInteger(value) && value >= 0 ? BigInt(value) : -1n;
-    if (big < 0n || big >= U64_LIMIT) throw new GuestMemoryError(address, 8, `${String(value)} is not a 64-bit value`);
-    this.write(address, littleEndian(8, (view) => {
-      view.setBigUint64(0, big, true);
-    }));
+    let low: number;
+    let high: number;
+    if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) {
+      low = value % 0x1_0000_0000;
+      high = (value - low) / 0x1_0000_0000;
+    } else if (typeof value === 'bigint' && value >= 0n && value < U64_LIMIT) {
+      low = Number(value & 0xffff_ffffn);
+      high = Number(value >> 32n);
+    } else {
+      throw new GuestMemoryError(address, 8, `${String(value)} is not a 64-bit value`);
+    }
+    this.#writeU32Parts(address, 8, low, high);
+  }
+
+  /** The page holding `size` bytes at `start` (undefined if not resident), or STRADDLES. */
+  #pageFor(start: number, size: number): Uint8Array | undefined | typeof STRADDLES {
+    const offset = start % PAGE_SIZE;
+    if (offset + size > PAGE_SIZE) return STRADDLES;
+    return this.#pages[(start - offset) / PAGE_SIZE];
+  }
+
+  #copyOut(start: number, size: number): DataView {
+    return new DataView(this.read(start, size).buffer);
+  }
+
+  /** Writes the `size` (2, 4 or 8) low bytes of `high:low`, little-endian, both already checked. */
+  #writeU32Parts(address: GuestAddress, size: number, low: number, high: number): void {
+    const start = this.checkRange(address, size);
+    let page = this.#pageFor(start, size);
+    if (page === STRADDLES) {
+      const bytes = new Uint8Array(size);
+      writeU32LE(bytes, 0, low, Math.min(size, 4));
+      if (size === 8) writeU32LE(bytes, 4, high, 4);
+      this.write(start, bytes);
+      return;
+    }
+    // Zeros into a page that holds none need no memory, as `write()` decides.
+    if (page === undefined) {
+      if (low === 0 && high === 0) return;
+      page = this.#materialize((start - (start % PAGE_SIZE)) / PAGE_SIZE);
+    }
+    const at = start % PAGE_SIZE;
+    writeU32LE(page, at, low, Math.min(size, 4));
+    if (size === 8) writeU32LE(page, at + 4, high, 4);
   }
 
   /**
@@ -145,15 +215,37 @@ export class GuestMemory {
    */
   discardRange(address: GuestAddress, length: number): void {
     const start = this.checkRange(address, length);
-    this.#forEachPage(start, length, (page, offset, _at, count, index) => {
-      if (page === undefined) return;
-      if (count === PAGE_SIZE) {
-        this.#pages[index] = undefined;
-        this.#resident--;
-      } else {
-        page.fill(0, offset, offset + count);
+    const end = start + length;
+    const firstWhole = Math.ceil(start / PAGE_SIZE);
+    const endWhole = Math.floor(end / PAGE_SIZE);
+    if (firstWhole >= endWhole) {
+      this.#zero(start, length);
+      return;
+    }
+    this.#zero(start, firstWhole * PAGE_SIZE - start);
+    // Whole pages, the bulk of a balloon's ranges: released in one pass, no per-page call.
+    const pages = this.#pages;
+    let released = 0;
+    for (let index = firstWhole; index < endWhole; index++) {
+      if (pages[index] !== undefined) {
+        pages[index] = undefined;
+        released++;
       }
-    });
+    }
+    this.#resident -= released;
+    this.#zero(endWhole * PAGE_SIZE, end - endWhole * PAGE_SIZE);
+  }
+
+  /** Zeros a range that holds no whole page (at most two partial ones), keeping their memory. */
+  #zero(start: number, length: number): void {
+    let at = start;
+    const end = start + length;
+    while (at < end) {
+      const offset = at % PAGE_SIZE;
+      const count = Math.min(PAGE_SIZE - offset, end - at);
+      this.#pages[(at - offset) / PAGE_SIZE]?.fill(0, offset, offset + count);
+      at += count;
+    }
   }
 
   #materialize(index: number): Uint8Array {
@@ -161,23 +253,6 @@ export class GuestMemory {
     this.#pages[index] = page;
     this.#resident++;
     return page;
-  }
-
-  /** Calls `visit` for each page the range touches: its memory, the offset in it, the offset in the range, the count. */
-  #forEachPage(
-    start: number,
-    length: number,
-    visit: (page: Uint8Array | undefined, offset: number, at: number, count: number, index: number) => void,
-  ): void {
-    let at = 0;
-    while (at < length) {
-      const address = start + at;
-      const index = Math.floor(address / PAGE_SIZE);
-      const offset = address - index * PAGE_SIZE;
-      const count = Math.min(PAGE_SIZE - offset, length - at);
-      visit(this.#pages[index], offset, at, count, index);
-      at += count;
-    }
   }
 }
 
@@ -191,10 +266,16 @@ function isZero(bytes: Uint8Array): boolean {
   return true;
 }
 
-function littleEndian(size: number, fill: (view: DataView) => void): Uint8Array {
-  const bytes = new Uint8Array(size);
-  fill(new DataView(bytes.buffer));
-  return bytes;
+/** Says that a fixed-width value crosses a page boundary. */
+const STRADDLES = Symbol('straddles');
+
+function readU32LE(bytes: Uint8Array, at: number): number {
+  return ((bytes[at] ?? 0) | ((bytes[at + 1] ?? 0) << 8) | ((bytes[at + 2] ?? 0) << 16) | ((bytes[at + 3] ?? 0) << 24)) >>> 0;
+}
+
+/** The `size` (up to 4) low bytes of `value`, little-endian, at `at`. */
+function writeU32LE(bytes: Uint8Array, at: number, value: number, size: number): void {
+  for (let i = 0; i < size; i++) bytes[at + i] = (value >>> (8 * i)) & 0xff;
 }
 
 function checkUint(value: number, max: number, address: GuestAddress, size: number): number {

@@ -20,10 +20,12 @@ function vm(memoryMiB: number, config: Partial<ConstructorParameters<typeof Ball
     { amount_mib: 0, deflate_on_oom: true, stats_polling_interval_s: 1, free_page_hinting: true, free_page_reporting: true, ...config },
     { metrics },
   );
-  let driver: SimulatedBalloonDriver | undefined;
-  const transport = new MmioTransport(balloon, memory, { onInterrupt: () => driver?.handleInterrupt() });
+  // The host wires the device's interrupt line to the guest's handler.
+  const guest: { driver?: SimulatedBalloonDriver } = {};
+  const transport = new MmioTransport(balloon, memory, { onInterrupt: () => guest.driver?.handleInterrupt() });
   const workload = new Workload(new GuestMemoryModel(memory), { seed: 11 });
-  driver = new SimulatedBalloonDriver({ mmio: transport, memory, workload });
+  const driver = new SimulatedBalloonDriver({ mmio: transport, memory, workload });
+  guest.driver = driver;
   return { memory, metrics, balloon, transport, workload, driver };
 }
 

@@ -155,6 +155,19 @@ describe('Workload', () => {
     assert.notDeepEqual(run(3), run(4));
   });
 
+  test('a working set that shrinks from its top leaves whole free chunks for reporting', () => {
+    const size = 16 * 1024 * 1024;
+    const shrink = (mode: 'random' | 'top'): number => {
+      const m = new GuestMemoryModel(new GuestMemory(size));
+      const w = new Workload(m, { shrink: mode, seed: 3 });
+      w.resize((0.9 * size) / 4096);
+      w.resize((0.4 * size) / 4096);
+      return m.isolateFreeBlocks(512, 'reporting', 100).length;
+    };
+    assert.equal(shrink('random'), 0, 'pages freed at random leave no whole 2 MiB chunk');
+    assert.ok(shrink('top') >= 3, 'the highest frames go first: their chunks are whole');
+  });
+
   test('tick() churns and follows its target', () => {
     const m = model();
     const target = oscillatingWorkingSet({ minPages: 100, maxPages: 500, periodMs: 1000 });

@@ -319,3 +319,13 @@ function rangeFits(address: GuestAddress, width: number, size: number): boolean 
   if (typeof address === 'bigint') return address >= 0n && address + BigInt(width) <= BigInt(size);
   return Number.isSafeInteger(address) && address >= 0 && address + width <= size;
 }
+
+test('discardRange of a range across one page boundary, with no whole page in it, zeroes both parts', () => {
+  // Found by the balloon's fuzz test (a reported range {0x80601, 2560}).
+  const memory = new GuestMemory(1 << 20);
+  memory.write(0x80000, new Uint8Array(0x80000).fill(0xa5));
+  memory.discardRange(0x80601n, 2560);
+  assert.ok(memory.read(0x80601, 2560).every((byte) => byte === 0));
+  assert.equal(memory.read(0x80600, 1)[0], 0xa5);
+  assert.equal(memory.read(0x81001, 1)[0], 0xa5);
+});

@@ -53,6 +53,8 @@ export class MicroVm {
       target: (nowMs) => Math.round(options.workingSet(nowMs) * totalPages),
       churnPages: 64,
       seed: options.seed,
+      // The program's heap gives back its top when it shrinks: whole free chunks the guest can report.
+      shrink: 'top',
     });
     // The interrupt line is wired before the driver that handles it exists.
     const guest: { driver?: SimulatedBalloonDriver } = {};
@@ -69,9 +71,8 @@ export class MicroVm {
     this.driver.probe();
   }
 
-  /** One step of the guest: its program runs, its driver does what is due. */
+  /** One step of the guest: its driver runs its program, then does what is due. */
   step(nowMs: number): void {
-    this.workload.tick(nowMs);
     this.driver.tick(nowMs);
     this.#peakResident = Math.max(this.#peakResident, this.memory.residentBytes());
   }

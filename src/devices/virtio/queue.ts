@@ -11,13 +11,23 @@
  *   lies inside guest memory (`MalformedChainError`: the device skips that chain).
  * Each notification thus costs at most `size` chains of at most `size` descriptors.
  */
-import { GuestMemoryError, type GuestMemory } from '../../vstate/memory.js';
+import { GuestMemoryError, type GuestAddress, type GuestMemory } from '../../vstate/memory.js';
 
 export const VIRTQ_DESC_F_NEXT = 1;
 export const VIRTQ_DESC_F_WRITE = 2;
 export const VIRTQ_DESC_F_INDIRECT = 4;
 
 const DESCRIPTOR_SIZE = 16;
+/** Below this, a ring address plus an offset into the ring is exact as a number. */
+const NUMBER_ADDRESS_LIMIT = 1n << 52n;
+
+/**
+ * `base + offset` (an offset into a ring, far below 2^20), as a number whenever that is exact:
+ * the rings are read and written several times per chain, and BigInt arithmetic allocates.
+ */
+function ringAddress(base: bigint, offset: number): GuestAddress {
+  return base < NUMBER_ADDRESS_LIMIT ? Number(base) + offset : base + BigInt(offset);
+}
 
 /** A descriptor as read from the table, already checked. */
 export interface Descriptor {
@@ -133,7 +143,7 @@ export class Queue {
 
   /** How many chains the driver has made available and the device not yet taken. */
   pending(memory: GuestMemory): number {
-    const availIndex = memory.readU16(this.availRing + 2n);
+    const availIndex = memory.readU16(ringAddress(this.availRing, 2));
     const ahead = (availIndex - this.nextAvail) & 0xffff;
     if (ahead > this.size) throw new InvalidAvailIndexError(availIndex, this.nextAvail, this.size);
     return ahead;
@@ -142,7 +152,7 @@ export class Queue {
   /** The next available chain, or undefined; throws `InvalidAvailIndexError` on a corrupted ring. */
   pop(memory: GuestMemory): DescriptorChain | undefined {
     if (this.pending(memory) === 0) return undefined;
-    const head = memory.readU16(this.availRing + 4n + BigInt(2 * (this.nextAvail % this.size)));
+    const head = memory.readU16(ringAddress(this.availRing, 4 + 2 * (this.nextAvail % this.size)));
     this.nextAvail = (this.nextAvail + 1) & 0xffff;
     return new DescriptorChain(this, head);
   }
@@ -154,11 +164,11 @@ export class Queue {
 
   /** Returns chain `head` to the driver, with `len` bytes written into it. */
   addUsed(memory: GuestMemory, head: number, len: number): void {
-    const entry = this.usedRing + 4n + BigInt(8 * (this.nextUsed % this.size));
-    memory.writeU32(entry, head);
-    memory.writeU32(entry + 4n, len);
+    const entry = 4 + 8 * (this.nextUsed % this.size);
+    memory.writeU32(ringAddress(this.usedRing, entry), head);
+    memory.writeU32(ringAddress(this.usedRing, entry + 4), len);
     this.nextUsed = (this.nextUsed + 1) & 0xffff;
-    memory.writeU16(this.usedRing + 2n, this.nextUsed);
+    memory.writeU16(ringAddress(this.usedRing, 2), this.nextUsed);
   }
 
   /** Back to the state before the driver set the queue up. */
@@ -174,14 +184,14 @@ export class Queue {
 
   /** Descriptor `index` of the table, its fields as the guest wrote them. */
   readDescriptor(memory: GuestMemory, index: number): Descriptor {
-    const at = this.descTable + BigInt(DESCRIPTOR_SIZE * index);
-    const flags = memory.readU16(at + 12n);
+    const at = DESCRIPTOR_SIZE * index;
+    const flags = memory.readU16(ringAddress(this.descTable, at + 12));
     return {
       index,
-      addr: memory.readU64(at),
-      len: memory.readU32(at + 8n),
+      addr: memory.readU64(ringAddress(this.descTable, at)),
+      len: memory.readU32(ringAddress(this.descTable, at + 8)),
       flags,
-      next: memory.readU16(at + 14n),
+      next: memory.readU16(ringAddress(this.descTable, at + 14)),
       writeOnly: (flags & VIRTQ_DESC_F_WRITE) !== 0,
     };
   }

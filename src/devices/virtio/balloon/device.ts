@@ -156,6 +156,8 @@ const U16_MAX = 0xffff;
 /** The largest `amount_mib` whose page count fits `num_pages` (Firecracker: `u32::MAX / MIB_TO_4K_PAGES`). */
 const MAX_AMOUNT_MIB = Math.floor(U32_MAX / MIB_TO_4K_PAGES);
 const ACTUAL_PAGES_OFFSET = 4;
+/** Whether a Uint32Array holds its numbers little-endian, as the guest writes them. */
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 type QueueRole = 'inflate' | 'deflate' | 'stats' | 'hinting' | 'reporting';
 
@@ -193,6 +195,10 @@ export class Balloon implements VirtioDevice {
   #statsDescIndex: number | undefined;
   readonly #latestStats: GuestStats = {};
   readonly #pfnBuffer = new Uint32Array(MAX_PAGE_COMPACT_BUFFER);
+  readonly #pfnBytes = new Uint8Array(this.#pfnBuffer.buffer);
+  readonly #pfnView = new DataView(this.#pfnBuffer.buffer);
+  readonly #configSpace = new Uint8Array(BALLOON_CONFIG_SPACE_SIZE);
+  readonly #configView = new DataView(this.#configSpace.buffer);
 
   /** Free page hinting (Firecracker's `HintingState`). */
   #hostCmd = FREE_PAGE_HINT_STOP;
@@ -277,9 +283,8 @@ export class Balloon implements VirtioDevice {
   writeConfig(offset: number, data: Uint8Array): void {
     // Only actual_pages (bytes 4–7) belongs to the driver; anything else is ignored whole.
     if (!Number.isSafeInteger(offset) || offset < ACTUAL_PAGES_OFFSET || offset + data.length > ACTUAL_PAGES_OFFSET + SIZE_OF_U32) return;
-    const bytes = this.#configBytes();
-    bytes.set(data, offset);
-    this.#actualPages = new DataView(bytes.buffer).getUint32(ACTUAL_PAGES_OFFSET, true);
+    this.#configBytes().set(data, offset);
+    this.#actualPages = this.#configView.getUint32(ACTUAL_PAGES_OFFSET, true);
   }
 
   activate(context: ActivationContext): void {
@@ -492,9 +497,11 @@ export class Balloon implements VirtioDevice {
               queue.undoPop();
               break;
             }
-            const bytes = memory.read(descriptor.addr, descriptor.len);
-            const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-            for (let at = 0; at < bytes.length; at += SIZE_OF_U32) buffer[count++] = view.getUint32(at, true);
+            // Straight into the buffer's bytes; the guest's u32 LE are the host's own layout
+            // on a little-endian host, and are swapped in place on a big-endian one.
+            memory.readInto(descriptor.addr, this.#pfnBytes.subarray(count * SIZE_OF_U32, count * SIZE_OF_U32 + descriptor.len));
+            if (!LITTLE_ENDIAN_HOST) for (let i = count; i < count + pages; i++) buffer[i] = this.#pfnView.getUint32(i * SIZE_OF_U32, true);
+            count += pages;
           }
           // else: a bogus page count, skipped (and returned below).
         }
@@ -687,13 +694,16 @@ export class Balloon implements VirtioDevice {
     this.#raiseConfig(active);
   }
 
+  /**
+   * The configuration space as it is now, in one buffer the device keeps (the driver reads it a
+   * few times per inflate round); valid until the next call.
+   */
   #configBytes(): Uint8Array {
-    const bytes = new Uint8Array(BALLOON_CONFIG_SPACE_SIZE);
-    const view = new DataView(bytes.buffer);
+    const view = this.#configView;
     view.setUint32(0, this.#numPages, true);
     view.setUint32(ACTUAL_PAGES_OFFSET, this.#actualPages, true);
     view.setUint32(8, this.#freePageHintCmdId, true);
-    return bytes;
+    return this.#configSpace;
   }
 }
 

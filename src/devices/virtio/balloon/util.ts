@@ -16,7 +16,17 @@ export interface PageRange {
  */
 export function compactPageFrameNumbers(pfns: Uint32Array): PageRange[] {
   if (pfns.length === 0) return [];
+  // A driver hands its frames over in order more often than not (Linux's allocator gives them
+  // out in runs): the ranges are built in one pass, and only a frame out of order makes it sort
+  // and start again.
+  const ranges = compactSorted(pfns);
+  if (ranges !== undefined) return ranges;
   pfns.sort();
+  return compactSorted(pfns) ?? [];
+}
+
+/** The ranges of ascending `pfns`, or undefined at the first frame below its predecessor. */
+function compactSorted(pfns: Uint32Array): PageRange[] | undefined {
   const ranges: PageRange[] = [];
   let start = pfns[0] ?? 0;
   let length = 1;
@@ -25,10 +35,12 @@ export function compactPageFrameNumbers(pfns: Uint32Array): PageRange[] {
     if (pfn === start + length - 1) continue; // a repeat of the last frame
     if (pfn === start + length) {
       length++;
-    } else {
+    } else if (pfn > start + length) {
       ranges.push({ start, length });
       start = pfn;
       length = 1;
+    } else {
+      return undefined;
     }
   }
   ranges.push({ start, length });

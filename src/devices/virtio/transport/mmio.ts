@@ -140,51 +140,53 @@ export class MmioTransport {
 
   /** The guest reads `data.length` bytes at `offset` of the device's window; `data` is filled. */
   read(offset: number, data: Uint8Array): void {
-    this.#access(
-      () => {
-        data.fill(0);
-        if (!Number.isSafeInteger(offset) || offset < 0) return;
+    // Each access is counted in `#depth`, lets nothing escape (an error from the device is taken
+    // as the device needing a reset) and ends in `#leave()`. Written out here and in `write()`
+    // rather than passed as a callback: a driver makes several accesses per request.
+    this.#depth++;
+    try {
+      data.fill(0);
+      if (Number.isSafeInteger(offset) && offset >= 0) {
         if (offset >= REG.config) {
           if (offset + data.length <= MMIO_WINDOW_SIZE) this.#device.readConfig(offset - REG.config, data);
-          return;
+        } else if (data.length === 4) {
+          const value = this.#readRegister(offset);
+          for (let i = 0; i < 4; i++) data[i] = (value >>> (8 * i)) & 0xff;
         }
-        if (data.length !== 4) return;
-        new DataView(data.buffer, data.byteOffset, 4).setUint32(0, this.#readRegister(offset), true);
-      },
+      }
+    } catch {
+      this.#deviceFailed();
       // Whatever a failing device left half-written, the guest reads zeros.
-      () => data.fill(0),
-    );
+      data.fill(0);
+    } finally {
+      this.#depth--;
+    }
+    this.#leave();
   }
 
   /** The guest writes `data` at `offset` of the device's window. */
   write(offset: number, data: Uint8Array): void {
-    this.#access(() => {
-      if (!Number.isSafeInteger(offset) || offset < 0) return;
-      if (offset >= REG.config) {
-        // Firecracker's rule: the configuration is the driver's once it has claimed the device.
-        const writable = (this.#status & DRIVER) !== 0 && (this.#status & (FAILED | NEEDS_RESET)) === 0;
-        if (writable && offset + data.length <= MMIO_WINDOW_SIZE) this.#device.writeConfig(offset - REG.config, data);
-        return;
-      }
-      if (data.length !== 4) return;
-      this.#writeRegister(offset, new DataView(data.buffer, data.byteOffset, 4).getUint32(0, true));
-    });
-  }
-
-  /**
-   * Runs a guest access: nothing escapes it, an error (from the device) is treated as the device
-   * needing a reset, and interrupts raised during it are delivered once the outermost access ends.
-   */
-  #access(body: () => void, onError?: () => void): void {
     this.#depth++;
     try {
-      body();
+      if (Number.isSafeInteger(offset) && offset >= 0) {
+        if (offset >= REG.config) {
+          // Firecracker's rule: the configuration is the driver's once it has claimed the device.
+          const writable = (this.#status & DRIVER) !== 0 && (this.#status & (FAILED | NEEDS_RESET)) === 0;
+          if (writable && offset + data.length <= MMIO_WINDOW_SIZE) this.#device.writeConfig(offset - REG.config, data);
+        } else if (data.length === 4) {
+          this.#writeRegister(offset, ((data[0] ?? 0) | ((data[1] ?? 0) << 8) | ((data[2] ?? 0) << 16) | ((data[3] ?? 0) << 24)) >>> 0);
+        }
+      }
     } catch {
       this.#deviceFailed();
-      onError?.();
     } finally {
       this.#depth--;
     }
+    this.#leave();
+  }
+
+  /** The end of a guest access: interrupts raised during it are delivered once the outermost one ends. */
+  #leave(): void {
     if (this.#depth === 0) this.#deliverInterrupt();
   }
 
