@@ -5,9 +5,12 @@
  * reads them, compacts them into ranges and discards them — against discarding the very same
  * pages directly from `GuestMemory`, one `discardRange` per page, in a loop.
  *
- * Each run starts from a guest whose every free page is resident (written), so both sides
- * release real memory; the figure is the median of 5 runs of each side, interleaved. Reported
- * with the host memory the guest holds before and after, and pages per second.
+ * One guest serves every run, as a VM's balloon goes up and down over its life: before each run
+ * (untimed) the balloon deflates to 0 and every free page is written again, so both sides
+ * release real, resident memory; then a `gc()`, and the timed inflation. The baseline discards
+ * the same number of resident pages of a guest of its own. The figure is the median of 7 runs
+ * of each side, interleaved, after one run of each to warm up. Reported with the host memory the
+ * guest holds before and after, and pages per second.
  */
 import { Balloon } from '../src/devices/virtio/balloon/device.js';
 import { BalloonDeviceMetrics } from '../src/devices/virtio/balloon/metrics.js';
@@ -18,7 +21,7 @@ import { GuestMemory, PAGE_SIZE } from '../src/vstate/memory.js';
 import { median } from './ratio.js';
 
 const GUEST_MIB = 1024;
-const RUNS = 5;
+const RUNS = 7;
 
 export interface InflationResult {
   readonly name: string;
@@ -31,8 +34,16 @@ export interface InflationResult {
   readonly residentAfterBytes: number;
 }
 
-/** A guest with every page resident, its driver probed; inflating is left to the caller. */
-function bootGuest(): { memory: GuestMemory; balloon: Balloon; driver: SimulatedBalloonDriver; drain: () => void } {
+interface Guest {
+  readonly memory: GuestMemory;
+  readonly balloon: Balloon;
+  readonly driver: SimulatedBalloonDriver;
+  /** Runs the driver's pending work until there is none. */
+  readonly drain: () => void;
+}
+
+/** A guest with its driver probed and its work run synchronously, by `drain()`. */
+function bootGuest(): Guest {
   const memory = new GuestMemory(GUEST_MIB * 1024 * 1024);
   const work: (() => void)[] = [];
   const drain = (): void => {
@@ -53,7 +64,6 @@ function bootGuest(): { memory: GuestMemory; balloon: Balloon; driver: Simulated
   }));
   driver.probe();
   drain();
-  touchFreePages(memory, driver.model);
   return { memory, balloon, driver, drain };
 }
 
@@ -62,9 +72,13 @@ function touchFreePages(memory: GuestMemory, model: GuestMemoryModel): void {
   for (let pfn = 0; pfn < memory.size / PAGE_SIZE; pfn++) if (model.ownerOf(pfn) === 'free') memory.write(pfn * PAGE_SIZE, one);
 }
 
-/** Inflates the whole guest; returns the milliseconds it took and the pages it took. */
-function inflate(): { ms: number; pages: number; before: number; after: number } {
-  const { memory, balloon, driver, drain } = bootGuest();
+/** Deflates, makes every free page resident, then times inflating the whole guest. */
+function inflate(guest: Guest): { ms: number; pages: number; before: number; after: number } {
+  const { memory, balloon, driver, drain } = guest;
+  balloon.updateSize(0);
+  drain();
+  touchFreePages(memory, driver.model);
+  globalThis.gc?.();
   const before = memory.residentBytes();
   const start = process.hrtime.bigint();
   balloon.updateSize(GUEST_MIB);
@@ -73,11 +87,11 @@ function inflate(): { ms: number; pages: number; before: number; after: number }
   return { ms, pages: driver.balloonPages, before, after: memory.residentBytes() };
 }
 
-/** Discards `pages` resident pages of a fresh guest one by one; returns the milliseconds it took. */
-function discardDirectly(pages: number): number {
-  const memory = new GuestMemory(GUEST_MIB * 1024 * 1024);
+/** Discards `pages` resident pages of `memory` one by one; returns the milliseconds it took. */
+function discardDirectly(memory: GuestMemory, pages: number): number {
   const one = new Uint8Array([1]);
   for (let pfn = 0; pfn < pages; pfn++) memory.write(pfn * PAGE_SIZE, one);
+  globalThis.gc?.();
   const start = process.hrtime.bigint();
   for (let pfn = 0; pfn < pages; pfn++) memory.discardRange(pfn * PAGE_SIZE, PAGE_SIZE);
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
@@ -86,15 +100,16 @@ function discardDirectly(pages: number): number {
 }
 
 export function balloonInflation(): InflationResult {
+  const guest = bootGuest();
+  const direct = new GuestMemory(GUEST_MIB * 1024 * 1024);
   const subject: number[] = [];
   const baseline: number[] = [];
-  let last = inflate();
+  let last = inflate(guest);
+  discardDirectly(direct, last.pages);
   for (let run = 0; run < RUNS; run++) {
-    globalThis.gc?.();
-    last = inflate();
+    last = inflate(guest);
     subject.push(last.ms);
-    globalThis.gc?.();
-    baseline.push(discardDirectly(last.pages));
+    baseline.push(discardDirectly(direct, last.pages));
   }
   const subjectMs = median(subject);
   const baselineMs = median(baseline);
