@@ -4,6 +4,8 @@
  * statistic tags and the free page hinting command ids.
  */
 
+import { STAT_TAGS, type BalloonStatName } from '../devices/virtio/balloon/stats.js';
+
 /** Balloon feature bits. */
 export const BALLOON_FEATURE = {
   /** The host must be told before a deflated page is used again (this driver always does). */
@@ -41,26 +43,12 @@ export const STAT_SIZE = 10;
 
 /**
  * The statistics a driver reports, by tag (Linux `VIRTIO_BALLOON_S_*`), named as Firecracker's
- * `BalloonStats` names them. Memory amounts are in bytes, the rest are event counts.
+ * `BalloonStats` names them: the device's list of tags (`STAT_TAGS`) read the other way round.
+ * Memory amounts are in bytes, the rest are event counts.
  */
-export const STAT_TAG = {
-  swap_in: 0,
-  swap_out: 1,
-  major_faults: 2,
-  minor_faults: 3,
-  free_memory: 4,
-  total_memory: 5,
-  available_memory: 6,
-  disk_caches: 7,
-  hugetlb_allocations: 8,
-  hugetlb_failures: 9,
-  oom_kill: 10,
-  alloc_stall: 11,
-  async_scan: 12,
-  direct_scan: 13,
-  async_reclaim: 14,
-  direct_reclaim: 15,
-} as const;
+export const STAT_TAG = Object.freeze(Object.fromEntries(STAT_TAGS.map((name, tag) => [name, tag]))) as {
+  readonly [K in BalloonStatName]: number;
+};
 
 export type StatName = keyof typeof STAT_TAG;
 
