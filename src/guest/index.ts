@@ -32,4 +32,4 @@ export type { MmioRegisterBlock } from './mmio-registers.js';
 export { DESC_F_NEXT, DESC_F_WRITE, queueLayout, USED_F_NO_NOTIFY, VirtqueueDriver } from './virtqueue-driver.js';
 export type { Buffer, QueueLayout, UsedChain } from './virtqueue-driver.js';
 export { oscillatingWorkingSet, Workload } from './workload.js';
-export type { WorkloadOptions } from './workload.js';
+export type { ShrinkOrder, WorkloadOptions } from './workload.js';

@@ -5,6 +5,9 @@
  */
 import type { GuestMemoryModel } from './memory-model.js';
 
+/** Which pages a shrinking working set gives up (see `WorkloadOptions.shrink`). */
+export type ShrinkOrder = 'random' | 'top';
+
 export interface WorkloadOptions {
   /**
    * The working set, in pages, at a time in milliseconds: each `tick()` allocates or frees
@@ -28,7 +31,7 @@ export interface WorkloadOptions {
    * chunks that reporting and hinting can release). Churn always frees at random.
    * @default 'random'
    */
-  readonly shrink?: 'random' | 'top';
+  readonly shrink?: ShrinkOrder;
 }
 
 export class Workload {
@@ -36,7 +39,7 @@ export class Workload {
   readonly #held: number[] = [];
   readonly #target: ((nowMs: number) => number) | undefined;
   readonly #churn: number;
-  readonly #shrink: 'random' | 'top';
+  readonly #shrink: ShrinkOrder;
   #random: () => number;
   #failedAllocations = 0;
 

@@ -61,6 +61,9 @@ test('a session: the guest inflates, reports, hints and deflates; one valid line
     assert.match(result.stdout, /microVM session .* phase: /);
     assert.match(result.stdout, /Summary \(the session is over/);
     assert.match(result.stdout, /host memory held by the guest: peak [\d.]+ MiB, now [\d.]+ MiB/);
+    const reclaimed = /host memory reclaimed by the balloon: [\d.]+ MiB \(inflate ([\d.]+) MiB, free page reporting [\d.]+ MiB, free page hinting ([\d.]+) MiB\)/.exec(result.stdout);
+    assert.ok(reclaimed, 'the summary says what each mechanism reclaimed');
+    assert.ok(Number(reclaimed[1]) > 0 && Number(reclaimed[2]) > 0, 'the inflation and the hinting run released host memory');
     assert.match(result.stdout, new RegExp(`inflate_count ${String(counters.inflate_count)},`), 'the summary totals are the lines\' sums');
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -136,6 +139,7 @@ test('the live view: target and actual size, host memory held, what moved, the g
         guestMib: 1024,
         residentBytes: 412 * 1024 * 1024,
         peakResidentBytes: 820 * 1024 * 1024,
+        released: { inflate: 256 * 1024 * 1024, reporting: 103 * 1024 * 1024, hinting: 48 * 1024 * 1024 },
         moved: new Map([
           ['inflate_count', 3n],
           ['free_page_hint_freed', BigInt(48 * 1024 * 1024)],
@@ -147,7 +151,8 @@ test('the live view: target and actual size, host memory held, what moved, the g
   assert.deepEqual(lines, [
     'microVM session  12.0 s of 30 s   phase: free page hinting run',
     'vm-1  balloon  target   256 MiB  actual   128 MiB  [███░░░░░░░░░░░░░░░░░]',
-    '      host memory held by the guest   412 MiB of  1024 MiB  (−408 MiB since the peak)',
+    '      host memory held by the guest   412 MiB of  1024 MiB  (peak 820 MiB)',
+    '      released by the balloon  inflate 256 MiB  reporting 103 MiB  hinting 48 MiB',
     '      balloon metrics this second  inflate_count +3  free_page_hint_freed +48 MiB',
     '      guest stats  free 318 MiB  available 502 MiB  total 1024 MiB  major faults 0',
   ]);

@@ -114,14 +114,17 @@ function main(): void {
 
   const step = (): void => {
     const elapsed = Date.now() - start;
-    for (let action = HOST_ACTIONS[nextAction]; action !== undefined && elapsed >= action.at * durationMs; action = HOST_ACTIONS[nextAction]) {
+    // One host action a step at most, so that the guests answer each before the next (a short
+    // session, or a slow step with many VMs, may find several due at once).
+    const action = HOST_ACTIONS[nextAction];
+    if (action !== undefined && elapsed >= action.at * durationMs) {
       nextAction++;
       phase = action.phase;
       for (const vm of vms) {
         try {
           if (action.act === 'target') vm.setTarget(Math.floor((action.fraction ?? 0) * vm.memoryMib));
           else if (action.act === 'start-hinting') vm.balloon.startHinting({ acknowledge_on_stop: true });
-          else vm.balloon.stopHinting();
+          else if (action.act === 'stop-hinting') vm.balloon.stopHinting();
         } catch (error) {
           problems.push(`${vm.id}: ${(error as Error).message}`);
         }
@@ -167,14 +170,14 @@ function summary(vms: readonly MicroVm[], why: string, elapsedS: number, paths: 
   const lines = [`Summary (${why}, after ${elapsedS.toFixed(1)} s)`];
   vms.forEach((vm, i) => {
     const counts = vm.balloonCounts();
-    const freed = (counts.get('free_page_report_freed') ?? 0n) + (counts.get('free_page_hint_freed') ?? 0n);
-    const inflated = vm.driver.activity.inflatedPages * 4096;
+    const released = vm.balloon.releasedBytes();
+    const total = released.inflate + released.reporting + released.hinting;
     lines.push(`${vm.id} (metrics in ${paths[i] ?? ''})`);
+    lines.push(`  host memory held by the guest: peak ${mib(vm.peakResidentBytes)}, now ${mib(vm.memory.residentBytes())}`);
     lines.push(
-      `  host memory held by the guest: peak ${mib(vm.peakResidentBytes)}, now ${mib(vm.memory.residentBytes())}` +
-        ` (${mib(vm.peakResidentBytes - vm.memory.residentBytes())} reclaimed)`,
+      `  host memory reclaimed by the balloon: ${mib(total)} (inflate ${mib(released.inflate)}, ` +
+        `free page reporting ${mib(released.reporting)}, free page hinting ${mib(released.hinting)})`,
     );
-    lines.push(`  given back by the guest: ${mib(inflated)} inflated, ${mib(freed)} reported or hinted free`);
     lines.push(`  balloon counters: ${[...counts].map(([name, count]) => `${name} ${count.toString()}`).join(', ')}`);
   });
   return lines;

@@ -1,39 +1,49 @@
 /**
  * What happens in a simulated microVM session, as fractions of its duration, so that a shorter
- * or longer run (`--duration-s`) tells the same story: the guest's program grows and shrinks,
- * leaving touched memory free; the host sets a balloon target and the guest inflates; a free page
- * hinting run and free page reporting reclaim more; the balloon deflates; the program grows
- * again.
+ * or longer run (`--duration-s`) tells the same story, each way of giving memory back doing its
+ * part: the guest's program grows, then frees the top of its heap (touched memory, still held by
+ * the host) and the host inflates the balloon, which takes those pages first; the program frees
+ * another region as the host starts a free page hinting run, and free page reporting takes what
+ * is left; the program grows again, the balloon deflates, and the program grows into the memory
+ * it gave back. The program gives memory up from the top of its heap (`shrink: 'top'`), in whole
+ * 2 MiB chunks, as a heap or a finished job does.
  */
 
 export interface HostAction {
   /** When, as a fraction of the session (0 … 1). */
   readonly at: number;
   readonly phase: string;
-  readonly act: 'target' | 'start-hinting' | 'stop-hinting';
+  readonly act: 'target' | 'start-hinting' | 'stop-hinting' | 'none';
   /** For `target`: the balloon size as a fraction of guest memory. */
   readonly fraction?: number;
 }
 
 export const HOST_ACTIONS: readonly HostAction[] = [
-  { at: 0.2, phase: 'inflating to a quarter of guest memory', act: 'target', fraction: 0.25 },
-  { at: 0.45, phase: 'free page hinting run', act: 'start-hinting' },
-  { at: 0.6, phase: 'free page reporting', act: 'stop-hinting' },
-  { at: 0.75, phase: 'deflating', act: 'target', fraction: 0 },
+  { at: 0.12, phase: 'the program frees the top of its heap', act: 'none' },
+  // The step after: the guest's driver inflates before its next reporting pass.
+  { at: 0.125, phase: 'inflating to a quarter of guest memory', act: 'target', fraction: 0.25 },
+  { at: 0.38, phase: 'the program frees another region', act: 'none' },
+  { at: 0.385, phase: 'free page hinting run', act: 'start-hinting' },
+  { at: 0.52, phase: 'free page reporting', act: 'stop-hinting' },
+  { at: 0.6, phase: 'the program grows again', act: 'none' },
+  { at: 0.72, phase: 'deflating', act: 'target', fraction: 0 },
+  { at: 0.85, phase: 'the program grows into the memory the balloon gave back', act: 'none' },
 ];
 
 /** The phase shown before the first host action. */
 export const FIRST_PHASE = 'booting: the guest program grows';
 
 /**
- * The guest program's working set, as a fraction of guest memory, at a fraction of the session:
- * up to 80% (touching that memory), down to 35% (leaving it free but held by the host), and
- * up to 55% once the balloon is gone.
+ * The guest program's working set, as a fraction of guest memory, at a fraction of the session.
+ * It frees at once (a region goes in one step), so that the host's action of the next step finds
+ * that memory free and still held.
  */
 export function workingSet(at: number): number {
-  if (at < 0.1) return 0.8 * (at / 0.1);
-  if (at < 0.15) return 0.8;
-  if (at < 0.2) return 0.8 - 0.45 * ((at - 0.15) / 0.05);
-  if (at < 0.85) return 0.35;
-  return 0.35 + 0.2 * Math.min(1, (at - 0.85) / 0.1);
+  const ramp = (from: number, to: number, start: number, end: number): number =>
+    from + (to - from) * Math.min(1, Math.max(0, (at - start) / (end - start)));
+  if (at < 0.12) return ramp(0, 0.8, 0, 0.1);
+  if (at < 0.38) return 0.55;
+  if (at < 0.6) return 0.35;
+  if (at < 0.85) return ramp(0.35, 0.5, 0.6, 0.66);
+  return ramp(0.5, 0.65, 0.85, 0.92);
 }

@@ -4,8 +4,9 @@
  *
  * ```
  * microVM session  12.0 s of 30 s   phase: hinting run
- * vm-1  balloon  target  256 MiB  actual  248 MiB  [██████████████████░░]
- *       host memory held by the guest  412 MiB of 1024 MiB  (−611 MiB since the peak)
+ * vm-1  balloon  target  256 MiB  actual  248 MiB  [█████░░░░░░░░░░░░░░░]
+ *       host memory held by the guest  412 MiB of 1024 MiB  (peak 819 MiB)
+ *       released by the balloon  inflate 256 MiB  reporting 103 MiB  hinting 48 MiB
  *       balloon metrics this second  inflate_count +1  free_page_hint_count +12  free_page_hint_freed +48 MiB
  *       guest stats  free 318 MiB  available 502 MiB  total 1024 MiB  major faults 0
  * ```
@@ -22,6 +23,8 @@ export interface VmSnapshot {
   /** Host memory the guest's pages hold now, and at most so far. */
   readonly residentBytes: number;
   readonly peakResidentBytes: number;
+  /** Host memory the balloon device released so far, by the way the guest gave it. */
+  readonly released: Readonly<Record<'inflate' | 'reporting' | 'hinting', number>>;
   /** Balloon counters that moved since the last frame, by wire name. */
   readonly moved: ReadonlyMap<string, bigint>;
   /** The guest's latest statistics, in bytes where they are sizes; undefined before the first. */
@@ -41,11 +44,9 @@ export function renderFrame(frame: Frame, width = 100): string[] {
   for (const vm of frame.vms) {
     const pad = ' '.repeat(vm.id.length);
     lines.push(`${vm.id}  balloon  target ${mib(vm.targetMib * MIB)}  actual ${mib(vm.actualMib * MIB)}  ${bar(vm.actualMib, vm.guestMib, 20)}`);
-    const reclaimed = vm.peakResidentBytes - vm.residentBytes;
-    lines.push(
-      `${pad}  host memory held by the guest ${mib(vm.residentBytes)} of ${mib(vm.guestMib * MIB)}` +
-        (reclaimed > 0 ? `  (−${mib(reclaimed).trim()} since the peak)` : ''),
-    );
+    lines.push(`${pad}  host memory held by the guest ${mib(vm.residentBytes)} of ${mib(vm.guestMib * MIB)}  (peak ${mib(vm.peakResidentBytes).trim()})`);
+    const { inflate, reporting, hinting } = vm.released;
+    lines.push(`${pad}  released by the balloon  inflate ${mib(inflate).trim()}  reporting ${mib(reporting).trim()}  hinting ${mib(hinting).trim()}`);
     lines.push(`${pad}  balloon metrics this second  ${movedText(vm.moved)}`);
     lines.push(`${pad}  guest stats  ${statsText(vm.stats)}`);
   }

@@ -22,6 +22,7 @@ export interface MicroVmOptions {
   readonly metricsPath: string;
   /** The guest program's working set, as a fraction of guest memory, at a time in ms. */
   readonly workingSet: (nowMs: number) => number;
+
   readonly seed: number;
 }
 
@@ -53,7 +54,7 @@ export class MicroVm {
       target: (nowMs) => Math.round(options.workingSet(nowMs) * totalPages),
       churnPages: 64,
       seed: options.seed,
-      // The program's heap gives back its top when it shrinks: whole free chunks the guest can report.
+      // The program's heap gives back its top when it shrinks: whole free chunks.
       shrink: 'top',
     });
     // The interrupt line is wired before the driver that handles it exists.
@@ -63,7 +64,8 @@ export class MicroVm {
         guest.driver?.handleInterrupt();
       },
     });
-    this.driver = guest.driver = new SimulatedBalloonDriver({ mmio: this.transport, memory: this.memory, workload: this.workload, reportingIntervalMs: 1000 });
+    // Free page reporting every 2 s, Linux's delay.
+    this.driver = guest.driver = new SimulatedBalloonDriver({ mmio: this.transport, memory: this.memory, workload: this.workload, reportingIntervalMs: 2000 });
   }
 
   /** The guest boots: its driver finds the balloon and sets it up. */
@@ -111,6 +113,7 @@ export class MicroVm {
       guestMib: this.memoryMib,
       residentBytes: this.memory.residentBytes(),
       peakResidentBytes: this.#peakResident,
+      released: this.balloon.releasedBytes(),
       moved,
       stats,
     };

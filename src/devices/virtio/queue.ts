@@ -87,12 +87,17 @@ export class DescriptorChain {
     }
   }
 
-  /** The head descriptor alone, checked as `descriptors()` checks each; throws `MalformedChainError`. */
-  headDescriptor(memory: GuestMemory): Descriptor {
+  /**
+   * The head descriptor alone, checked as `descriptors()` checks each; throws
+   * `MalformedChainError`. With `{ buffer: false }` its buffer is not checked: for a device that
+   * may skip the buffer unread, and checks it only before it reads.
+   */
+  headDescriptor(memory: GuestMemory, options: { readonly buffer?: boolean } = {}): Descriptor {
     const size = this.queue.size;
     if (this.head >= size) throw new MalformedChainError(`descriptor index ${this.head} is outside the table of ${size}`);
     const descriptor = this.queue.readDescriptor(memory, this.head);
     if ((descriptor.flags & VIRTQ_DESC_F_INDIRECT) !== 0) throw new MalformedChainError(`descriptor ${this.head} is indirect, which was not offered`);
+    if (options.buffer === false) return descriptor;
     try {
       memory.checkRange(descriptor.addr, descriptor.len);
     } catch (error) {

@@ -21,7 +21,7 @@
  * | metric | moves |
  * |---|---|
  * | `inflate_count`, `deflate_count`, `stats_updates_count` | once per processing of their queue (a notification), whatever it held |
- * | `stats_update_fails` | once per stats buffer holding an unknown tag |
+ * | `stats_update_fails` | per unknown statistics tag (skipped; the others are read) |
  * | `event_fails` | per malformed chain, per interrupt that could not be raised, per corrupted available ring |
  * | `free_page_report_count`, `free_page_hint_count` | per range the device tried to release |
  * | `free_page_report_freed`, `free_page_hint_freed` | the bytes of each range released |
@@ -33,16 +33,16 @@
  *   whole VMM. Here it counts `event_fails`, asks the transport for a reset
  *   (`InterruptLine.needsReset`), and the device serves nothing more until `reset()`.
  * - A malformed chain (an index outside the table, a loop, an indirect descriptor, a buffer the
- *   device must read that lies outside guest memory) ends Firecracker's processing of that
- *   notification, and the chain is never returned. Here it counts `event_fails`, goes back to
- *   the driver with length 0, and the rest of the queue is processed: each malformed chain costs
- *   one `event_fails`, as it would across the guest's later notifications in Firecracker. A
- *   hinted or reported range outside guest memory is not a malformed chain, in either: it is a
- *   range that could not be released (`free_page_*_fails`).
+ *   device must read that lies outside guest memory) is never returned by Firecracker: a bad
+ *   buffer ends that notification's processing with an error (`event_fails`), a bad index stalls
+ *   the queue without a metric. Here each malformed chain counts one `event_fails`, goes back to
+ *   the driver with length 0, and the rest of the queue is processed. A buffer the device skips
+ *   unread (an inflate descriptor that is write-only, not whole frame numbers, or over 256) is
+ *   not checked, in either. A hinted or reported range outside guest memory is not a malformed
+ *   chain, in either: it is a range that could not be released (`free_page_*_fails`).
  * - An inflate descriptor of more than 256 frames is skipped as bogus in both, but returned to
  *   the used ring here (Firecracker never returns it, and the guest leaks that buffer).
- * - An unknown statistics tag stops parsing that buffer (Firecracker ≥ 1.13 skips it and goes
- *   on); the buffer is still held and handed back. A trailing partial entry is not read.
+ * - A trailing partial statistics entry is not read.
  * - `updateSize` beyond the guest's memory says the memory size in its message ("should be less
  *   than {n}MiB" with n the guest memory size; Firecracker puts the requested amount there).
  * - The driver may write `actual_pages` only; a write touching another field is ignored
@@ -171,6 +171,7 @@ interface Active {
 class NeedsReset extends Error {}
 
 export class Balloon implements VirtioDevice {
+  readonly #released = { inflate: 0, reporting: 0, hinting: 0 };
   readonly deviceType = VIRTIO_DEVICE_TYPE.balloon;
   readonly queueMaxSizes: readonly number[];
   readonly availableFeatures: bigint;
@@ -269,6 +270,15 @@ export class Balloon implements VirtioDevice {
   /** Whether the device stopped serving a guest that corrupted a ring, until `reset()`. */
   get needsReset(): boolean {
     return this.#broken;
+  }
+
+  /**
+   * Host memory the device has released since it was created, in bytes, by the way the guest
+   * gave it: the resident pages its discards freed (the `…_freed` metrics count the ranges the
+   * guest named, whether the host held them or not).
+   */
+  releasedBytes(): Readonly<Record<'inflate' | 'reporting' | 'hinting', number>> {
+    return { ...this.#released };
   }
 
   ackFeatures(features: bigint): void {
@@ -484,7 +494,9 @@ export class Balloon implements VirtioDevice {
         found = true;
         let descriptor;
         try {
-          descriptor = chain.headDescriptor(memory);
+          // Its buffer is checked only if it is read: a descriptor Firecracker skips unread
+          // (write-only, a length not of whole frame numbers, too many) moves no metric.
+          descriptor = chain.headDescriptor(memory, { buffer: false });
         } catch (error) {
           this.#rejectChain(active, queue, chain, error);
           needsInterrupt = true;
@@ -496,6 +508,13 @@ export class Balloon implements VirtioDevice {
             if (MAX_PAGE_COMPACT_BUFFER - count < pages) {
               queue.undoPop();
               break;
+            }
+            try {
+              memory.checkRange(descriptor.addr, descriptor.len);
+            } catch (error) {
+              this.#rejectChain(active, queue, chain, new MalformedChainError(`descriptor ${chain.head}: ${(error as Error).message}`));
+              needsInterrupt = true;
+              continue;
             }
             // Straight into the buffer's bytes; the guest's u32 LE are the host's own layout
             // on a little-endian host, and are swapped in place on a big-endian one.
@@ -511,7 +530,7 @@ export class Balloon implements VirtioDevice {
       }
       for (const range of compactPageFrameNumbers(buffer.subarray(0, count))) {
         try {
-          memory.discardRange(pfnToAddress(range.start), range.length * PAGE_SIZE);
+          this.#released.inflate += memory.discardRange(pfnToAddress(range.start), range.length * PAGE_SIZE) * PAGE_SIZE;
         } catch (error) {
           // Frames outside guest memory: Firecracker logs "Error removing memory range" and
           // counts nothing; the guest only harmed its own balloon.
@@ -559,7 +578,8 @@ export class Balloon implements VirtioDevice {
       // read: a guest cannot make the device walk an arbitrarily long one.
       if (descriptor.len <= MAX_STATS_DESC_LEN) {
         const whole = descriptor.len - (descriptor.len % SIZE_OF_STAT);
-        if (!updateWithStats(this.#latestStats, memory.read(descriptor.addr, whole))) this.#metrics.stats_update_fails.inc();
+        const unknown = updateWithStats(this.#latestStats, memory.read(descriptor.addr, whole));
+        if (unknown > 0) this.#metrics.stats_update_fails.add(unknown);
       }
       this.#statsDescIndex = chain.head;
     }
@@ -600,7 +620,7 @@ export class Balloon implements VirtioDevice {
           // A range before any command id, or from an earlier run.
           if (this.#guestCmd === undefined || this.#guestCmd !== hostCmd) continue;
           this.#metrics.free_page_hint_count.inc();
-          if (this.#discard(memory, descriptor.addr, descriptor.len)) this.#metrics.free_page_hint_freed.add(descriptor.len);
+          if (this.#discard(memory, descriptor.addr, descriptor.len, 'hinting')) this.#metrics.free_page_hint_freed.add(descriptor.len);
           else this.#metrics.free_page_hint_fails.inc();
         }
       } catch (error) {
@@ -635,7 +655,7 @@ export class Balloon implements VirtioDevice {
       }
       for (const descriptor of descriptors) {
         this.#metrics.free_page_report_count.inc();
-        if (this.#discard(memory, descriptor.addr, descriptor.len)) this.#metrics.free_page_report_freed.add(descriptor.len);
+        if (this.#discard(memory, descriptor.addr, descriptor.len, 'reporting')) this.#metrics.free_page_report_freed.add(descriptor.len);
         else this.#metrics.free_page_report_fails.inc();
       }
       queue.addUsed(memory, chain.head, 0);
@@ -645,9 +665,9 @@ export class Balloon implements VirtioDevice {
   }
 
   /** Releases a range the guest gave; false if it is not inside guest memory. */
-  #discard(memory: GuestMemory, addr: bigint, len: number): boolean {
+  #discard(memory: GuestMemory, addr: bigint, len: number, by: 'reporting' | 'hinting'): boolean {
     try {
-      memory.discardRange(addr, len);
+      this.#released[by] += memory.discardRange(addr, len) * PAGE_SIZE;
       return true;
     } catch (error) {
       if (error instanceof GuestMemoryError) return false;

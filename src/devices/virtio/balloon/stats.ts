@@ -59,16 +59,17 @@ export interface BalloonStats extends GuestStats {
 }
 
 /**
- * Reads the whole entries of `bytes` into `stats`. Stops at the first unknown tag and returns
- * false (Firecracker ≥ 1.13 skips it and goes on; this project stops, as the issue asks); true if
- * every entry was known.
+ * Reads the whole entries of `bytes` into `stats`, skipping the tags it does not know (a newer
+ * kernel's) as current Firecracker does; returns how many it skipped, each a
+ * `stats_update_fails`.
  */
-export function updateWithStats(stats: GuestStats, bytes: Uint8Array): boolean {
+export function updateWithStats(stats: GuestStats, bytes: Uint8Array): number {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let unknown = 0;
   for (let at = 0; at + SIZE_OF_STAT <= bytes.length; at += SIZE_OF_STAT) {
     const name = STAT_TAGS[view.getUint16(at, true)];
-    if (name === undefined) return false;
-    stats[name] = Number(view.getBigUint64(at + 2, true));
+    if (name === undefined) unknown++;
+    else stats[name] = Number(view.getBigUint64(at + 2, true));
   }
-  return true;
+  return unknown;
 }

@@ -101,6 +101,13 @@ export class MmioTransport {
   #queues: Queue[];
   /** Whether the device was activated and not reset since. */
   #active = false;
+  /**
+   * Queues notified after FEATURES_OK but before DRIVER_OK. The specification says a driver
+   * must not, but Linux's virtio_balloon kicks its statistics queue during probe, before
+   * `virtio_device_ready()`; Firecracker's eventfd holds such a kick until the device is
+   * activated, and so does this: the queues are processed right after activation.
+   */
+  readonly #earlyNotified = new Set<number>();
   /** Identifies the interrupt line of the current activation; a reset disconnects older lines. */
   #lineGeneration = 0;
   /** How deep the transport is in guest accesses (an interrupt handler may access again). */
@@ -336,6 +343,9 @@ export class MmioTransport {
       return;
     }
     this.#active = true;
+    const early = [...this.#earlyNotified];
+    this.#earlyNotified.clear();
+    for (const index of early) this.#notify(index);
   }
 
   /** An interrupt line for one activation; once the device is reset, it does nothing. */
@@ -354,6 +364,10 @@ export class MmioTransport {
   }
 
   #notify(index: number): void {
+    if (!this.#active && (this.#status & (FEATURES_OK | DRIVER_OK | FAILED | NEEDS_RESET)) === FEATURES_OK) {
+      if (Number.isInteger(index) && index >= 0 && index < this.#queues.length) this.#earlyNotified.add(index);
+      return;
+    }
     if (!this.#active || (this.#status & (DRIVER_OK | FAILED | NEEDS_RESET)) !== DRIVER_OK) return;
     if (this.#queues[index]?.ready !== true) return;
     this.#device.notifyQueue(index);
@@ -389,6 +403,7 @@ export class MmioTransport {
     this.#driverFeaturesBeyond = false;
     this.#queueSel = 0;
     this.#active = false;
+    this.#earlyNotified.clear();
     this.#lineGeneration++;
     try {
       this.#device.reset();

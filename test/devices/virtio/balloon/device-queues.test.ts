@@ -41,6 +41,7 @@ test('inflate: the frames given are released, the chain returned with length 0, 
   assert.ok(filledWith(h.memory, (FIRST_PFN + 1) * PAGE_SIZE, PAGE_SIZE, 0xa5), 'a frame not given is kept');
   assert.ok(filledWith(h.memory, (FIRST_PFN + 2) * PAGE_SIZE, PAGE_SIZE, 0));
   assert.equal(resident - h.memory.residentBytes(), 2 * PAGE_SIZE);
+  assert.deepEqual(h.balloon.releasedBytes(), { inflate: 2 * PAGE_SIZE, reporting: 0, hinting: 0 });
   assert.deepEqual(counts(h.metrics), expected({ inflate_count: 1 }));
 });
 
@@ -211,6 +212,7 @@ test('free page reporting: every descriptor of a chain is a range to release', (
   assert.deepEqual(used(h, REPORTING), [{ id: head, len: 0 }]);
   assert.deepEqual(h.interrupt.take(), ['vring']);
   assert.equal(resident - h.memory.residentBytes(), 6 * PAGE_SIZE);
+  assert.deepEqual(h.balloon.releasedBytes(), { inflate: 0, reporting: 6 * PAGE_SIZE, hinting: 0 }, 'the resident pages it freed');
   assert.ok(filledWith(h.memory, FIRST_PFN * PAGE_SIZE, 2 * PAGE_SIZE, 0));
   assert.ok(filledWith(h.memory, (FIRST_PFN + 2) * PAGE_SIZE, 2 * PAGE_SIZE, 0xa5));
   assert.ok(filledWith(h.memory, (FIRST_PFN + 4) * PAGE_SIZE, 4 * PAGE_SIZE, 0));

@@ -223,8 +223,12 @@ function reference(role: Role, placed: readonly Placed[], hostCmd: number, ackno
         used.push({ id: head, len: 0 });
         break;
       case 'inflate': {
-        if (structurallyMalformed(spec, true)) moved.event_fails++;
-        else if ((headDescriptor.flags & DESC_F_WRITE) === 0 && headDescriptor.len % 4 === 0 && headDescriptor.len / 4 <= 256 && headDescriptor.payload !== undefined) {
+        // A buffer is checked only if it is read: one skipped unread (write-only, a length not
+        // of whole frame numbers, over 256) moves no metric wherever it points, as in Firecracker.
+        const read = (headDescriptor.flags & DESC_F_WRITE) === 0 && headDescriptor.len % 4 === 0 && headDescriptor.len / 4 <= 256;
+        const indirectHead = spec.defect === 'indirect' && spec.descriptors.length === 1;
+        if (spec.defect === 'head-out-of-table' || indirectHead || (read && !inside(headDescriptor.addr, headDescriptor.len))) moved.event_fails++;
+        else if (read && headDescriptor.payload !== undefined) {
           const view = new DataView(headDescriptor.payload.buffer);
           for (let at = 0; at < headDescriptor.len; at += 4) inflated.add(view.getUint32(at, true));
         }
@@ -241,11 +245,9 @@ function reference(role: Role, placed: readonly Placed[], hostCmd: number, ackno
         }
         if (headDescriptor.len <= 2560 && headDescriptor.payload !== undefined) {
           const view = new DataView(headDescriptor.payload.buffer);
+          // Each unknown tag is counted and skipped; the entries after it are read.
           for (let at = 0; at + 10 <= headDescriptor.len; at += 10) {
-            if (view.getUint16(at, true) > 15) {
-              moved.stats_update_fails++;
-              break;
-            }
+            if (view.getUint16(at, true) > 15) moved.stats_update_fails++;
           }
         }
         held = head;

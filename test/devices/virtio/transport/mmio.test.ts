@@ -563,12 +563,22 @@ describe('MmioTransport', () => {
       const { transport, device, layouts } = rig();
       notifyQueue(transport, 0);
       driveHandshake(transport, { queues: [layouts[0]], driverOk: false });
-      notifyQueue(transport, 0);
       writeRegister(transport, REG.status, LIVE);
       for (const index of [1, 2, 0xffff_ffff, 0x1_0000]) notifyQueue(transport, index);
-      assert.ok(!device.methods().includes('notifyQueue'));
+      assert.ok(!device.methods().includes('notifyQueue'), 'a kick before FEATURES_OK is dropped');
       notifyQueue(transport, 0);
       assert.deepEqual(device.calls.at(-1), { method: 'notifyQueue', index: 0 });
+    });
+
+    test('a kick between FEATURES_OK and DRIVER_OK (as Linux\'s balloon driver does) is served once, on activation', () => {
+      const { transport, device, layouts } = rig();
+      driveHandshake(transport, { queues: [layouts[0]], driverOk: false });
+      notifyQueue(transport, 0);
+      notifyQueue(transport, 0);
+      notifyQueue(transport, 7);
+      assert.ok(!device.methods().includes('notifyQueue'), 'nothing before the device is live');
+      writeRegister(transport, REG.status, LIVE);
+      assert.deepEqual(device.calls.filter((call) => call.method === 'notifyQueue'), [{ method: 'notifyQueue', index: 0 }]);
     });
   });
 

@@ -84,10 +84,8 @@ export class RecordingMemory extends GuestMemory {
     });
   }
 
-  override discardRange(address: GuestAddress, length: number): void {
-    this.#track('discard', 'discardRange', address, length, () => {
-      super.discardRange(address, length);
-    });
+  override discardRange(address: GuestAddress, length: number): number {
+    return this.#track('discard', 'discardRange', address, length, () => super.discardRange(address, length));
   }
 
   #track<T>(kind: AccessKind, method: string, address: GuestAddress, length: number, run: () => T): T {
