@@ -237,9 +237,21 @@ export class GuestMemory {
       return 0;
     }
     this.#zero(start, firstWhole * PAGE_SIZE - start);
-    const released = this.#releasePages(firstWhole, endWhole);
+    const released = endWhole - firstWhole === 1 ? this.#releasePage(firstWhole) : this.#releasePages(firstWhole, endWhole);
     this.#zero(endWhole * PAGE_SIZE, end - endWhole * PAGE_SIZE);
     return released;
+  }
+
+  /** Releases page `index` if it is resident: the one-page discard, without the range walk. */
+  #releasePage(index: number): number {
+    if (this.#pages[index] === undefined) return 0;
+    this.#pages[index] = undefined;
+    this.#resident--;
+    const chunk = (index / CHUNK_PAGES) | 0;
+    this.#chunkResident[chunk] = (this.#chunkResident[chunk] as number) - 1;
+    const group = (index / GROUP_PAGES) | 0;
+    this.#groupResident[group] = (this.#groupResident[group] as number) - 1;
+    return 1;
   }
 
   /** Releases the resident pages `first … end − 1`, skipping empty groups and chunks whole. */
