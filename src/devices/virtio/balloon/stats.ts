@@ -4,9 +4,10 @@
  * `include/uapi/linux/virtio_balloon.h` (10–15 since Linux 6.12); the names are Firecracker's
  * `BalloonStats` fields, which are also its API's wire names.
  *
- * Values are kept as numbers: exact up to 2^53 (8 PiB, or that many faults), which every figure
- * a guest reports stays below; a larger one is rounded to the nearest double.
+ * Values are exact u64, as the library's metrics are (`U64`): a number up to 2^53 − 1, a bigint
+ * above — a guest may report any 64-bit value, and Firecracker's API returns it as it came.
  */
+import { normalizeU64, type U64 } from '../../../metrics/u64.js';
 
 /** The statistic each tag carries, indexed by tag. */
 export const STAT_TAGS = [
@@ -44,7 +45,7 @@ export const MAX_STATS_TAGS = 256;
 export const MAX_STATS_DESC_LEN = MAX_STATS_TAGS * SIZE_OF_STAT;
 
 /** The statistics the guest has sent so far; a tag it never sent is absent. */
-export type GuestStats = { -readonly [K in BalloonStatName]?: number };
+export type GuestStats = { -readonly [K in BalloonStatName]?: U64 };
 
 /** What `Balloon.latestStats()` returns: the balloon's size, then the guest's statistics. */
 export interface BalloonStats extends GuestStats {
@@ -69,7 +70,7 @@ export function updateWithStats(stats: GuestStats, bytes: Uint8Array): number {
   for (let at = 0; at + SIZE_OF_STAT <= bytes.length; at += SIZE_OF_STAT) {
     const name = STAT_TAGS[view.getUint16(at, true)];
     if (name === undefined) unknown++;
-    else stats[name] = Number(view.getBigUint64(at + 2, true));
+    else stats[name] = normalizeU64(view.getBigUint64(at + 2, true));
   }
   return unknown;
 }

@@ -383,12 +383,24 @@ export class MmioTransport {
     if ((this.#status & DRIVER_OK) !== 0) this.#raise(INTERRUPT_STATUS.configChange);
   }
 
-  /** The device threw (it must not): as if it asked for a reset; never throws itself. */
+  /**
+   * The device threw (it must not): as if it asked for a reset, and it is stopped — its
+   * interrupt line cut and `reset()` called — so that its timers do not go on using the queues
+   * of a device the driver sees as broken. Never throws itself.
+   */
   #deviceFailed(): void {
     try {
       this.#needsReset();
     } catch {
       // Nothing left to do: the status already says what can be said.
+    }
+    if (!this.#active) return;
+    this.#active = false;
+    this.#lineGeneration++;
+    try {
+      this.#device.reset();
+    } catch {
+      // A device that cannot even be reset: the status says it needs one, and Status 0 tries again.
     }
   }
 

@@ -214,3 +214,13 @@ test('stats: a driver that sends its next buffer from inside the interrupt finds
   assert.deepEqual(counts(h.metrics), expected({ stats_updates_count: 3 }));
   h.balloon.reset();
 });
+
+test('stats: a value past 2^53 is kept exact, as a bigint', () => {
+  const h = activated({ stats_polling_interval_s: 1 });
+  put(h, STATS, [statsBuffer(h, DATA_BASE, [[4, 2n ** 60n + 3n], [5, 1024n]])]);
+  h.balloon.notifyQueue(STATS);
+  const stats = h.balloon.latestStats();
+  assert.equal(stats.free_memory, 2n ** 60n + 3n);
+  assert.equal(stats.total_memory, 1024);
+  h.balloon.reset();
+});

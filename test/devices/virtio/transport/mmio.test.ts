@@ -719,10 +719,17 @@ describe('MmioTransport', () => {
     for (const [method, access] of misbehaving) {
       test(`a device whose ${method} throws is treated as needing a reset`, () => {
         const r = liveRig();
+        const line = r.device.context?.interrupt;
         r.device.throwing.add(method);
         access(r);
         assert.equal(r.transport.status, LIVE | STATUS.deviceNeedsReset);
         assert.deepEqual(r.interrupts, [INTERRUPT.config]);
+        if (method === 'notifyQueue') {
+          assert.equal(r.device.methods().at(-1), 'reset', 'a live device that threw is stopped');
+          assert.ok(line !== undefined);
+          line.raise('vring');
+          assert.equal(r.transport.interruptStatus, INTERRUPT.config, 'its interrupt line is cut');
+        }
         r.device.throwing.clear();
         assert.equal(driveHandshake(r.transport, { queues: r.layouts }).status, LIVE);
       });
