@@ -22,7 +22,7 @@ export type {
   MetricSpecOptions,
   ValueInfo,
 } from './metrics/group.js';
-export type { DocumentEntry, EntryShape, MetricsDocument, WriterMetrics } from './metrics/document.js';
+export type { DocumentEntry, EntryGroup, EntryShape, MetricsDocument, WriterMetrics } from './metrics/document.js';
 export type { DeviceFamilyOptions } from './metrics/device-family.js';
 export type { MetricsDestination } from './metrics/destination.js';
 export type { LineWritable } from './metrics/stream-sink.js';

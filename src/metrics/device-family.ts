@@ -16,7 +16,7 @@
  * `maxRemovedPending` removed devices wait for their line: past that, the oldest one's last
  * deltas are folded into a group that only the aggregate carries, and its group is released.
  */
-import type { DocumentEntry, EntryShape } from './document.js';
+import type { DocumentEntry, EntryGroup, EntryShape } from './document.js';
 import type { GroupFields, GroupSchema, MetricGroup } from './group.js';
 import { encodeMemberKey, type JsonPiece } from './json-bytes.js';
 import { compareKeys } from './key-order.js';
@@ -154,6 +154,13 @@ export class DeviceFamily<F extends GroupFields> implements DocumentEntry {
   /** The ids of the present (not removed) devices, in entry order. */
   ids(): string[] {
     return this.#devices.filter((d) => !d.removed).map((d) => d.id);
+  }
+
+  /** The present devices' groups, in entry order (see `DocumentEntry.groups`). */
+  groups(): EntryGroup[] {
+    const held: EntryGroup[] = [];
+    for (const d of this.#devices) if (!d.removed) held.push({ device: d.id, group: d.group });
+    return held;
   }
 
   /** How many groups the family holds: present devices, and removed ones whose last line is not out. */

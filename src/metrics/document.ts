@@ -26,11 +26,24 @@ export type EntryShape =
       readonly aggregate: boolean;
     };
 
+/** A group an entry holds, as exporters read it at scrape time. */
+export interface EntryGroup {
+  /** The device's id in a family of devices; undefined for a single group. */
+  readonly device: string | undefined;
+  readonly group: MetricGroup<GroupFields>;
+}
+
 /** One part of a document: a group (`groupEntry`) or a family of devices (`DeviceFamily`). */
 export interface DocumentEntry {
   readonly shape: EntryShape;
   /** Appends the entry's members to the line being built. */
   writeTo(line: MetricsLine): void;
+  /**
+   * The groups the entry holds now (for a family, its present devices in id order), for exporters
+   * that read counts at scrape time. Reading them changes nothing; an entry without this method
+   * cannot be exported.
+   */
+  groups?(): readonly EntryGroup[];
 }
 
 /** Counters a writer moves when its lines fail, as Firecracker's `logger` group does. */
@@ -55,11 +68,13 @@ export function groupEntry<F extends GroupFields>(
   options: { readonly optional?: boolean } = {},
 ): DocumentEntry {
   const key = encodeMemberKey(schema.name);
+  const held: readonly EntryGroup[] = [{ device: undefined, group }];
   return {
     shape: { kind: 'group', key: schema.name, schema, optional: options.optional ?? false },
     writeTo: (line) => {
       line.group(key, schema, group);
     },
+    groups: () => held,
   };
 }
 
