@@ -81,3 +81,12 @@ test('no module depends on itself through others (type-only imports included)', 
   };
   for (const file of files) visit(file, []);
 });
+
+test('prom-client is loaded only by vmm-metrics/prometheus: the root index does not reach it', () => {
+  assert.ok(!reachable('index.ts').has('export/prometheus.ts'));
+  for (const file of modulesUnder('.')) {
+    if (name(file) === 'export/prometheus.ts') continue;
+    assert.doesNotMatch(readFileSync(file, 'utf8'), /from 'prom-client'/, name(file));
+  }
+  assert.match(readFileSync(join(SRC, 'export/prometheus.ts'), 'utf8'), /^import type \{[^}]*\} from 'prom-client';$/m);
+});
