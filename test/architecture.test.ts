@@ -82,6 +82,17 @@ test('no module depends on itself through others (type-only imports included)', 
   for (const file of files) visit(file, []);
 });
 
+test('@opentelemetry/api is loaded only by vmm-metrics/otel, for its types: the root index does not reach it', () => {
+  assert.ok(!reachable('index.ts').has('export/otel.ts'));
+  for (const file of modulesUnder('.')) {
+    if (name(file) === 'export/otel.ts') continue;
+    assert.doesNotMatch(readFileSync(file, 'utf8'), /from '@opentelemetry\//, name(file));
+  }
+  const source = readFileSync(join(SRC, 'export/otel.ts'), 'utf8');
+  assert.match(source, /^import type \{[^}]*\} from '@opentelemetry\/api';$/m);
+  assert.doesNotMatch(source, /^import \{[^}]*\} from '@opentelemetry/m);
+});
+
 test('prom-client is loaded only by vmm-metrics/prometheus: the root index does not reach it', () => {
   assert.ok(!reachable('index.ts').has('export/prometheus.ts'));
   for (const file of modulesUnder('.')) {

@@ -19,12 +19,20 @@
  * - The groups of a family of devices are one family with a `device` label; the aggregate entry
  *   (`block`, `net`, …) is not exported, since `sum by` gives it.
  *
+ * OpenTelemetry instruments (`openTelemetryInstruments`) are the same families under
+ * OpenTelemetry's naming: `<prefix>.<group>.<field>` (`firecracker.balloon.inflate_count`), the
+ * field as declared but for a `_us`/`_ms` suffix (the value is in seconds, and the unit says so),
+ * the group's unit token dropped as above, a latency aggregate's members as `….x_agg.sum` (a
+ * counter) and `….x_agg.min`/`….x_agg.max` (gauges); UCUM units (`s`, `By`, `{count}`); no
+ * `_total`, since the instrument's kind says it is a counter.
+ *
  * Design notes: names are checked against Prometheus's grammar and for collisions when they are
  * derived, so a group of one's own with an unusable name fails at registration, not at a scrape.
  */
 import { FirecrackerMetrics } from '../document/firecracker-metrics.js';
 import type { DocumentEntry, EntryShape } from '../metrics/document.js';
 import type { Aggregation, ValueInfo } from '../metrics/group.js';
+import type { IncMetric, StoreMetric } from '../metrics/metric.js';
 
 export type PrometheusType = 'counter' | 'gauge';
 
@@ -124,6 +132,60 @@ export function prometheusRenamings(
     else renamings.push({ from, to: [family.name] });
   }
   return renamings;
+}
+
+/** One OpenTelemetry observable instrument and the family (the declared value) it reads. */
+export interface OpenTelemetryInstrument {
+  /** `firecracker.block.read_bytes`, `firecracker.block.read_agg.sum`. */
+  readonly name: string;
+  /** A monotonic cumulative sum (`createObservableCounter`) or a gauge. */
+  readonly kind: 'counter' | 'gauge';
+  /** UCUM: `s` (µs and ms values are divided into seconds), `By`, `{count}`. */
+  readonly unit: 's' | 'By' | '{count}';
+  /** The declared help text. */
+  readonly description: string;
+  readonly family: PrometheusFamily;
+}
+
+/** OpenTelemetry's instrument name grammar (API specification, "Instrument name syntax"). */
+export const OPENTELEMETRY_NAME = /^[A-Za-z][A-Za-z0-9_.\-/]{0,254}$/;
+
+/** The OpenTelemetry instruments of a document's entries, in document order: one per Prometheus family. */
+export function openTelemetryInstruments(
+  entries: readonly (DocumentEntry | EntryShape)[],
+  options: PrometheusNameOptions = {},
+): OpenTelemetryInstrument[] {
+  const prefix: unknown = options.prefix ?? 'firecracker';
+  if (typeof prefix !== 'string' || (prefix !== '' && !OPENTELEMETRY_NAME.test(prefix))) {
+    throw new TypeError(`OpenTelemetry: prefix must be '' or an instrument name, got ${typeof prefix === 'string' ? JSON.stringify(prefix) : typeof prefix}`);
+  }
+  const seen = new Map<string, string>();
+  return prometheusFamilies(entries, { prefix: '' }).map((family) => {
+    const { value } = family;
+    const time = value.unit === 'microseconds' || value.unit === 'milliseconds';
+    const parts = [prefix, family.entry.replace(TIME_SUFFIX, ''), time ? value.field.replace(TIME_SUFFIX, '') : value.field];
+    if (value.member !== undefined) parts.push(value.member.replace(TIME_SUFFIX, ''));
+    const name = parts.filter((part) => part !== '').join('.');
+    if (!OPENTELEMETRY_NAME.test(name)) throw new TypeError(`OpenTelemetry: ${family.wire} gives ${JSON.stringify(name)}, which is not an instrument name`);
+    const other = seen.get(name);
+    if (other !== undefined) throw new TypeError(`OpenTelemetry: ${family.wire} and ${other} both give ${name}`);
+    seen.set(name, family.wire);
+    return {
+      name,
+      kind: family.type,
+      unit: time ? 's' : value.unit === 'bytes' ? 'By' : '{count}',
+      description: family.help,
+      family,
+    };
+  });
+}
+
+/** A family's value in one group, exact: a counter's `countBigInt()`, a store's `fetchBigInt()`. Reading changes nothing. */
+export function readExact(family: PrometheusFamily, group: object): bigint {
+  const info = family.value;
+  const field = (group as Record<string, unknown>)[info.field];
+  const metric = (info.member === undefined ? field : (field as Record<string, unknown>)[info.member]) as IncMetric | StoreMetric;
+  return info.kind === 'inc' ? (metric as IncMetric).countBigInt() : (metric as StoreMetric).fetchBigInt();
 }
 
 function familyName(stem: string, value: ValueInfo): string {

@@ -23,8 +23,7 @@
  */
 import type { Registry as PromRegistry, RegistryContentType } from 'prom-client';
 import type { DocumentEntry, EntryGroup } from '../metrics/document.js';
-import type { IncMetric, StoreMetric } from '../metrics/metric.js';
-import { prometheusFamilies, type PrometheusFamily, type PrometheusNameOptions } from './names.js';
+import { prometheusFamilies, readExact, type PrometheusFamily, type PrometheusNameOptions } from './names.js';
 
 export interface PrometheusOptions extends PrometheusNameOptions {
   /** The document to expose: a `FirecrackerMetrics`, an `EntryDocument`, anything with `entries`. */
@@ -78,12 +77,10 @@ class FamilyCollector {
   }
 
   read(): Sample[] {
-    const { value: info, scale } = this.family;
+    const { scale } = this.family;
     const samples: Sample[] = [];
     for (const { device, group } of this.entry.groups()) {
-      const field = (group as Record<string, unknown>)[info.field];
-      const metric = (info.member === undefined ? field : (field as Record<string, unknown>)[info.member]) as IncMetric | StoreMetric;
-      const exact = info.kind === 'inc' ? (metric as IncMetric).countBigInt() : (metric as StoreMetric).fetchBigInt();
+      const exact = readExact(this.family, group);
       samples.push({
         labels: device === undefined ? this.labels : { ...this.labels, device },
         exact,

@@ -1,0 +1,100 @@
+/**
+ * vmm-metrics/otel: a document's metrics as OpenTelemetry observable instruments, read at collection time.
+ *
+ * ```ts
+ * const provider = new MeterProvider({ readers: [new PeriodicExportingMetricReader({ exporter })] });
+ * const { unregister } = registerOpenTelemetry(provider.getMeter('vmm'), { document: vm, attributes: { vm: 'vm-42' } });
+ * // firecracker.block.read_bytes {device="rootfs", vm="vm-42"}: a monotonic cumulative sum, unit By
+ * ```
+ *
+ * Design notes:
+ * - The instruments are the Prometheus families under OpenTelemetry's names (`names.ts`,
+ *   `openTelemetryInstruments`): counters are `createObservableCounter` (monotonic sums; their
+ *   values are the cumulative `count()`, so the SDK's default cumulative temporality is what is
+ *   sent), stores are `createObservableGauge`, a latency aggregate is a counter of seconds (its
+ *   `sum_us`) and min/max gauges. Per-device groups carry a `device` attribute; the aggregate
+ *   entries (`block`, `net`, …) are not exported.
+ * - One batch callback (`meter.addBatchObservableCallback`) reads every value of the document
+ *   once per collection; nothing is added to the increment path, and reading changes nothing: a
+ *   collection never resets a counter or disturbs the deltas the JSON lines carry.
+ * - Values past 2^53: OpenTelemetry's API takes numbers, so such a value is observed as the
+ *   nearest double (2^60 + 3 → 1152921504606846976); µs and ms are divided into seconds.
+ * - `@opentelemetry/api` is imported for its types only: this module never loads it, and the
+ *   user's `Meter` comes from whatever API version their SDK uses.
+ */
+import type { Attributes, BatchObservableResult, Meter, Observable } from '@opentelemetry/api';
+import type { DocumentEntry, EntryGroup } from '../metrics/document.js';
+import { openTelemetryInstruments, readExact, type OpenTelemetryInstrument, type PrometheusNameOptions } from './names.js';
+
+export interface OpenTelemetryOptions extends PrometheusNameOptions {
+  /** The document to expose: a `FirecrackerMetrics`, an `EntryDocument`, anything with `entries`. */
+  readonly document: { readonly entries: readonly DocumentEntry[] };
+  /** Attributes on every point, e.g. `{ vm: 'vm-42' }`; `device` is taken by the per-device groups. */
+  readonly attributes?: Readonly<Record<string, string>>;
+}
+
+/** What `registerOpenTelemetry` created. */
+export interface OpenTelemetryRegistration {
+  /** The instrument names, in document order. */
+  readonly names: readonly string[];
+  /** Removes the batch callback: the instruments are observed no more. */
+  unregister(): void;
+}
+
+interface Bound {
+  readonly instrument: OpenTelemetryInstrument;
+  readonly observable: Observable;
+  readonly entry: DocumentEntry & { groups(): readonly EntryGroup[] };
+}
+
+/**
+ * Creates one observable instrument per family of `document` on `meter`, and one batch callback
+ * that observes them all. Throws, creating nothing, when an entry cannot be read at collection
+ * time or an attribute is unusable.
+ */
+export function registerOpenTelemetry(meter: Meter, options: OpenTelemetryOptions): OpenTelemetryRegistration {
+  const attributes = checkedAttributes(options.attributes ?? {});
+  const entries = options.document.entries;
+  const instruments = openTelemetryInstruments(entries, options.prefix === undefined ? {} : { prefix: options.prefix });
+  const byKey = new Map<string, DocumentEntry>();
+  for (const entry of entries) byKey.set(entry.shape.kind === 'group' ? entry.shape.key : entry.shape.prefix, entry);
+  const readable = instruments.map((instrument) => {
+    const entry = byKey.get(instrument.family.entry);
+    if (entry?.groups === undefined) throw new TypeError(`OpenTelemetry: the entry ${instrument.family.entry} cannot be read at collection time (it has no groups())`);
+    return { instrument, entry: entry as DocumentEntry & { groups(): readonly EntryGroup[] } };
+  });
+  const bound: Bound[] = readable.map(({ instrument, entry }) => {
+    const metadata = { description: instrument.description, unit: instrument.unit };
+    const observable = instrument.kind === 'counter' ? meter.createObservableCounter(instrument.name, metadata) : meter.createObservableGauge(instrument.name, metadata);
+    return { instrument, observable, entry };
+  });
+  const callback = (result: BatchObservableResult): void => {
+    for (const { instrument, observable, entry } of bound) {
+      const scale = instrument.family.scale;
+      for (const { device, group } of entry.groups()) {
+        const exact = readExact(instrument.family, group);
+        const value = scale === 0 ? Number(exact) : Number(exact) / 10 ** scale;
+        result.observe(observable, value, device === undefined ? attributes : { ...attributes, device });
+      }
+    }
+  };
+  const observables = bound.map((b) => b.observable);
+  meter.addBatchObservableCallback(callback, observables);
+  let registered = true;
+  return {
+    names: bound.map((b) => b.instrument.name),
+    unregister: () => {
+      if (!registered) return;
+      registered = false;
+      meter.removeBatchObservableCallback(callback, observables);
+    },
+  };
+}
+
+function checkedAttributes(attributes: Readonly<Record<string, string>>): Attributes {
+  for (const [name, value] of Object.entries(attributes)) {
+    if (name === '' || name === 'device') throw new TypeError(`OpenTelemetry: ${JSON.stringify(name)} cannot be an attribute of these metrics`);
+    if (typeof value !== 'string') throw new TypeError(`OpenTelemetry: attribute ${name} must be a string, got ${typeof value}`);
+  }
+  return { ...attributes };
+}
