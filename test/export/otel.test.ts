@@ -2,22 +2,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AggregationTemporality, DataPointType, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type MetricData } from '@opentelemetry/sdk-metrics';
 import { registerOpenTelemetry } from '../../src/export/otel.js';
-import { defineGroup, DeviceFamily, EntryDocument, FirecrackerMetrics, groupEntry, inc, latency, store, type DocumentEntry } from '../../src/index.js';
+import { defineGroup, EntryDocument, FirecrackerMetrics, groupEntry, inc, type DocumentEntry } from '../../src/index.js';
 import { collectingWriter } from '../metrics/helpers.js';
+import { Disk, fill, NIC_FIELDS, smallDocument } from './support.js';
 
-const Disk = defineGroup('disk_us', {
-  read_bytes: inc('Bytes read from the backing file.'),
-  queue_depth: store('Requests waiting in the queue.'),
-  boot_time_us: store('Time to boot.'),
-  read_agg: latency('Duration of a read request.'),
-});
-const Nic = defineGroup('nic', { rx_bytes_count: inc('Bytes received.'), freed: inc('Memory freed.', { unit: 'bytes' }), drops: inc('Packets dropped.') });
-
-function smallDocument() {
-  const disk = Disk.create();
-  const nics = new DeviceFamily('nic', Nic);
-  return { disk, nics, document: new EntryDocument([groupEntry(Disk, disk), nics]) };
-}
+const Nic = defineGroup('nic', { ...NIC_FIELDS, drops: inc('Packets dropped.') });
 
 /** A meter whose every collection lands in an in-memory exporter, with cumulative temporality. */
 function sdk() {
@@ -45,14 +34,9 @@ function points(metric: MetricData | undefined): { attributes: Record<string, un
 }
 
 test('names, kinds, units, descriptions and attributes of a small document', async (t) => {
-  const { disk, nics, document } = smallDocument();
-  disk.read_bytes.add(4096);
-  disk.queue_depth.store(3);
-  disk.boot_time_us.store(1_250_000);
-  disk.read_agg.recordUs(500);
-  disk.read_agg.recordUs(1500);
-  nics.alloc('eth1').freed.add(7);
-  nics.alloc('eth0').rx_bytes_count.add(1500);
+  const small = smallDocument(Nic);
+  const { document } = small;
+  fill(small);
   const { meter, collect, shutdown } = sdk();
   t.after(shutdown);
   const registration = registerOpenTelemetry(meter, { document, prefix: 'my', attributes: { vm: 'a' } });
@@ -126,7 +110,7 @@ test("Firecracker's whole document: OpenTelemetry names, a device attribute, no 
 });
 
 test('counters are cumulative across JSON flushes, and collections leave the lines their deltas', async (t) => {
-  const { disk, document } = smallDocument();
+  const { disk, document } = smallDocument(Nic);
   const { meter, collect, shutdown } = sdk();
   t.after(shutdown);
   registerOpenTelemetry(meter, { document });
@@ -154,7 +138,7 @@ test('counters are cumulative across JSON flushes, and collections leave the lin
 });
 
 test('past 2^53: the nearest double', async (t) => {
-  const { disk, document } = smallDocument();
+  const { disk, document } = smallDocument(Nic);
   const big = 2n ** 60n + 3n;
   disk.read_bytes.add(big);
   disk.read_agg.recordUs(big);
@@ -170,8 +154,8 @@ test('past 2^53: the nearest double', async (t) => {
 });
 
 test('unregister stops reporting; another document on the same meter goes on', async (t) => {
-  const first = smallDocument();
-  const second = smallDocument();
+  const first = smallDocument(Nic);
+  const second = smallDocument(Nic);
   first.disk.read_bytes.add(1);
   second.nics.alloc('eth0').drops.add(2);
   const { meter, collect, shutdown } = sdk();
@@ -192,7 +176,7 @@ test('unregister stops reporting; another document on the same meter goes on', a
 });
 
 test('bad attributes, prefixes and entries that cannot be read are refused', (t) => {
-  const { document } = smallDocument();
+  const { document } = smallDocument(Nic);
   const { meter, shutdown } = sdk();
   t.after(shutdown);
   assert.throws(() => registerOpenTelemetry(meter, { document, attributes: { device: 'x' } }), { message: 'OpenTelemetry: "device" cannot be an attribute of these metrics' });

@@ -2,22 +2,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { collectDefaultMetrics, Registry, type OpenMetricsContentType } from 'prom-client';
 import { exactMetrics, registerPrometheus } from '../../src/export/prometheus.js';
-import { defineGroup, DeviceFamily, EntryDocument, FirecrackerMetrics, groupEntry, inc, latency, store, type DocumentEntry } from '../../src/index.js';
+import { defineGroup, EntryDocument, FirecrackerMetrics, groupEntry, type DocumentEntry } from '../../src/index.js';
 import { collectingWriter } from '../metrics/helpers.js';
+import { Disk, fill, NIC_FIELDS, smallDocument } from './support.js';
 
-const Disk = defineGroup('disk_us', {
-  read_bytes: inc('Bytes read from the backing file.'),
-  queue_depth: store('Requests waiting in the queue.'),
-  boot_time_us: store('Time to boot.'),
-  read_agg: latency('Duration of a read request.'),
-});
-const Nic = defineGroup('nic', { rx_bytes_count: inc('Bytes received.'), freed: inc('Memory freed.', { unit: 'bytes' }) });
-
-function smallDocument() {
-  const disk = Disk.create();
-  const nics = new DeviceFamily('nic', Nic);
-  return { disk, nics, document: new EntryDocument([groupEntry(Disk, disk), nics]) };
-}
+const Nic = defineGroup('nic', NIC_FIELDS);
 
 const SNAPSHOT = `# HELP my_disk_read_bytes_total Bytes read from the backing file.
 # TYPE my_disk_read_bytes_total counter
@@ -54,19 +43,10 @@ my_nic_freed_bytes_total{vm="a",device="eth0"} 0
 my_nic_freed_bytes_total{vm="a",device="eth1"} 7
 `;
 
-function fill(disk: ReturnType<typeof smallDocument>['disk'], nics: ReturnType<typeof smallDocument>['nics']): void {
-  disk.read_bytes.add(4096);
-  disk.queue_depth.store(3);
-  disk.boot_time_us.store(1_250_000);
-  disk.read_agg.recordUs(500);
-  disk.read_agg.recordUs(1500);
-  nics.alloc('eth1').freed.add(7);
-  nics.alloc('eth0').rx_bytes_count.add(1500);
-}
 
 test('the exact exposition of a small document, in the Prometheus and the OpenMetrics format', async () => {
-  const { disk, nics, document } = smallDocument();
-  fill(disk, nics);
+  const { disk, nics, document } = smallDocument(Nic);
+  fill({ disk, nics, document });
   const registry = new Registry();
   const registration = registerPrometheus(registry, { document, prefix: 'my', labels: { vm: 'a' } });
   assert.equal(await registry.metrics(), SNAPSHOT);
@@ -108,7 +88,7 @@ test("Firecracker's whole document: one family per value, a device label, no agg
 });
 
 test('counters are cumulative across JSON flushes, and scrapes leave the lines their deltas', async () => {
-  const { disk, nics, document } = smallDocument();
+  const { disk, nics, document } = smallDocument(Nic);
   const registry = new Registry();
   registerPrometheus(registry, { document });
   const { metrics, out } = collectingWriter(document);
@@ -133,7 +113,7 @@ test('counters are cumulative across JSON flushes, and scrapes leave the lines t
 });
 
 test('past 2^53: the nearest double from registry.metrics(), the exact digits from exactMetrics()', async () => {
-  const { disk, document } = smallDocument();
+  const { disk, document } = smallDocument(Nic);
   const big = 2n ** 60n + 3n;
   disk.read_bytes.add(big);
   disk.read_agg.recordUs(big);
@@ -154,7 +134,7 @@ test('past 2^53: the nearest double from registry.metrics(), the exact digits fr
 });
 
 test("beside collectDefaultMetrics in the user's registry; a taken name registers nothing", async () => {
-  const { document } = smallDocument();
+  const { document } = smallDocument(Nic);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   registerPrometheus(registry, { document, labels: { vm: 'a' } });
@@ -168,7 +148,7 @@ test("beside collectDefaultMetrics in the user's registry; a taken name register
 });
 
 test('bad labels and entries that cannot be read are refused', () => {
-  const { document } = smallDocument();
+  const { document } = smallDocument(Nic);
   const registry = new Registry();
   assert.throws(() => registerPrometheus(registry, { document, labels: { device: 'x' } }), { message: 'Prometheus: "device" cannot be a label of these metrics' });
   assert.throws(() => registerPrometheus(registry, { document, labels: { 'a-b': 'x' } }), { name: 'TypeError' });

@@ -1,7 +1,8 @@
 /** The driver side of a split queue against the device side (`Queue` of src/devices/virtio/queue.ts). */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Queue, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../src/devices/virtio/queue.js';
+import { VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE, type Queue } from '../../src/devices/virtio/queue.js';
+import { deviceQueue } from '../devices/virtio/support/index.js';
 import { DeviceProtocolError, QueueFullError } from '../../src/guest/errors.js';
 import { queueLayout, VirtqueueDriver } from '../../src/guest/virtqueue-driver.js';
 import { GuestMemory } from '../../src/vstate/memory.js';
@@ -10,13 +11,7 @@ function pair(size = 8): { memory: GuestMemory; driver: VirtqueueDriver<string>;
   const memory = new GuestMemory(1024 * 1024);
   const layout = queueLayout(0x1000n, size);
   const driver = new VirtqueueDriver<string>(memory, layout);
-  const device = new Queue(size);
-  device.size = size;
-  device.descTable = layout.descTable;
-  device.availRing = layout.availRing;
-  device.usedRing = layout.usedRing;
-  device.ready = true;
-  return { memory, driver, device };
+  return { memory, driver, device: deviceQueue(layout) };
 }
 
 describe('queueLayout', () => {

@@ -32,26 +32,16 @@ import {
   writeDescriptor,
   type QueueLayout,
   type RawDescriptor,
+  deviceQueue,
 } from './support/index.js';
 
 const U64_MAX = (1n << 64n) - 1n;
 const MEMORY_SIZE = 16 * PAGE_SIZE;
 
-/** A Queue configured from a layout, as the transport does from the driver's register writes. */
-function queueFor(layout: QueueLayout, maxSize = layout.size): Queue {
-  const queue = new Queue(maxSize);
-  queue.size = layout.size;
-  queue.descTable = layout.descTable;
-  queue.availRing = layout.availRing;
-  queue.usedRing = layout.usedRing;
-  queue.ready = true;
-  return queue;
-}
-
 function setUp(size: number): { memory: GuestMemory; layout: QueueLayout; queue: Queue } {
   const memory = new GuestMemory(MEMORY_SIZE);
   const layout = layoutQueue(memory, 0x1000, size);
-  return { memory, layout, queue: queueFor(layout) };
+  return { memory, layout, queue: deviceQueue(layout) };
 }
 
 describe('Queue', () => {
@@ -341,7 +331,7 @@ describe('Queue', () => {
           setAvailIndex(memory, layout, availIdx);
           memory.writeU16(layout.usedRing + 2n, s.nextUsed);
           layout.lastUsed = s.nextUsed;
-          const queue = queueFor(layout, s.size);
+          const queue = deviceQueue(layout, s.size);
           queue.nextAvail = s.nextAvail;
           queue.nextUsed = s.nextUsed;
           assert.equal(queue.isValid(memory), true);
@@ -420,7 +410,7 @@ describe('Queue', () => {
             const memory = new GuestMemory(MEMORY_SIZE);
             const layout = layoutQueue(memory, MEMORY_SIZE - 2 * PAGE_SIZE, size);
             memory.write(layout.descTable, bytes.subarray(0, Number(layout.end - layout.descTable)));
-            const queue = queueFor(layout, size);
+            const queue = deviceQueue(layout, size);
             queue.nextAvail = nextAvail;
             let pops = 0;
             try {

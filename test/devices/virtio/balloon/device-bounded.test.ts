@@ -9,9 +9,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Balloon } from '../../../../src/devices/virtio/balloon/device.js';
 import { BalloonDeviceMetrics } from '../../../../src/devices/virtio/balloon/metrics.js';
-import { Queue } from '../../../../src/devices/virtio/queue.js';
 import { GuestMemory, PAGE_SIZE } from '../../../../src/vstate/memory.js';
-import { layoutQueue, pushAvail, putChain, usedEntries } from '../support/index.js';
+import { deviceQueue, layoutQueue, pushAvail, putChain, usedEntries } from '../support/index.js';
 import { RecordingInterrupt } from './device-setup.js';
 
 const GUEST_BYTES = 2 ** 40;
@@ -25,13 +24,7 @@ test('a notification of 256 chains × 256 ranges of 4 GiB each is served in boun
   const balloon = new Balloon({ amount_mib: 0, deflate_on_oom: false, stats_polling_interval_s: 0, free_page_reporting: true }, { metrics });
   const queues = balloon.queueMaxSizes.map((maxSize, i) => {
     const layout = layoutQueue(memory, 0x10_0000 + i * 0x10_000, SIZE);
-    const queue = new Queue(maxSize);
-    queue.size = SIZE;
-    queue.descTable = layout.descTable;
-    queue.availRing = layout.availRing;
-    queue.usedRing = layout.usedRing;
-    queue.ready = true;
-    return { layout, queue };
+    return { layout, queue: deviceQueue(layout, maxSize) };
   });
   balloon.activate({ memory, queues: queues.map((q) => q.queue), interrupt: new RecordingInterrupt() });
   const reporting = queues[2]?.layout;

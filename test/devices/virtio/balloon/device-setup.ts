@@ -6,9 +6,9 @@
 import { Balloon, type BalloonConfig } from '../../../../src/devices/virtio/balloon/device.js';
 import { BalloonDeviceMetrics } from '../../../../src/devices/virtio/balloon/metrics.js';
 import type { InterruptKind, InterruptLine } from '../../../../src/devices/virtio/device.js';
-import { Queue } from '../../../../src/devices/virtio/queue.js';
+import type { Queue } from '../../../../src/devices/virtio/queue.js';
 import { GuestMemory, PAGE_SIZE } from '../../../../src/vstate/memory.js';
-import { layoutQueue, putChain, usedEntries, type BufferSpec, type QueueLayout, type UsedElement } from '../support/index.js';
+import { deviceQueue, layoutQueue, putChain, usedEntries, type BufferSpec, type QueueLayout, type UsedElement } from '../support/index.js';
 
 export const MIB = 1024 * 1024;
 /** The guest's memory in these tests. */
@@ -68,14 +68,8 @@ export function build(config: Partial<BalloonConfig> = {}): Harness {
   const queues: Queue[] = [];
   balloon.queueMaxSizes.forEach((maxSize, i) => {
     const layout = layoutQueue(memory, QUEUE_BASE + i * 0x2000, TEST_QUEUE_SIZE);
-    const queue = new Queue(maxSize);
-    queue.size = TEST_QUEUE_SIZE;
-    queue.descTable = layout.descTable;
-    queue.availRing = layout.availRing;
-    queue.usedRing = layout.usedRing;
-    queue.ready = true;
     layouts.push(layout);
-    queues.push(queue);
+    queues.push(deviceQueue(layout, maxSize));
   });
   return { balloon, memory, metrics, interrupt: new RecordingInterrupt(), layouts, queues };
 }

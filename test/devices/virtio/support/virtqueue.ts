@@ -9,6 +9,7 @@
  * bytes), available ring {flags u16, idx u16, ring[size] u16}, used ring {flags u16, idx u16,
  * ring[size] {id u32, len u32}}; no event-index fields (VIRTIO_F_EVENT_IDX is never offered).
  */
+import { Queue } from '../../../../src/devices/virtio/queue.js';
 import type { GuestMemory } from '../../../../src/vstate/memory.js';
 
 /** Descriptor flags (virtio 1.2, 2.7.5), spelled out again so the tests do not trust the queue's. */
@@ -73,6 +74,23 @@ export function layoutQueue(memory: GuestMemory, base: bigint | number, size: nu
   const end = usedRing + BigInt(6 + 8 * size);
   memory.write(descTable, new Uint8Array(Number(end - descTable)));
   return { size, descTable, availRing, usedRing, end, nextDescriptor: 0, lastUsed: 0 };
+}
+
+/**
+ * The device's side of a queue laid out at `layout` (by `layoutQueue` or a driver), as a
+ * transport hands it to a device once the driver made it ready: size, the three addresses, ready.
+ */
+export function deviceQueue(
+  layout: { readonly size: number; readonly descTable: bigint; readonly availRing: bigint; readonly usedRing: bigint },
+  maxSize: number = layout.size,
+): Queue {
+  const queue = new Queue(maxSize);
+  queue.size = layout.size;
+  queue.descTable = layout.descTable;
+  queue.availRing = layout.availRing;
+  queue.usedRing = layout.usedRing;
+  queue.ready = true;
+  return queue;
 }
 
 /** Writes descriptor `index` of the table with every field as given (no checks: a guest's table). */
