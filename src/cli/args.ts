@@ -48,3 +48,14 @@ export function maxLineBytesFromArgs(values: { readonly 'max-line-bytes'?: strin
   }
   return value;
 }
+
+/** `--poll-ms N`: undefined when not given, else milliseconds from 1 to 60000, or a UsageError. */
+export function pollMsFromArgs(values: { readonly 'poll-ms'?: string | undefined }): number | undefined {
+  const text = values['poll-ms'];
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < 1 || value > 60_000) {
+    throw new UsageError(`--poll-ms: expected milliseconds from 1 to 60000, got ${JSON.stringify(text)}`);
+  }
+  return value;
+}

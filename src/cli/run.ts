@@ -5,9 +5,9 @@
 import { MetricsSourceError } from '../reader/source.js';
 import { UsageError } from './errors.js';
 import type { CommandIo } from './io.js';
-import { MAIN_USAGE, TAIL_USAGE, VALIDATE_USAGE } from './usage.js';
+import { MAIN_USAGE, SERVE_USAGE, TAIL_USAGE, VALIDATE_USAGE } from './usage.js';
 
-const COMMAND_USAGE: Readonly<Record<string, string>> = { validate: VALIDATE_USAGE, tail: TAIL_USAGE };
+const COMMAND_USAGE: Readonly<Record<string, string>> = { validate: VALIDATE_USAGE, tail: TAIL_USAGE, serve: SERVE_USAGE };
 
 /** Runs the command line `args` (without `node` and the script); resolves to the exit status. */
 export async function runCli(args: readonly string[], io: CommandIo, signal: AbortSignal): Promise<number> {
@@ -37,6 +37,8 @@ export async function runCli(args: readonly string[], io: CommandIo, signal: Abo
         return await (await import('./validate.js')).validateCommand(rest, io, signal);
       case 'tail':
         return await (await import('./tail.js')).tailCommand(rest, io, signal);
+      case 'serve':
+        return await (await import('./serve.js')).serveCommand(rest, io, signal);
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     }

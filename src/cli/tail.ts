@@ -6,8 +6,7 @@ import { readMetrics, type MetricsInput, type ReaderEvent } from '../reader/read
 import { formatRecord } from '../reader/record.js';
 import { formatProblem } from '../reader/problems.js';
 import { MetricsSourceError, type SourceOptions } from '../reader/source.js';
-import { MAX_LINE_BYTES_ARG_OPTIONS, maxLineBytesFromArgs, onePath, parseCommandArgs } from './args.js';
-import { UsageError } from './errors.js';
+import { MAX_LINE_BYTES_ARG_OPTIONS, maxLineBytesFromArgs, onePath, parseCommandArgs, pollMsFromArgs } from './args.js';
 import { writeOut, type CommandIo } from './io.js';
 import { SCHEMA_ARG_OPTIONS, schemaFromArgs } from './schema-option.js';
 import { TailView } from './tail-view.js';
@@ -30,7 +29,7 @@ export async function tailCommand(args: readonly string[], io: CommandIo, signal
     return 0;
   }
   const path = onePath(positionals);
-  const pollIntervalMs = values['poll-ms'] === undefined ? undefined : parsePollMs(values['poll-ms']);
+  const pollIntervalMs = pollMsFromArgs(values);
   const maxLineBytes = maxLineBytesFromArgs(values);
   const schema = await schemaFromArgs(values);
   const json = values.json === true;
@@ -108,12 +107,4 @@ export async function tailCommand(args: readonly string[], io: CommandIo, signal
     io.stdout.off('error', onOutputError);
   }
   return 0;
-}
-
-function parsePollMs(text: string): number {
-  const value = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < 1 || value > 60_000) {
-    throw new UsageError(`--poll-ms: expected milliseconds from 1 to 60000, got ${JSON.stringify(text)}`);
-  }
-  return value;
 }

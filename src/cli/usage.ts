@@ -2,14 +2,15 @@
  * Help texts of the `vmm-metrics` command.
  */
 
-export const MAIN_USAGE = `Usage: vmm-metrics <command> [options] PATH
+export const MAIN_USAGE = `Usage: vmm-metrics <command> [options] [PATH]
 
 Reads Firecracker metrics lines (one JSON object per flush, from this library or a real
-Firecracker) out of a file or a named pipe.
+Firecracker) out of files and named pipes.
 
 Commands:
   validate PATH   check every line against the schema of the declared metrics groups
   tail PATH       follow the file or pipe and show the counters that move, live
+  serve           follow many VMs' files and pipes and serve their totals to Prometheus
   help [COMMAND]  show this help, or a command's
 
 Options:
@@ -79,4 +80,32 @@ ${SCHEMA_OPTIONS}${LINE_OPTIONS}  -h, --help         show this help
 
 Exit status: 0 when stopped by Ctrl-C (or at the end of standard input), 2 on a usage
 error or when PATH cannot be read.
+`;
+
+export const SERVE_USAGE = `Usage: vmm-metrics serve [options] --metrics-path PATH... --metrics-dir DIR...
+
+Follows metrics files and named pipes (written by Firecracker or by this library), adds
+up the counters' deltas into totals, and serves them over HTTP for Prometheus:
+  /metrics   every VM's families (firecracker_<group>_<field>, labelled vm and, for
+             devices, device), then the server's own (vmm_metrics_serve_*)
+  /healthz   200 while the server runs
+Each VM is labelled vm: the "id" of its last line, else its file's name without the
+extension. A counter's total never goes down while the server runs: a writer that
+restarts (a new VMM process), a pipe reopened, a file truncated or rotated all continue
+it. An invalid or torn line is counted (vmm_metrics_serve_invalid_lines_total) and
+skipped; a path that cannot be opened is retried. Stores show their last value.
+
+Options:
+  --metrics-path PATH  a file or named pipe to follow, from its first line (repeatable;
+                       it need not exist yet)
+  --metrics-dir DIR    follow every *.json file and named pipe in DIR, as they come and
+                       go; a VM whose file is removed is no longer served (repeatable)
+  --port N             TCP port (default 9464; 0 picks a free one)
+  --host H             address to listen on (default 127.0.0.1)
+  --prefix P           first token of the family names (default firecracker)
+  --poll-ms N          how often a followed file is checked for growth (default 1000)
+${SCHEMA_OPTIONS}${LINE_OPTIONS}  -h, --help           show this help
+
+Exit status: 0 when stopped by Ctrl-C or SIGTERM, 2 on a usage error or when the
+address cannot be had.
 `;

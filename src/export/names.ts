@@ -14,6 +14,8 @@
  *   gets `_bytes` (`balloon.free_page_report_freed` → `firecracker_balloon_free_page_report_freed_bytes_total`).
  * - A latency aggregate `x_agg` becomes the counter `…_x_agg_seconds_total` (its `sum_us`) and the
  *   gauges `…_x_agg_min_seconds` and `…_x_agg_max_seconds` (0 until a duration is recorded).
+ * - A store named `<x>_count` becomes the gauge `<x>s` (`vmm.panic_count` → `firecracker_vmm_panics`):
+ *   Prometheus reserves the suffix for histograms and summaries.
  * - A group whose key ends in a unit (`latencies_us`) loses it: `promtool check metrics` rejects an
  *   abbreviated unit as a token of a name.
  * - The groups of a family of devices are one family with a `device` label; the aggregate entry
@@ -201,7 +203,28 @@ function familyName(stem: string, value: ValueInfo): string {
     name = name.replace(/_bytes_count$/, '_bytes');
     if (!name.split('_').includes('bytes')) name += '_bytes';
   }
-  return value.kind === 'inc' && !name.endsWith('_total') ? `${name}_total` : name;
+  if (value.kind === 'inc') return name.endsWith('_total') ? name : `${name}_total`;
+  return gaugeName(name);
+}
+
+/**
+ * Prometheus reserves `_count`, `_sum` and `_bucket` for histograms and summaries and `_total` for
+ * counters (`promtool check metrics` rejects a gauge named so): a store `<x>_count` is exported as
+ * the plural `<x>s` (`vmm.panic_count` → `firecracker_vmm_panics`); the others have no natural
+ * name and are refused.
+ */
+function gaugeName(name: string): string {
+  const count = /_([a-z0-9]+)_count$/.exec(name);
+  if (count !== null) return `${name.slice(0, count.index)}_${plural(count[1] as string)}`;
+  const reserved = /_(?:sum|bucket|total|count)$/.exec(name);
+  if (reserved !== null) throw new TypeError(`Prometheus: the gauge ${name} would end in ${reserved[0]}, which Prometheus reserves for histograms, summaries and counters; rename the field`);
+  return name;
+}
+
+function plural(noun: string): string {
+  if (/[^aeiou]y$/.test(noun)) return `${noun.slice(0, -1)}ies`;
+  if (/(?:s|x|z|ch|sh)$/.test(noun)) return `${noun}es`;
+  return `${noun}s`;
 }
 
 function checkedPrefix(prefix: unknown = 'firecracker'): string {

@@ -1,0 +1,87 @@
+/**
+ * `vmm-metrics serve`: follows metrics files and named pipes (Firecracker's or this library's)
+ * and serves their totals to Prometheus until Ctrl-C or SIGTERM.
+ */
+import { MetricsFleet } from '../export/serve/fleet.js';
+import { DEFAULT_SERVE_PORT, serveFleet } from '../export/serve/server.js';
+import { MAX_LINE_BYTES_ARG_OPTIONS, maxLineBytesFromArgs, parseCommandArgs, pollMsFromArgs } from './args.js';
+import { UsageError } from './errors.js';
+import { writeOut, type CommandIo } from './io.js';
+import { SCHEMA_ARG_OPTIONS, schemaFromArgs } from './schema-option.js';
+import { SERVE_USAGE } from './usage.js';
+
+/** Resolves to 0 once stopped by `signal`, or 2 when the address cannot be had. */
+export async function serveCommand(args: readonly string[], io: CommandIo, signal: AbortSignal): Promise<number> {
+  const { values, positionals } = parseCommandArgs(args, {
+    ...SCHEMA_ARG_OPTIONS,
+    ...MAX_LINE_BYTES_ARG_OPTIONS,
+    'metrics-path': { type: 'string', multiple: true },
+    'metrics-dir': { type: 'string', multiple: true },
+    port: { type: 'string' },
+    host: { type: 'string' },
+    prefix: { type: 'string' },
+    'poll-ms': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help === true) {
+    io.stdout.write(SERVE_USAGE);
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}: name sources with --metrics-path or --metrics-dir`);
+  const paths = values['metrics-path'] ?? [];
+  const dirs = values['metrics-dir'] ?? [];
+  if (paths.length + dirs.length === 0) throw new UsageError('nothing to serve: give --metrics-path PATH or --metrics-dir DIR (each repeatable)');
+  const port = portFromArgs(values.port);
+  const host = values.host ?? '127.0.0.1';
+  const pollIntervalMs = pollMsFromArgs(values);
+  const maxLineBytes = maxLineBytesFromArgs(values);
+  const schema = await schemaFromArgs(values);
+  let fleet: MetricsFleet;
+  try {
+    fleet = new MetricsFleet({
+      schema,
+      strict: values.strict === true,
+      log: (message) => {
+        void writeOut(io.stderr, `vmm-metrics serve: ${message}\n`);
+      },
+      ...(values.prefix === undefined ? {} : { prefix: values.prefix }),
+      ...(pollIntervalMs === undefined ? {} : { pollIntervalMs }),
+      ...(maxLineBytes === undefined ? {} : { maxLineBytes }),
+    });
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  for (const path of paths) fleet.follow(path);
+  for (const dir of dirs) fleet.followDirectory(dir);
+  try {
+    const server = await serveFleet(fleet, { host, port }).catch(async (error: unknown) => {
+      await writeOut(io.stderr, `vmm-metrics serve: cannot listen on ${host}:${String(port)}: ${error instanceof Error ? error.message : String(error)}\n`);
+      return undefined;
+    });
+    if (server === undefined) return 2;
+    const what = [paths.length > 0 ? plural(paths.length, 'path') : '', dirs.length > 0 ? plural(dirs.length, 'directory', 'directories') : ''].filter((w) => w !== '');
+    await writeOut(io.stderr, `vmm-metrics serve: serving ${server.url}/metrics for ${what.join(' and ')} (Ctrl-C to stop)\n`);
+    if (!signal.aborted) {
+      await new Promise<void>((resolve) => {
+        signal.addEventListener('abort', () => {
+          resolve();
+        });
+      });
+    }
+    await server.close();
+    return 0;
+  } finally {
+    await fleet.close();
+  }
+}
+
+function portFromArgs(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_SERVE_PORT;
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value > 65_535) throw new UsageError(`--port: expected a port from 0 to 65535, got ${JSON.stringify(text)}`);
+  return value;
+}
+
+function plural(n: number, word: string, words = `${word}s`): string {
+  return `${String(n)} ${n === 1 ? word : words}`;
+}

@@ -1,0 +1,107 @@
+/**
+ * The metrics sources of a directory, kept up to date: every `*.json` regular file and every
+ * named pipe in it (not in its subdirectories).
+ *
+ * The directory is listed again on every change `fs.watch` reports and at least every
+ * `rescanMs`, since `fs.watch` misses events on some file systems (NFS, some overlays) and may
+ * not be available at all.
+ */
+import { watch, type FSWatcher } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export interface DirectoryWatchOptions {
+  readonly rescanMs: number;
+  readonly signal: AbortSignal;
+  /** The sources now in the directory; called after each listing that changed them. */
+  readonly onChange: (paths: ReadonlySet<string>) => void;
+  readonly log: (message: string) => void;
+}
+
+/** Whether a directory entry is a metrics source. */
+function isSource(entry: { name: string; isFile(): boolean; isFIFO(): boolean }): boolean {
+  return entry.isFIFO() || (entry.isFile() && entry.name.endsWith('.json'));
+}
+
+/** How long a change `fs.watch` reports is let settle before listing (a burst of new pipes is one listing). */
+const SETTLE_MS = 50;
+
+/** Follows `dir` until `signal` aborts. Never rejects: a directory that cannot be listed is retried. */
+export async function watchDirectory(dir: string, options: DirectoryWatchOptions): Promise<void> {
+  const { signal } = options;
+  let current = new Set<string>();
+  let watcher: FSWatcher | undefined;
+  let wake: (() => void) | undefined;
+  let changed = false;
+  // Read through a call: the watcher sets it between awaits, which narrowing cannot see.
+  const changedSinceListing = (): boolean => changed;
+  const onWatch = (): void => {
+    changed = true;
+    wake?.();
+  };
+  const startWatching = (): void => {
+    try {
+      const started = watch(dir, { persistent: false }, onWatch);
+      // An error (the directory removed) ends this watch; the rescans go on and start another.
+      started.on('error', () => {
+        started.close();
+        if (watcher === started) watcher = undefined;
+      });
+      watcher = started;
+    } catch {
+      watcher = undefined;
+    }
+  };
+  let failing = false;
+  try {
+    while (!signal.aborted) {
+      changed = false;
+      let listed: Set<string> | undefined;
+      try {
+        const entries = await readdir(dir, { withFileTypes: true });
+        listed = new Set(entries.filter(isSource).map((e) => join(dir, e.name)));
+        failing = false;
+      } catch (error) {
+        if (!failing) options.log(`${dir}: cannot list the directory: ${error instanceof Error ? error.message : String(error)}; trying again`);
+        failing = true;
+        watcher?.close();
+        watcher = undefined;
+      }
+      if (listed !== undefined) {
+        if (!sameSet(listed, current)) {
+          current = listed;
+          options.onChange(current);
+        }
+        if (watcher === undefined) startWatching();
+      }
+      await pause(changedSinceListing() ? SETTLE_MS : options.rescanMs, signal, (w) => {
+        wake = w;
+      });
+      wake = undefined;
+      if (changedSinceListing()) await pause(SETTLE_MS, signal, () => undefined);
+    }
+  } finally {
+    watcher?.close();
+  }
+}
+
+/** Waits `ms`, or until the waker handed to `setWaker` is called, or `signal` aborts. */
+function pause(ms: number, signal: AbortSignal, setWaker: (wake: () => void) => void): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done);
+    setWaker(done);
+  });
+}
+
+function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const item of a) if (!b.has(item)) return false;
+  return true;
+}

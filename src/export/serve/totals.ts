@@ -1,0 +1,148 @@
+/**
+ * One VM's cumulative values, rebuilt from its delta lines.
+ *
+ * A metrics line carries each counter as its delta since the previous flush and each store as its
+ * value, so the total of a counter is the sum over every line read, and a store is its last
+ * value. A writer that restarts (a new VMM process) starts its deltas from zero again: adding
+ * them continues the total, so a counter served from here never goes down while the serving
+ * process lives.
+ *
+ * Design notes: totals are doubles while they are safe integers (adding a delta is one addition
+ * into a `Float64Array`) and a `bigint` once one would pass 2^53 − 1, so no digit is lost; the
+ * aggregate entries (`block`, `net`) are not kept, since the per-device families sum to them.
+ */
+import type { U64 } from '../../metrics/u64.js';
+import type { MetricsRecord } from '../../reader/record.js';
+import type { MetricsSchema } from '../../reader/schema.js';
+import type { PrometheusFamily } from '../names.js';
+import { labelSet } from '../exposition.js';
+
+/** The values of one group (or one device's group) of a VM, in the schema's `values` order. */
+export class GroupTotals {
+  readonly #numbers: Float64Array;
+  /** Values past 2^53 − 1, by index; only once one appears. */
+  #big: (bigint | undefined)[] | undefined;
+
+  constructor(
+    size: number,
+    /** `,device="x"` for a device's group, `''` otherwise: written into every sample. */
+    readonly deviceLabel: string,
+  ) {
+    this.#numbers = new Float64Array(size);
+  }
+
+  add(index: number, delta: U64): void {
+    const big = this.#big?.[index];
+    if (big !== undefined) {
+      (this.#big as bigint[])[index] = big + BigInt(delta);
+      return;
+    }
+    if (typeof delta === 'number') {
+      const sum = (this.#numbers[index] as number) + delta;
+      if (sum <= Number.MAX_SAFE_INTEGER) {
+        this.#numbers[index] = sum;
+        return;
+      }
+    }
+    this.#promote(index, BigInt(this.#numbers[index] as number) + BigInt(delta));
+  }
+
+  set(index: number, value: U64): void {
+    if (typeof value === 'number') {
+      this.#numbers[index] = value;
+      if (this.#big !== undefined) this.#big[index] = undefined;
+    } else {
+      this.#promote(index, value);
+    }
+  }
+
+  /** The exact value at `index`. */
+  get(index: number): U64 {
+    return this.#big?.[index] ?? (this.#numbers[index] as number);
+  }
+
+  #promote(index: number, value: bigint): void {
+    this.#big ??= [];
+    this.#big[index] = value;
+    this.#numbers[index] = 0;
+  }
+}
+
+/** The totals of one entry of the schema: a group, or the devices of a family by id. */
+interface EntryTotals {
+  readonly groups: Map<string, GroupTotals>;
+}
+
+/** How the values of each entry key of a line are read and folded. */
+export interface TotalsPlan {
+  readonly schema: MetricsSchema;
+  /** By entry key (a group's key, a family's prefix): its values' kinds and places, in `values` order. */
+  readonly entries: ReadonlyMap<string, readonly ValueReader[]>;
+}
+
+interface ValueReader {
+  readonly field: string;
+  readonly member: string | undefined;
+  readonly counter: boolean;
+}
+
+/** The plan for a schema and the families exported from it. */
+export function totalsPlan(schema: MetricsSchema, families: readonly PrometheusFamily[]): TotalsPlan {
+  const entries = new Map<string, ValueReader[]>();
+  for (const entry of schema.entries) {
+    const key = entry.kind === 'group' ? entry.key : entry.prefix;
+    entries.set(
+      key,
+      entry.schema.values.map((value) => ({ field: value.field, member: value.member, counter: value.kind === 'inc' })),
+    );
+  }
+  for (const family of families) {
+    if (!entries.has(family.entry)) throw new TypeError(`serve: the family ${family.name} reads the entry ${family.entry}, which the schema does not have`);
+  }
+  return { schema, entries };
+}
+
+/** Every entry's totals for one VM. */
+export class VmTotals {
+  readonly #entries = new Map<string, EntryTotals>();
+
+  constructor(readonly plan: TotalsPlan) {}
+
+  /** Folds a valid line in: counters add their delta, stores take their value. */
+  apply(record: MetricsRecord): void {
+    const { schema, entries } = this.plan;
+    for (const key of Object.keys(record.groups)) {
+      const role = schema.roleOf(key);
+      if (role === undefined || role.role === 'aggregate') continue;
+      const entryKey = role.entry.kind === 'group' ? role.entry.key : role.entry.prefix;
+      const readers = entries.get(entryKey);
+      if (readers === undefined) continue;
+      const totals = this.#groupTotals(entryKey, role.deviceId, readers.length);
+      const group = record.groups[key] as Readonly<Record<string, unknown>>;
+      for (let i = 0; i < readers.length; i++) {
+        const reader = readers[i] as ValueReader;
+        const field = group[reader.field];
+        const value = (reader.member === undefined ? field : (field as Readonly<Record<string, unknown>>)[reader.member]) as U64;
+        if (reader.counter) totals.add(i, value);
+        else totals.set(i, value);
+      }
+    }
+  }
+
+  /** The groups of an entry, by device id (`''` for a single group), in the order they first appeared. */
+  groupsOf(entryKey: string): ReadonlyMap<string, GroupTotals> | undefined {
+    return this.#entries.get(entryKey)?.groups;
+  }
+
+  #groupTotals(entryKey: string, deviceId: string | undefined, size: number): GroupTotals {
+    let entry = this.#entries.get(entryKey);
+    if (entry === undefined) this.#entries.set(entryKey, (entry = { groups: new Map() }));
+    const id = deviceId ?? '';
+    let totals = entry.groups.get(id);
+    if (totals === undefined) {
+      const label = deviceId === undefined ? '' : `,${labelSet([['device', deviceId]]).slice(1, -1)}`;
+      entry.groups.set(id, (totals = new GroupTotals(size, label)));
+    }
+    return totals;
+  }
+}

@@ -1,0 +1,320 @@
+/**
+ * `MetricsFleet` against real files and named pipes written by the library's own writer: the
+ * served totals equal the writing documents' cumulative counts, family by family, device by
+ * device, through restarts, rotation, torn lines and sources that come and go.
+ */
+import assert from 'node:assert/strict';
+import { appendFileSync, renameSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { MetricsFleet } from '../../../src/export/serve/fleet.js';
+import { Metrics } from '../../../src/metrics/writer.js';
+import { closeFd, mkfifo, openFifoWriter, tempDir, waitFor } from '../../reader/helpers.js';
+import { busyDocument, collectLines, expectedSamples, millionths, parseExposition } from './support.js';
+
+let dir: string;
+let remove: () => void;
+before(() => {
+  ({ dir, remove } = tempDir('vmm-metrics-serve-'));
+});
+after(() => {
+  remove();
+});
+
+/** The `firecracker_` samples of a render. */
+function served(fleet: MetricsFleet): Map<string, string> {
+  return new Map([...parseExposition(fleet.render())].filter(([series]) => series.startsWith('firecracker_')));
+}
+
+function sample(fleet: MetricsFleet, series: string): string | undefined {
+  return parseExposition(fleet.render()).get(series);
+}
+
+function fleetOf(): MetricsFleet {
+  return new MetricsFleet({ pollIntervalMs: 20, rescanMs: 50 });
+}
+
+async function linesRead(fleet: MetricsFleet, path: string, lines: number): Promise<void> {
+  await waitFor(() => (fleet.sources.get(path)?.lines ?? 0) >= lines, `${lines} lines of ${path}`);
+  assert.equal(fleet.sources.get(path)?.lines, lines);
+}
+
+test('a file: every family of the whole document equals the writer’s cumulative count, exactly', async () => {
+  const path = join(dir, 'vm-a.json');
+  const { document, work } = busyDocument();
+  const metrics = new Metrics(document);
+  metrics.init(path, { flushIntervalMs: 0 });
+  for (let round = 0; round < 20; round++) {
+    work(round);
+    metrics.write();
+  }
+  const fleet = fleetOf();
+  try {
+    fleet.follow(path);
+    await linesRead(fleet, path, 20);
+    const expected = expectedSamples(document, 'vm-a');
+    assert.ok(expected.size > 200, `only ${expected.size} samples expected`);
+    assert.deepEqual(served(fleet), expected);
+    // Past 2^53, exact: 20 × 2^58 + 190.
+    assert.equal(expected.get('firecracker_block_read_bytes_total{vm="vm-a",device="rootfs"}'), (20n * 2n ** 58n + 190n).toString());
+    assert.equal(expected.get('firecracker_api_server_process_startup_time_seconds{vm="vm-a"}'), '1.250001');
+    // More lines while it follows: the totals keep up.
+    for (let round = 20; round < 25; round++) {
+      work(round);
+      metrics.write();
+    }
+    await linesRead(fleet, path, 25);
+    assert.deepEqual(served(fleet), expectedSamples(document, 'vm-a'));
+  } finally {
+    metrics.close();
+    await fleet.close();
+  }
+});
+
+test('a named pipe whose writer restarts (a new VMM): the totals continue across writers, none goes down', async () => {
+  const path = join(dir, 'vm-b.fifo');
+  mkfifo(path);
+  const fleet = fleetOf();
+  try {
+    fleet.follow(path);
+    // No writer yet: nothing to serve, and a scrape does not wait.
+    assert.equal(served(fleet).size, 0);
+    const first = busyDocument();
+    const writer1 = new Metrics(first.document);
+    writer1.init(path, { flushIntervalMs: 0, id: 'vm-b' });
+    // One line at a time: the pipe holds about four, and its reader is this very process.
+    for (let round = 0; round < 10; round++) {
+      first.work(round);
+      writer1.write();
+      await linesRead(fleet, path, round + 1);
+    }
+    const before = served(fleet);
+    writer1.close();
+    await waitFor(() => fleet.sources.get(path)?.reopened.writer_closed === 1, 'the writer to close');
+
+    // A new process's document counts from zero again.
+    const second = busyDocument();
+    const writer2 = new Metrics(second.document);
+    writer2.init(path, { flushIntervalMs: 0, id: 'vm-b' });
+    for (let round = 0; round < 7; round++) {
+      second.work(round);
+      writer2.write();
+      await linesRead(fleet, path, 11 + round);
+    }
+    writer2.close();
+    const now = served(fleet);
+    const one = expectedSamples(first.document, 'vm-b');
+    const two = expectedSamples(second.document, 'vm-b');
+    assert.ok(now.size > 200);
+    assert.deepEqual([...now.keys()].sort(), [...two.keys()].sort());
+    for (const [series, value] of now) {
+      const counter = series.includes('_total{');
+      if (counter) {
+        assert.equal(millionths(value), millionths(one.get(series) ?? '0') + millionths(two.get(series) ?? '0'), series);
+        assert.ok(millionths(value) >= millionths(before.get(series) ?? '0'), `${series} went down`);
+      } else {
+        assert.equal(value, two.get(series), `${series} is the last line's value`);
+      }
+    }
+  } finally {
+    await fleet.close();
+  }
+});
+
+test('a torn line (the writer dies mid-line) and a malformed line are counted and skipped; nothing else is lost', async () => {
+  const path = join(dir, 'vm-c.fifo');
+  mkfifo(path);
+  const fleet = fleetOf();
+  try {
+    fleet.follow(path);
+    const { document, work } = busyDocument();
+    // Lines rendered by the document, written by hand so that one can be torn.
+    const metrics = new Metrics(document);
+    const lines = collectLines(metrics);
+    work(0);
+    metrics.write();
+    work(1);
+    metrics.write(); // this one will be torn
+    work(2);
+    metrics.write();
+    metrics.close();
+    const [line0, line1, line2] = lines as [string, string, string];
+    let fd = await openFifoWriter(path);
+    writeSync(fd, line0);
+    writeSync(fd, line1.slice(0, 300));
+    closeFd(fd);
+    // The next writer comes once the reader has seen this one go: a pipe has no line boundaries
+    // of its own, and a writer opening before that would continue the torn line.
+    await waitFor(() => fleet.sources.get(path)?.reopened.writer_closed === 1, 'the torn writer to be gone');
+    fd = await openFifoWriter(path);
+    writeSync(fd, '{"utc_timestamp_ms":1,"balloon":[]}\n');
+    writeSync(fd, line2);
+    closeFd(fd);
+    await waitFor(() => fleet.sources.get(path)?.lines === 2 && fleet.sources.get(path)?.invalidLines === 2, 'two lines and two invalid');
+    const rendered = parseExposition(fleet.render());
+    assert.equal(rendered.get(`vmm_metrics_serve_invalid_lines_total{source="${path}"}`), '2');
+    assert.equal(rendered.get(`vmm_metrics_serve_lines_total{source="${path}"}`), '2');
+    // inflate_count added 1, 2, 3: the torn line's 2 is gone, the others are there.
+    assert.equal(rendered.get('firecracker_balloon_inflate_count_total{vm="vm-c"}'), '4');
+  } finally {
+    await fleet.close();
+  }
+});
+
+test('rotation: a file renamed away and created again, and a file truncated in place, continue the totals', async () => {
+  const path = join(dir, 'vm-d.json');
+  const { document, work } = busyDocument();
+  const metrics = new Metrics(document);
+  metrics.init(path, { flushIntervalMs: 0 });
+  const fleet = fleetOf();
+  try {
+    fleet.follow(path);
+    for (let round = 0; round < 5; round++) {
+      work(round);
+      metrics.write();
+    }
+    await linesRead(fleet, path, 5);
+    // logrotate's default: rename, then the writer opens the path again (ours does on its own).
+    renameSync(path, `${path}.1`);
+    for (let round = 5; round < 9; round++) {
+      work(round);
+      metrics.write();
+    }
+    await linesRead(fleet, path, 9);
+    assert.equal(fleet.sources.get(path)?.reopened.replaced, 1);
+    // copytruncate: the content copied elsewhere, the file emptied in place.
+    truncateSync(path, 0);
+    await waitFor(() => fleet.sources.get(path)?.reopened.truncated === 1, 'the truncation to be seen');
+    for (let round = 9; round < 12; round++) {
+      work(round);
+      metrics.write();
+    }
+    await linesRead(fleet, path, 12);
+    assert.deepEqual(served(fleet), expectedSamples(document, 'vm-d'));
+  } finally {
+    metrics.close();
+    await fleet.close();
+  }
+});
+
+test('a directory: *.json files and pipes are followed as they appear, dropped when removed; other files are not', async () => {
+  const { dir: watched, remove: removeWatched } = tempDir('vmm-metrics-serve-dir-');
+  const fleet = fleetOf();
+  try {
+    writeFileSync(join(watched, 'notes.txt'), 'not metrics\n');
+    fleet.followDirectory(watched);
+    const a = join(watched, 'a.json');
+    const pipe = join(watched, 'b.fifo');
+    const { document, work } = busyDocument();
+    const metrics = new Metrics(document);
+    metrics.init(a, { flushIntervalMs: 0 });
+    work(0);
+    metrics.write();
+    mkfifo(pipe);
+    await waitFor(() => fleet.sources.size === 2, 'both sources');
+    assert.deepEqual([...fleet.sources.keys()].sort(), [a, pipe]);
+    await linesRead(fleet, a, 1);
+    const fd = await openFifoWriter(pipe);
+    appendFileSync(join(watched, 'ignored.log'), 'x\n');
+    const other = busyDocument();
+    const writer = new Metrics(other.document);
+    const lines = collectLines(writer);
+    other.work(0);
+    writer.write();
+    writer.close();
+    writeSync(fd, lines[0] as string);
+    await linesRead(fleet, pipe, 1);
+    assert.ok(sample(fleet, 'firecracker_balloon_inflate_count_total{vm="b"}') !== undefined);
+    closeFd(fd);
+
+    metrics.close();
+    rmSync(a);
+    await waitFor(() => fleet.sources.size === 1, 'the removed file to be dropped');
+    const rendered = parseExposition(fleet.render());
+    assert.equal(rendered.get('firecracker_balloon_inflate_count_total{vm="a"}'), undefined);
+    assert.equal(rendered.get('firecracker_balloon_inflate_count_total{vm="b"}'), '1');
+    assert.equal(rendered.get('vmm_metrics_serve_sources_removed_total'), '1');
+  } finally {
+    await fleet.close();
+    removeWatched();
+  }
+});
+
+describe('the vm label', () => {
+  test('is the line’s id, else the file’s name; two sources with one id are told apart', async () => {
+    const fleet = fleetOf();
+    const paths = ['x.json', 'y.json', 'z.json'].map((name) => join(dir, name));
+    const writers: { close(): void }[] = [];
+    try {
+      paths.forEach((path, i) => {
+        const { document, work } = busyDocument();
+        const metrics = new Metrics(document);
+        metrics.init(path, { flushIntervalMs: 0, ...(i === 0 ? {} : { id: 'shared "id"\n' }) });
+        work(0);
+        metrics.write();
+        writers.push(metrics);
+        fleet.follow(path);
+      });
+      for (const path of paths) await linesRead(fleet, path, 1);
+      const rendered = parseExposition(fleet.render());
+      const labels = [...rendered.keys()].filter((s) => s.startsWith('firecracker_balloon_inflate_count_total')).sort();
+      assert.deepEqual(labels, [
+        `firecracker_balloon_inflate_count_total{vm="shared \\"id\\"\\n (${paths[2] ?? ''})"}`,
+        'firecracker_balloon_inflate_count_total{vm="shared \\"id\\"\\n"}',
+        'firecracker_balloon_inflate_count_total{vm="x"}',
+      ]);
+    } finally {
+      for (const w of writers) w.close();
+      await fleet.close();
+    }
+  });
+});
+
+test('a path that does not exist yet is retried and counted, then followed once it appears', async () => {
+  const path = join(dir, 'late.json');
+  const fleet = fleetOf();
+  try {
+    fleet.follow(path);
+    await waitFor(() => (fleet.sources.get(path)?.errors ?? 0) >= 1, 'an error for the missing path');
+    assert.equal(parseExposition(fleet.render()).get(`vmm_metrics_serve_errors_total{source="${path}"}`) !== '0', true);
+    const { document, work } = busyDocument();
+    const metrics = new Metrics(document);
+    metrics.init(path, { flushIntervalMs: 0 });
+    work(0);
+    metrics.write();
+    metrics.close();
+    await linesRead(fleet, path, 1);
+    assert.deepEqual(served(fleet), expectedSamples(document, 'late'));
+  } finally {
+    await fleet.close();
+  }
+});
+
+test('a stalled writer (half a line, then nothing) holds up neither a scrape nor another source', async () => {
+  const stalled = join(dir, 'stalled.fifo');
+  const busy = join(dir, 'busy.json');
+  mkfifo(stalled);
+  const fleet = fleetOf();
+  const fd = await (async () => {
+    fleet.follow(stalled);
+    return openFifoWriter(stalled);
+  })();
+  try {
+    writeSync(fd, '{"utc_timestamp_ms":17000000');
+    const { document, work } = busyDocument();
+    const metrics = new Metrics(document);
+    metrics.init(busy, { flushIntervalMs: 0 });
+    fleet.follow(busy);
+    for (let round = 0; round < 3; round++) {
+      work(round);
+      metrics.write();
+    }
+    metrics.close();
+    await linesRead(fleet, busy, 3);
+    assert.deepEqual(served(fleet), expectedSamples(document, 'busy'));
+    assert.equal(fleet.sources.get(stalled)?.lines, 0);
+  } finally {
+    closeFd(fd);
+    await fleet.close();
+  }
+});
