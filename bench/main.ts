@@ -16,6 +16,7 @@ import { flushFigures } from './flush.bench.js';
 import { writeFigures } from './write.bench.js';
 import { balloonInflation, type InflationResult } from './balloon.bench.js';
 import { readerFigures, readerThroughput, type ThroughputResult } from './reader.bench.js';
+import { fleetFigures, type FleetResult } from './fleet.bench.js';
 import { DEFAULT_RATIO_OPTIONS, measureRatio, type Figure, type FigureResult, type RatioOptions } from './ratio.js';
 
 const SUITES: readonly (() => Figure[])[] = [coreFigures, flushFigures, documentFigures, writeFigures, readerFigures];
@@ -70,6 +71,10 @@ function table(results: readonly FigureResult[]): string {
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
+function round4(value: number): number {
+  return Number(value.toFixed(4));
+}
+
 async function main(): Promise<void> {
   const cli = parseArgs(process.argv.slice(2));
   if (typeof globalThis.gc !== 'function') {
@@ -83,6 +88,7 @@ async function main(): Promise<void> {
   }
   const reader = cli.filter === undefined || cli.filter.test('reader') ? await measureReader() : undefined;
   const balloon = cli.filter === undefined || cli.filter.test('balloon') ? measureBalloon() : undefined;
+  const fleet = cli.filter === undefined || cli.filter.test('fleet') ? await measureFleet() : undefined;
   if (cli.json) {
     const figures: object[] = results.map(({ name, ratio, goal }) => ({ name, ratio: Number(ratio.toFixed(4)), goal }));
     if (reader) {
@@ -92,6 +98,14 @@ async function main(): Promise<void> {
     if (balloon) {
       const { name, ratio, goal, pagesPerSecond, residentBeforeBytes, residentAfterBytes } = balloon;
       figures.push({ name, ratio: Number(ratio.toFixed(4)), goal, pagesPerSecond: Math.round(pagesPerSecond), residentBeforeBytes, residentAfterBytes });
+    }
+    if (fleet) {
+      figures.push(
+        { name: `fleet, ${fleet.vms} VMs: serve CPU share of one core`, ratio: round4(fleet.cpuShare), goal: fleet.cpuShareGoal },
+        { name: `fleet, ${fleet.vms} VMs: serve CPU per line ÷ JSON.parse of the line`, ratio: round4(fleet.perLineRatio), goal: null },
+        { name: `fleet, ${fleet.vms} VMs: scrape seconds`, ratio: round4(fleet.scrapeSeconds), goal: fleet.scrapeGoalSeconds },
+        { name: `fleet, ${fleet.vms} VMs: scrape ÷ prom-client registry.metrics() of as many samples`, ratio: round4(fleet.scrapeRatio), goal: null },
+      );
     }
     process.stdout.write(`${JSON.stringify(figures)}\n`);
   } else {
@@ -115,6 +129,17 @@ async function main(): Promise<void> {
           `host memory held by the guest ${mib(balloon.residentBeforeBytes)} before, ${mib(balloon.residentAfterBytes)} after\n`,
       );
     }
+    if (fleet) {
+      const pass = (ok: boolean): string => (ok ? 'pass' : 'MISS');
+      process.stdout.write(
+        `fleet, ${fleet.vms} VMs (whole document, 2 drives + 1 interface, ${(fleet.lineBytes / 1000).toFixed(1)} kB lines), ` +
+          `${Math.round(fleet.linesPerSecond).toLocaleString('en')} lines/s over ${fleet.windowSeconds.toFixed(1)} s:\n` +
+          `  serve CPU share ${fleet.cpuShare.toFixed(3)} of one core (goal ≤ ${fleet.cpuShareGoal}, ${pass(fleet.cpuShare <= fleet.cpuShareGoal)}); ` +
+          `${fleet.perLineUs.toFixed(1)} µs of CPU per line ÷ JSON.parse ${fleet.jsonParseUs.toFixed(1)} µs = ${fleet.perLineRatio.toFixed(2)}\n` +
+          `  scrape of ${fleet.samples.toLocaleString('en')} VM samples ${fleet.scrapeSeconds.toFixed(3)} s (goal < ${fleet.scrapeGoalSeconds} s, ${pass(fleet.scrapeSeconds < fleet.scrapeGoalSeconds)}; rendering ${fleet.renderSeconds.toFixed(3)} s of it); ` +
+          `prom-client registry.metrics() of as many samples ${fleet.promClientSeconds.toFixed(3)} s: ratio ${fleet.scrapeRatio.toFixed(2)}\n`,
+      );
+    }
   }
 }
 
@@ -126,6 +151,11 @@ function measureBalloon(): InflationResult {
 async function measureReader(): Promise<ThroughputResult> {
   process.stderr.write('measuring the reader …\n');
   return readerThroughput();
+}
+
+async function measureFleet(): Promise<FleetResult> {
+  process.stderr.write('measuring a fleet of 1,000 VMs served by vmm-metrics serve (about 35 s) …\n');
+  return fleetFigures();
 }
 
 await main();

@@ -47,3 +47,82 @@ function escapeHelp(text: string): string {
 function escapeLabelValue(text: string): string {
   return text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 }
+
+/**
+ * An exposition written as UTF-8 bytes into one growing buffer.
+ *
+ * A scrape of a thousand VMs is a quarter of a million samples: built as strings, their pieces
+ * cost more in garbage collection than in writing. Here the parts that repeat (a family's name,
+ * a VM's and a device's labels) are encoded once by the caller and copied, and integers are
+ * written digit by digit.
+ */
+export class ExpositionBuffer {
+  #bytes: Buffer;
+  #length = 0;
+
+  constructor(initialBytes = 1 << 16) {
+    this.#bytes = Buffer.allocUnsafe(initialBytes);
+  }
+
+  get length(): number {
+    return this.#length;
+  }
+
+  /** Any text (help texts, label values: UTF-8). */
+  text(text: string): void {
+    this.#reserve(text.length * 3);
+    this.#length += this.#bytes.write(text, this.#length, 'utf8');
+  }
+
+  /** Bytes encoded beforehand (`Buffer.from(text)`). */
+  bytes(bytes: Uint8Array): void {
+    const n = bytes.length;
+    this.#reserve(n);
+    const out = this.#bytes;
+    let at = this.#length;
+    // A loop beats `set()` for the short pieces a sample is made of.
+    if (n < 64) for (let i = 0; i < n; i++) out[at++] = bytes[i] as number;
+    else {
+      out.set(bytes, at);
+      at += n;
+    }
+    this.#length = at;
+  }
+
+  /** One ASCII byte. */
+  byte(code: number): void {
+    this.#reserve(1);
+    this.#bytes[this.#length++] = code;
+  }
+
+  /** A value as `exactDecimal(value, scale)` writes it. */
+  value(value: number | bigint, scale: number): void {
+    if (scale !== 0 || typeof value === 'bigint' || !Number.isSafeInteger(value) || value < 0) {
+      this.text(exactDecimal(value, scale));
+      return;
+    }
+    this.#reserve(16);
+    const out = this.#bytes;
+    if (value === 0) {
+      out[this.#length++] = 0x30;
+      return;
+    }
+    let digits = 0;
+    for (let v = value; v > 0; v = Math.floor(v / 10)) digits++;
+    let at = this.#length + digits;
+    this.#length = at;
+    for (let v = value; v > 0; v = Math.floor(v / 10)) out[--at] = 0x30 + (v % 10);
+  }
+
+  /** The bytes written, as a view of the buffer (valid until the next write). */
+  view(): Buffer {
+    return this.#bytes.subarray(0, this.#length);
+  }
+
+  #reserve(n: number): void {
+    if (this.#length + n <= this.#bytes.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.#bytes.length * 2, this.#length + n));
+    this.#bytes.copy(grown, 0, 0, this.#length);
+    this.#bytes = grown;
+  }
+}

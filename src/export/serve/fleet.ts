@@ -15,7 +15,7 @@
 import { firecrackerSchema } from '../../reader/default-schema.js';
 import type { MetricsSchema } from '../../reader/schema.js';
 import type { EntryShape } from '../../metrics/document.js';
-import { exactDecimal, familyHeader, labelSet } from '../exposition.js';
+import { ExpositionBuffer, familyHeader, labelSet } from '../exposition.js';
 import { prometheusFamilies, type PrometheusFamily } from '../names.js';
 import { watchDirectory } from './directory.js';
 import { FollowedSource, type ReopenReason } from './followed-source.js';
@@ -41,6 +41,9 @@ export interface MetricsFleetOptions {
 }
 
 export const DEFAULT_SERVE_POLL_MS = 1000;
+const CLOSE_BRACE = 0x7d;
+const SPACE = 0x20;
+const NEWLINE = 0x0a;
 export const DEFAULT_RESCAN_MS = 2000;
 
 interface Followed {
@@ -62,12 +65,16 @@ export class MetricsFleet {
   #scrapes = 0;
   #lastScrapeSeconds = 0;
   #closed = false;
+  #lastRenderBytes = 0;
+  /** `<name>{` of each family, encoded once. */
+  readonly #nameOpen: readonly Buffer[];
 
   constructor(options: MetricsFleetOptions = {}) {
     this.#options = options;
     const schema = options.schema ?? firecrackerSchema();
     this.families = prometheusFamilies(schema.entries.map(shapeOf), options.prefix === undefined ? {} : { prefix: options.prefix });
     this.#plan = totalsPlan(schema, this.families);
+    this.#nameOpen = this.families.map((f) => Buffer.from(`${f.name}{`));
     this.#log = throttled(options.log ?? (() => undefined), options.logIntervalMs ?? 10_000);
   }
 
@@ -121,26 +128,44 @@ export class MetricsFleet {
 
   /** The exposition of every VM's families, then the fleet's own: Prometheus text format 0.0.4. */
   render(): string {
+    return this.renderBytes().toString('utf8');
+  }
+
+  /** `render()` as UTF-8 bytes, as the server sends it. */
+  renderBytes(): Buffer {
     const started = process.hrtime.bigint();
     const sources = [...this.#sources.values()].map((f) => f.source);
     const labels = vmLabels(sources);
-    const parts: string[] = [];
-    for (const family of this.families) {
-      let samples = '';
+    const vmBytes = labels.map((label) => Buffer.from(label));
+    const out = new ExpositionBuffer(this.#lastRenderBytes + (this.#lastRenderBytes >> 3) + 4096);
+    for (let f = 0; f < this.families.length; f++) {
+      const family = this.families[f] as PrometheusFamily;
+      const nameOpen = this.#nameOpen[f] as Buffer;
+      let header = false;
       for (let s = 0; s < sources.length; s++) {
         const groups = (sources[s] as FollowedSource).totals.groupsOf(family.entry);
         if (groups === undefined) continue;
-        const vm = labels[s] as string;
+        if (!header) {
+          out.text(familyHeader(family.name, family.type, family.help));
+          header = true;
+        }
+        const vm = vmBytes[s] as Buffer;
         for (const totals of groups.values()) {
-          samples += `${family.name}{${vm}${totals.deviceLabel}} ${exactDecimal(totals.get(family.valueIndex), family.scale)}\n`;
+          out.bytes(nameOpen);
+          out.bytes(vm);
+          out.bytes(totals.deviceLabelBytes);
+          out.byte(CLOSE_BRACE);
+          out.byte(SPACE);
+          out.value(totals.get(family.valueIndex), family.scale);
+          out.byte(NEWLINE);
         }
       }
-      if (samples !== '') parts.push(familyHeader(family.name, family.type, family.help), samples);
     }
-    parts.push(this.#ownFamilies(sources, labels));
+    out.text(this.#ownFamilies(sources, labels));
     this.#scrapes++;
     this.#lastScrapeSeconds = Number(process.hrtime.bigint() - started) / 1e9;
-    return parts.join('');
+    this.#lastRenderBytes = out.length;
+    return out.view();
   }
 
   #ownFamilies(sources: readonly FollowedSource[], vmLabels: readonly string[]): string {
@@ -148,7 +173,7 @@ export class MetricsFleet {
     const family = (name: string, type: 'counter' | 'gauge', help: string, samples: readonly string[]): void => {
       out.push(familyHeader(name, type, help), ...samples);
     };
-    const source = (s: FollowedSource): string => labelSet([['source', s.path]]).slice(1, -1);
+    const source = (s: FollowedSource): string => s.sourceLabel;
     const perSource = (suffix: string, value: (s: FollowedSource) => number | undefined): string[] =>
       sources.flatMap((s) => {
         const v = value(s);

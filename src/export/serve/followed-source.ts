@@ -16,6 +16,7 @@ import { formatProblem } from '../../reader/problems.js';
 import type { MetricsRecord } from '../../reader/record.js';
 import type { MetricsSchema } from '../../reader/schema.js';
 import { sleep } from '../../reader/source.js';
+import { labelSet } from '../exposition.js';
 import { VmTotals, type TotalsPlan } from './totals.js';
 
 /** Why a source was opened again, as `vmm_metrics_serve_reopened_total` labels it. */
@@ -41,6 +42,8 @@ export const MAX_VM_ID_LENGTH = 256;
 
 export class FollowedSource {
   readonly totals: VmTotals;
+  /** `source="<path>"`, escaped, for the server's own families. */
+  readonly sourceLabel: string;
   /** Valid lines folded into the totals. */
   lines = 0;
   invalidLines = 0;
@@ -59,6 +62,7 @@ export class FollowedSource {
     readonly options: FollowOptions,
   ) {
     this.totals = new VmTotals(options.plan);
+    this.sourceLabel = labelSet([['source', path]]).slice(1, -1);
     this.#done = this.#run();
   }
 

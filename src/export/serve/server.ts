@@ -61,9 +61,9 @@ function respond(fleet: MetricsFleet, request: IncomingMessage, response: Server
     send(response, request, 200, 'text/plain; charset=utf-8', `ok: following ${String(fleet.sources.size)} sources\n`);
     return;
   }
-  let body: string;
+  let body: Buffer;
   try {
-    body = fleet.render();
+    body = fleet.renderBytes();
   } catch (error) {
     send(response, request, 500, 'text/plain; charset=utf-8', `cannot render the metrics: ${error instanceof Error ? error.message : String(error)}\n`);
     return;
@@ -71,7 +71,7 @@ function respond(fleet: MetricsFleet, request: IncomingMessage, response: Server
   send(response, request, 200, EXPOSITION_CONTENT_TYPE, body);
 }
 
-function send(response: ServerResponse, request: IncomingMessage, status: number, type: string, body: string): void {
+function send(response: ServerResponse, request: IncomingMessage, status: number, type: string, body: string | Buffer): void {
   response.statusCode = status;
   response.setHeader('Content-Type', type);
   response.setHeader('Content-Length', Buffer.byteLength(body));

@@ -22,6 +22,8 @@ export class GroupTotals {
   readonly #numbers: Float64Array;
   /** Values past 2^53 − 1, by index; only once one appears. */
   #big: (bigint | undefined)[] | undefined;
+  /** `deviceLabel` as UTF-8, for the exposition's buffer. */
+  readonly deviceLabelBytes: Buffer;
 
   constructor(
     size: number,
@@ -29,6 +31,7 @@ export class GroupTotals {
     readonly deviceLabel: string,
   ) {
     this.#numbers = new Float64Array(size);
+    this.deviceLabelBytes = Buffer.from(deviceLabel);
   }
 
   add(index: number, delta: U64): void {
