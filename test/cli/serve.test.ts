@@ -4,17 +4,14 @@
  * totals that continue across the restart.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { Metrics } from '../../src/metrics/writer.js';
-import { busyDocument, expectedSamples, parseExposition } from '../export/serve/support.js';
+import { busyDocument, expectedSamples, parseExposition, startPipeWriter } from '../export/serve/support.js';
+import { eventually } from '../support/eventually.js';
 import { mkfifo, tempDir, waitFor } from '../reader/helpers.js';
 import { runCli, RunningCli } from './helpers.js';
-
-const PIPE_WRITER = fileURLToPath(new URL('../export/serve/fixtures/pipe-writer.js', import.meta.url));
 
 let dir: string;
 let remove: () => void;
@@ -59,25 +56,9 @@ describe('arguments', () => {
   });
 });
 
-/** Polls an async condition every 20 ms; rejects after `timeoutMs` naming `what`. */
-async function eventually(condition: () => Promise<boolean>, what: string, timeoutMs = 8000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 async function get(url: string, init?: RequestInit): Promise<{ status: number; body: string; type: string | null }> {
   const response = await fetch(url, init);
   return { status: response.status, body: await response.text(), type: response.headers.get('content-type') };
-}
-
-function startWriter(path: string): { child: ChildProcess; output: () => string; exited: Promise<void> } {
-  const child = spawn(process.execPath, [PIPE_WRITER, path, '20', 'pipe-vm'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let output = '';
-  child.stdout.setEncoding('utf8').on('data', (text: string) => (output += text));
-  return { child, output: () => output, exited: new Promise((resolve) => child.once('exit', () => { resolve(); })) };
 }
 
 test('a pipe whose writer is killed and replaced, and a file: served totals continue, HTTP answers', async () => {
@@ -93,7 +74,7 @@ test('a pipe whose writer is killed and replaced, and a file: served totals cont
   }
   metrics.close();
   const serve = new RunningCli(['serve', '--metrics-path', fifo, '--metrics-path', file, '--port', '0', '--poll-ms', '50']);
-  let writer = startWriter(fifo);
+  let writer = startPipeWriter(fifo, 'pipe-vm');
   try {
     await serve.waitForOutput(/serving http:\/\/127\.0\.0\.1:(\d+)\/metrics for 2 paths/, 'stderr');
     const url = /serving (http:\/\/\S+)\/metrics/.exec(serve.stderr)?.[1] ?? '';
@@ -120,7 +101,7 @@ test('a pipe whose writer is killed and replaced, and a file: served totals cont
     assert.ok(beforeRestart >= 10);
 
     // A new VMM process starts from zero and writes to the same pipe.
-    writer = startWriter(fifo);
+    writer = startPipeWriter(fifo, 'pipe-vm');
     await waitFor(() => writer.output().includes('writing'), 'the second writer');
     await new Promise((resolve) => setTimeout(resolve, 300));
     writer.child.kill('SIGTERM');

@@ -7,6 +7,8 @@ import { exactDecimal } from '../../../src/export/exposition.js';
 import { prometheusFamilies, readExact } from '../../../src/export/names.js';
 import type { EntryGroup } from '../../../src/metrics/document.js';
 import type { Metrics } from '../../../src/metrics/writer.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
 /** Samples of an exposition by `name{labels}` (labels as written), values as text. */
 export function parseExposition(text: string): Map<string, string> {
@@ -80,4 +82,22 @@ export function millionths(text: string): bigint {
   const [whole = '0', fraction = ''] = text.split('.');
   if (fraction.length > 6) throw new Error(`${text} has more than 6 decimals`);
   return BigInt(whole) * 1_000_000n + BigInt(fraction.padEnd(6, '0'));
+}
+
+const PIPE_WRITER = fileURLToPath(new URL('fixtures/pipe-writer.js', import.meta.url));
+
+/** A stand-in VMM process (fixtures/pipe-writer.ts) writing a line every 20 ms to `path`. */
+export interface PipeWriter {
+  readonly child: ChildProcess;
+  /** What it printed: `writing` after its first line, `total N` when stopped with SIGTERM. */
+  output(): string;
+  readonly exited: Promise<void>;
+}
+
+export function startPipeWriter(path: string, id: string): PipeWriter {
+  const child = spawn(process.execPath, [PIPE_WRITER, path, '20', id], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  child.stdout.setEncoding('utf8').on('data', (text: string) => (output += text));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => { resolve(); }));
+  return { child, output: () => output, exited };
 }
