@@ -5,15 +5,21 @@
  * const registry = new Registry();
  * collectDefaultMetrics({ register: registry });
  * registerPrometheus(registry, { document: vm, labels: { vm: 'vm-42' } });
+ * registerPrometheus(registry, { document: other, labels: { vm: 'vm-43' } }); // the same families
  * res.end(await exactMetrics(registry)); // # TYPE firecracker_block_read_bytes_total counter …
  * ```
  *
  * Design notes:
  * - Each family (named by `names.ts`) is a collector registered in the user's registry: its
- *   `get()` reads `countBigInt()`/`fetchBigInt()` of the groups the document holds at that moment.
+ *   `get()` reads `countBigInt()`/`fetchBigInt()` of the groups the documents hold at that moment.
  *   Nothing is added to the increment path, and reading changes nothing: a scrape never resets a
  *   counter or disturbs the deltas the JSON lines carry, and `registry.resetMetrics()` leaves these
  *   families alone.
+ * - One collector per family name per registry, holding every (document, labels) registered for
+ *   it: Prometheus wants a family once, with one HELP and TYPE, and the VMs of one process, each
+ *   with its own document of the same groups, differ by a label (`vm`). A second registration
+ *   joins the families of the first; two sources with the same labels would give the same series
+ *   twice, so that is refused, as is a family of the same name declared differently.
  * - Exactness past 2^53: prom-client renders numbers only (a bigint comes out as `+Inf`), so
  *   `registry.metrics()` gives such a value as the nearest double. `exactMetrics(registry)` pins
  *   one exact reading of every family this module registered in the registry, has the registry
@@ -28,7 +34,10 @@ import { prometheusFamilies, readExact, type PrometheusFamily, type PrometheusNa
 export interface PrometheusOptions extends PrometheusNameOptions {
   /** The document to expose: a `FirecrackerMetrics`, an `EntryDocument`, anything with `entries`. */
   readonly document: { readonly entries: readonly DocumentEntry[] };
-  /** Labels on every sample, e.g. `{ vm: 'vm-42' }`; `device` is taken by the device families. */
+  /**
+   * Labels on every sample, e.g. `{ vm: 'vm-42' }`; `device` is taken by the device families.
+   * Documents registered in the same registry share its families, so each needs labels of its own.
+   */
   readonly labels?: Readonly<Record<string, string>>;
 }
 
@@ -36,7 +45,7 @@ export interface PrometheusOptions extends PrometheusNameOptions {
 export interface PrometheusRegistration {
   /** The family names, in document order. */
   readonly names: readonly string[];
-  /** Removes the families from the registry. */
+  /** Removes this document's samples, and each family left with none from the registry. */
   unregister(): void;
 }
 
@@ -51,25 +60,40 @@ type Reading = ReadonlyMap<FamilyCollector, readonly Sample[]>;
 /** A prom-client registry of either exposition format. */
 export type Registry = PromRegistry<RegistryContentType>;
 
+type ReadableEntry = DocumentEntry & { groups(): readonly EntryGroup[] };
+
+/** One registration's part of a family: the document's value it reads, and the labels it adds. */
+interface Source {
+  readonly family: PrometheusFamily;
+  readonly entry: ReadableEntry;
+  readonly labels: Readonly<Record<string, string>>;
+  /** The labels as `{vm="a"}`: how a refusal names them, and what two sources may not share. */
+  readonly labelText: string;
+}
+
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
-/** The collectors each registry holds, for `exactMetrics`. */
-const REGISTERED = new WeakMap<Registry, Set<FamilyCollector>>();
+/**
+ * The collectors this module put in each registry, by family name. Keyed by the name the family
+ * was registered under: an OpenMetrics render renames a counter collector (`_total` dropped).
+ */
+const REGISTERED = new WeakMap<Registry, Map<string, FamilyCollector>>();
 
-/** One family, as prom-client's registry calls a metric: `name`, `type`, `get()`, `reset()`. */
+/**
+ * One family, as prom-client's registry calls a metric: `name`, `type`, `get()`, `reset()`. It
+ * holds every registration of that family in the registry, so that several VMs' documents, told
+ * apart by their labels, are one family with one HELP and TYPE, as Prometheus requires.
+ */
 class FamilyCollector {
   name: string;
   readonly help: string;
   readonly type: 'counter' | 'gauge';
   readonly aggregator: 'sum' | 'min' | 'max';
+  readonly sources: Source[] = [];
   /** The reading `exactMetrics` pinned for the render under way. */
   pinned: readonly Sample[] | undefined;
 
-  constructor(
-    readonly family: PrometheusFamily,
-    readonly entry: DocumentEntry & { groups(): readonly EntryGroup[] },
-    readonly labels: Readonly<Record<string, string>>,
-  ) {
+  constructor(readonly family: PrometheusFamily) {
     this.name = family.name;
     this.help = family.help;
     this.type = family.type;
@@ -77,15 +101,16 @@ class FamilyCollector {
   }
 
   read(): Sample[] {
-    const { scale } = this.family;
     const samples: Sample[] = [];
-    for (const { device, group } of this.entry.groups()) {
-      const exact = readExact(this.family, group);
-      samples.push({
-        labels: device === undefined ? this.labels : { ...this.labels, device },
-        exact,
-        value: scale === 0 ? Number(exact) : Number(exact) / 10 ** scale,
-      });
+    for (const { family, entry, labels } of this.sources) {
+      for (const { device, group } of entry.groups()) {
+        const exact = readExact(family, group);
+        samples.push({
+          labels: device === undefined ? labels : { ...labels, device },
+          exact,
+          value: family.scale === 0 ? Number(exact) : Number(exact) / 10 ** family.scale,
+        });
+      }
     }
     return samples;
   }
@@ -109,36 +134,68 @@ class FamilyCollector {
 }
 
 /**
- * Registers one collector per family of `document` in `registry`, beside whatever it already
- * holds (`collectDefaultMetrics`, the user's own metrics). Throws, registering nothing, when a
- * name is taken or an entry cannot be read at scrape time.
+ * Registers the families of `document` in `registry`, beside whatever it already holds
+ * (`collectDefaultMetrics`, the user's own metrics). A family already registered by another call
+ * — the same name, type and help, as another VM's document of the same groups gives — takes this
+ * document's samples too, told apart by `labels`. Throws, registering nothing, when an entry
+ * cannot be read at scrape time, or a family's name is taken by a metric of someone else's, by a
+ * family of another type or help, or by one that already has a source with the same labels.
  */
 export function registerPrometheus(registry: Registry, options: PrometheusOptions): PrometheusRegistration {
   const labels = checkedLabels(options.labels ?? {});
+  const labelText = formatLabels(labels);
   const entries = options.document.entries;
   const families = prometheusFamilies(entries, options.prefix === undefined ? {} : { prefix: options.prefix });
   const byKey = new Map<string, DocumentEntry>();
   for (const entry of entries) byKey.set(entry.shape.kind === 'group' ? entry.shape.key : entry.shape.prefix, entry);
-  const collectors = families.map((family) => {
+  const sources = families.map((family): Source => {
     const entry = byKey.get(family.entry);
     if (entry?.groups === undefined) throw new TypeError(`Prometheus: the entry ${family.entry} cannot be read at scrape time (it has no groups())`);
-    return new FamilyCollector(family, entry as DocumentEntry & { groups(): readonly EntryGroup[] }, labels);
+    return { family, entry: entry as ReadableEntry, labels, labelText };
   });
-  for (const c of collectors) {
-    if (registry.getSingleMetric(c.name) !== undefined) throw new Error(`Prometheus: a metric named ${c.name} is already registered`);
-  }
   let held = REGISTERED.get(registry);
-  if (held === undefined) REGISTERED.set(registry, (held = new Set()));
-  for (const c of collectors) {
-    registry.registerMetric(c as unknown as Parameters<Registry['registerMetric']>[0]);
-    held.add(c);
-  }
+  if (held === undefined) REGISTERED.set(registry, (held = new Map<string, FamilyCollector>()));
+  // Every check before any change, so that a refusal registers nothing.
+  const joined = sources.map((source) => {
+    const { name } = source.family;
+    const present = registry.getSingleMetric(name) as unknown;
+    if (present === undefined) return undefined;
+    const ours = held.get(name);
+    if (ours === undefined || present !== ours) throw new Error(`Prometheus: a metric named ${name} is already registered, not by registerPrometheus`);
+    if (ours.type !== source.family.type || ours.help !== source.family.help) {
+      throw new Error(
+        `Prometheus: ${name} is already registered as a ${ours.type} (${JSON.stringify(ours.help)}), ` +
+          `not as a ${source.family.type} (${JSON.stringify(source.family.help)})`,
+      );
+    }
+    if (ours.sources.some((other) => other.labelText === labelText)) {
+      throw new Error(`Prometheus: ${name} is already registered with the labels ${labelText}: give each document labels of its own`);
+    }
+    return ours;
+  });
+  const parts = sources.map((source, i) => {
+    let collector = joined[i];
+    if (collector === undefined) {
+      collector = new FamilyCollector(source.family);
+      registry.registerMetric(collector as unknown as Parameters<Registry['registerMetric']>[0]);
+      held.set(source.family.name, collector);
+    }
+    collector.sources.push(source);
+    return { source, collector };
+  });
+  let registered = true;
   return {
-    names: collectors.map((c) => c.family.name),
+    names: families.map((family) => family.name),
     unregister: () => {
-      for (const c of collectors) {
-        if ((registry.getSingleMetric(c.family.name) as unknown) === c) registry.removeSingleMetric(c.family.name);
-        held.delete(c);
+      if (!registered) return;
+      registered = false;
+      for (const { source, collector } of parts) {
+        collector.sources.splice(collector.sources.indexOf(source), 1);
+        if (collector.sources.length > 0) continue;
+        const { name } = source.family;
+        // The user may have removed it, or put a metric of their own in its place, since.
+        if ((registry.getSingleMetric(name) as unknown) === collector) registry.removeSingleMetric(name);
+        if (held.get(name) === collector) held.delete(name);
       }
     },
   };
@@ -150,7 +207,9 @@ export function registerPrometheus(registry: Registry, options: PrometheusOption
  */
 export async function exactMetrics(registry: Registry): Promise<string> {
   const reading: Map<FamilyCollector, readonly Sample[]> = new Map();
-  for (const c of REGISTERED.get(registry) ?? []) {
+  for (const [name, c] of REGISTERED.get(registry) ?? []) {
+    // A family the user removed from the registry since is not in its text.
+    if ((registry.getSingleMetric(name) as unknown) !== c) continue;
     const samples = c.read();
     reading.set(c, samples);
     c.pinned = samples;
@@ -192,6 +251,14 @@ function decimal(value: bigint, scale: number): string {
   const digits = value.toString().padStart(scale + 1, '0');
   const fraction = digits.slice(-scale).replace(/0+$/, '');
   return `${digits.slice(0, -scale)}${fraction === '' ? '' : `.${fraction}`}`;
+}
+
+/** `{vm="a",zone="b"}`, names sorted, values escaped as in the exposition; `{}` for none. */
+function formatLabels(labels: Readonly<Record<string, string>>): string {
+  const pairs = Object.entries(labels)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([name, value]) => `${name}="${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`);
+  return `{${pairs.join(',')}}`;
 }
 
 function checkedLabels(labels: Readonly<Record<string, string>>): Readonly<Record<string, string>> {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { collectDefaultMetrics, Registry, type OpenMetricsContentType } from 'prom-client';
-import { exactMetrics, registerPrometheus } from '../../src/export/prometheus.js';
-import { defineGroup, EntryDocument, FirecrackerMetrics, groupEntry, type DocumentEntry } from '../../src/index.js';
+import { collectDefaultMetrics, Counter, Registry, type OpenMetricsContentType } from 'prom-client';
+import { exactMetrics, registerPrometheus, type Registry as AnyRegistry } from '../../src/export/prometheus.js';
+import { defineGroup, EntryDocument, FirecrackerMetrics, groupEntry, inc, store, type DocumentEntry } from '../../src/index.js';
 import { collectingWriter } from '../metrics/helpers.js';
 import { Disk, fill, NIC_FIELDS, smallDocument } from './support.js';
 
@@ -133,7 +133,7 @@ test('past 2^53: the nearest double from registry.metrics(), the exact digits fr
   assert.equal(exact.replace(/ \d+(\.\d+)?$/gm, ''), rounded.replace(/ \d+(\.\d+)?$/gm, ''));
 });
 
-test("beside collectDefaultMetrics in the user's registry; a taken name registers nothing", async () => {
+test("beside collectDefaultMetrics in the user's registry; a name taken by a metric not ours registers nothing", async () => {
   const { document } = smallDocument(Nic);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -142,9 +142,129 @@ test("beside collectDefaultMetrics in the user's registry; a taken name register
   assert.match(text, /^process_cpu_user_seconds_total \d/m);
   assert.match(text, /^nodejs_heap_size_total_bytes \d/m);
   assert.match(text, /^firecracker_disk_read_bytes_total\{vm="a"\} 0$/m);
-  const before = registry.getMetricsAsArray().length;
-  assert.throws(() => registerPrometheus(registry, { document }), { message: 'Prometheus: a metric named firecracker_disk_read_bytes_total is already registered' });
-  assert.equal(registry.getMetricsAsArray().length, before);
+
+  // The user's own metric takes the name of the last family: nothing before it registers either.
+  const theirs = new Registry();
+  new Counter({ name: 'firecracker_nic_freed_bytes_total', help: 'Theirs.', registers: [theirs] });
+  assert.throws(() => registerPrometheus(theirs, { document, labels: { vm: 'a' } }), {
+    message: 'Prometheus: a metric named firecracker_nic_freed_bytes_total is already registered, not by registerPrometheus',
+  });
+  assert.equal(theirs.getMetricsAsArray().length, 1);
+});
+
+/** Two VMs' documents, with devices of their own, registered in one registry (in either format). */
+function twoVms(registry: AnyRegistry) {
+  const a = new FirecrackerMetrics();
+  const b = new FirecrackerMetrics();
+  a.block.alloc('rootfs').read_bytes.add(512);
+  b.block.alloc('rootfs').read_bytes.add(2n ** 60n + 3n);
+  b.block.alloc('scratch').read_bytes.add(1024);
+  a.balloon.inflate_count.add(2n ** 53n + 1n);
+  b.balloon.inflate_count.add(7);
+  const ra = registerPrometheus(registry, { document: a, labels: { vm: 'a' } });
+  const rb = registerPrometheus(registry, { document: b, labels: { vm: 'b' } });
+  return { a, b, ra, rb };
+}
+
+/** The lines of one family in a Prometheus-format text: HELP, TYPE, samples. */
+function familyLines(text: string, name: string): string[] {
+  return text.split('\n').filter((line) => line.startsWith(`${name}{`) || line.startsWith(`${name} `) || line.startsWith(`# HELP ${name} `) || line.startsWith(`# TYPE ${name} `));
+}
+
+test('two VMs in one registry: each family once, one HELP and TYPE, the samples of both, exact past 2^53', async () => {
+  const registry = new Registry();
+  const { ra, rb } = twoVms(registry);
+  assert.deepEqual(ra.names, rb.names);
+  // One collector per family: the second registration added none.
+  assert.equal(registry.getMetricsAsArray().length, ra.names.length);
+  const text = await exactMetrics(registry);
+  assert.deepEqual(familyLines(text, 'firecracker_block_read_bytes_total'), [
+    '# HELP firecracker_block_read_bytes_total Bytes read from the backing file on behalf of the guest.',
+    '# TYPE firecracker_block_read_bytes_total counter',
+    'firecracker_block_read_bytes_total{vm="a",device="rootfs"} 512',
+    'firecracker_block_read_bytes_total{vm="b",device="rootfs"} 1152921504606846979',
+    'firecracker_block_read_bytes_total{vm="b",device="scratch"} 1024',
+  ]);
+  assert.deepEqual(familyLines(text, 'firecracker_balloon_inflate_count_total').slice(2), [
+    'firecracker_balloon_inflate_count_total{vm="a"} 9007199254740993',
+    'firecracker_balloon_inflate_count_total{vm="b"} 7',
+  ]);
+  const types = [...text.matchAll(/^# TYPE (\S+) /gm)].map(([, name]) => name);
+  assert.equal(new Set(types).size, types.length, 'no family twice');
+  assert.equal(types.length, ra.names.length);
+  // Past 2^53 the registry's own text has the nearest doubles; only the digits differ.
+  const rounded = await registry.metrics();
+  assert.match(rounded, /^firecracker_block_read_bytes_total\{vm="b",device="rootfs"\} 1152921504606847000$/m);
+  assert.equal(text.replace(/ \d+$/gm, ''), rounded.replace(/ \d+$/gm, ''));
+
+  const open = new Registry<OpenMetricsContentType>();
+  open.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+  twoVms(open);
+  const openText = await exactMetrics(open);
+  assert.match(
+    openText,
+    /\n# HELP firecracker_block_read_bytes Bytes read from the backing file on behalf of the guest\.\n# TYPE firecracker_block_read_bytes counter\nfirecracker_block_read_bytes_total\{vm="a",device="rootfs"\} 512\nfirecracker_block_read_bytes_total\{vm="b",device="rootfs"\} 1152921504606846979\nfirecracker_block_read_bytes_total\{vm="b",device="scratch"\} 1024\n/,
+  );
+  // The render renamed the counter collectors (`_total` dropped); a second one finds them all the same.
+  assert.equal(await exactMetrics(open), openText);
+});
+
+test('unregister() of one VM removes its samples only; the family goes with the last one', async () => {
+  const registry = new Registry();
+  const { ra, rb } = twoVms(registry);
+  ra.unregister();
+  ra.unregister();
+  const text = await exactMetrics(registry);
+  assert.doesNotMatch(text, /vm="a"/);
+  assert.deepEqual(familyLines(text, 'firecracker_block_read_bytes_total').slice(1), [
+    '# TYPE firecracker_block_read_bytes_total counter',
+    'firecracker_block_read_bytes_total{vm="b",device="rootfs"} 1152921504606846979',
+    'firecracker_block_read_bytes_total{vm="b",device="scratch"} 1024',
+  ]);
+  assert.equal(registry.getMetricsAsArray().length, rb.names.length);
+  // The labels are free again.
+  const again = registerPrometheus(registry, { document: new FirecrackerMetrics(), labels: { vm: 'a' } });
+  assert.match(await exactMetrics(registry), /^firecracker_balloon_inflate_count_total\{vm="a"\} 0$/m);
+  again.unregister();
+  rb.unregister();
+  assert.equal(registry.getMetricsAsArray().length, 0);
+  assert.equal(await exactMetrics(registry), '\n');
+});
+
+test('refused, registering nothing: the same labels twice, a family of the same name declared differently', async () => {
+  const { document } = smallDocument(Nic);
+  const registry = new Registry();
+  registerPrometheus(registry, { document, labels: { vm: 'a', zone: 'x' } });
+  registerPrometheus(registry, { document: smallDocument(Nic).document });
+  const before = await exactMetrics(registry);
+  const refused = (options: Parameters<typeof registerPrometheus>[1], message: string): void => {
+    assert.throws(() => registerPrometheus(registry, options), { message });
+  };
+  refused(
+    { document: smallDocument(Nic).document, labels: { zone: 'x', vm: 'a' } },
+    'Prometheus: firecracker_disk_read_bytes_total is already registered with the labels {vm="a",zone="x"}: give each document labels of its own',
+  );
+  refused(
+    { document: smallDocument(Nic).document },
+    'Prometheus: firecracker_disk_read_bytes_total is already registered with the labels {}: give each document labels of its own',
+  );
+  // The same names from groups declared otherwise: another help text, another type.
+  const helped = defineGroup('disk_us', { read_bytes: inc('Bytes read, said otherwise.') });
+  refused(
+    { document: new EntryDocument([groupEntry(helped, helped.create())]), labels: { vm: 'b' } },
+    'Prometheus: firecracker_disk_read_bytes_total is already registered as a counter ("Bytes read from the backing file."), not as a counter ("Bytes read, said otherwise.")',
+  );
+  const typed = defineGroup('disk_us', { read_bytes_total: store('Bytes read from the backing file.') });
+  refused(
+    { document: new EntryDocument([groupEntry(typed, typed.create())]), labels: { vm: 'b' } },
+    'Prometheus: firecracker_disk_read_bytes_total is already registered as a counter ("Bytes read from the backing file."), not as a gauge ("Bytes read from the backing file.")',
+  );
+  // A family of the same name and declaration in a group of one's own joins, as a document's does.
+  const mine = defineGroup('nic_extra', { rx: inc('Received.') });
+  const late = new EntryDocument([groupEntry(mine, mine.create()), smallDocument(Nic).nics]);
+  refused({ document: late }, 'Prometheus: firecracker_nic_rx_bytes_total is already registered with the labels {}: give each document labels of its own');
+  assert.equal(registry.getSingleMetric('firecracker_nic_extra_rx_total'), undefined, 'a refusal registers none of its families');
+  assert.equal(await exactMetrics(registry), before);
 });
 
 test('bad labels and entries that cannot be read are refused', () => {

@@ -4,22 +4,29 @@
  * frees memory; the host sets the balloon's target and the guest's driver inflates; statistics
  * arrive every second; a free page hinting run and free page reporting reclaim more; then the
  * balloon deflates. Each VM's whole Firecracker document is flushed once a second to its metrics
- * file, and the terminal shows a live view. Ctrl-C stops it cleanly, with a last line.
+ * file, and the terminal shows a live view. Ctrl-C stops it cleanly, with a last line. With
+ * `--serve`, the process also serves every VM's metrics to Prometheus (`./serve.ts`).
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { MicroVm } from './vm.js';
 import { FIRST_PHASE, HOST_ACTIONS, workingSet } from './scenario.js';
 import { renderFrame } from './view.js';
+import { DEFAULT_HOST, DEFAULT_PORT, serveMetrics, type MetricsServer } from './serve.js';
 
 const USAGE = `Usage: npm start -- [--duration-s S] [--metrics-path PATH] [--vms N] [--metrics-dir DIR] [--memory-mib M]
+                    [--serve [--port N] [--host H]]
 
   --duration-s S      how long the session runs (default 30)
   --metrics-path PATH file or named pipe of the VM's metrics lines (default ./metrics.json)
   --vms N             run N VMs in this process, each with its own document and metrics file,
                       metrics-1.json … metrics-N.json (default 1)
   --metrics-dir DIR   where those files go (default the current directory)
-  --memory-mib M      guest memory of each VM (default 1024)`;
+  --memory-mib M      guest memory of each VM (default 1024)
+  --serve             also serve every VM's metrics to Prometheus: GET /metrics (labelled vm),
+                      GET /healthz
+  --port N            the port to serve on (default 9464; 0 picks a free one)
+  --host H            the address to serve on (default 127.0.0.1: this machine only)`;
 
 const STEP_MS = 100;
 const FRAME_MS = 1000;
@@ -28,6 +35,8 @@ interface SessionOptions {
   readonly durationS: number;
   readonly paths: readonly string[];
   readonly memoryMib: number;
+  /** Where to serve the metrics; undefined without `--serve`. */
+  readonly serve: { readonly host: string; readonly port: number } | undefined;
 }
 
 function parseOptions(argv: readonly string[]): SessionOptions {
@@ -39,6 +48,9 @@ function parseOptions(argv: readonly string[]): SessionOptions {
       'metrics-dir': { type: 'string' },
       vms: { type: 'string', default: '1' },
       'memory-mib': { type: 'string', default: '1024' },
+      serve: { type: 'boolean', default: false },
+      port: { type: 'string' },
+      host: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -56,7 +68,20 @@ function parseOptions(argv: readonly string[]): SessionOptions {
       : Array.from({ length: vms }, (_, i) => join(dir ?? '.', `metrics-${i + 1}.json`));
   const memoryMib = positiveInteger('--memory-mib', values['memory-mib']);
   if (memoryMib < 16) throw new RangeError(`--memory-mib: a guest needs at least 16 MiB, got ${memoryMib}`);
-  return { durationS: positive('--duration-s', values['duration-s']), paths, memoryMib };
+  if (!values.serve && (values.port !== undefined || values.host !== undefined)) throw new RangeError('--port and --host say where to serve: add --serve');
+  const serve = values.serve ? { host: host(values.host ?? DEFAULT_HOST), port: port(values.port ?? String(DEFAULT_PORT)) } : undefined;
+  return { durationS: positive('--duration-s', values['duration-s']), paths, memoryMib, serve };
+}
+
+function port(text: string): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value > 65535) throw new RangeError(`--port: expected a port from 0 to 65535, got ${JSON.stringify(text)}`);
+  return value;
+}
+
+function host(text: string): string {
+  if (text.trim() === '') throw new RangeError('--host: expected an address or a host name, got ""');
+  return text;
 }
 
 function positive(option: string, text: string): number {
@@ -71,7 +96,7 @@ function positiveInteger(option: string, text: string): number {
   return value;
 }
 
-function main(): void {
+async function main(): Promise<void> {
   let options: SessionOptions;
   try {
     options = parseOptions(process.argv.slice(2));
@@ -80,6 +105,17 @@ function main(): void {
     process.exit(2);
   }
   const durationMs = options.durationS * 1000;
+  let server: MetricsServer | undefined;
+  if (options.serve !== undefined) {
+    try {
+      server = await serveMetrics(options.serve);
+    } catch (error) {
+      console.error((error as Error).message);
+      process.exit(1);
+    }
+    // On stderr, so that it stays apart from the view when stdout is piped or redirected.
+    process.stderr.write(`Serving the VMs' metrics at ${server.url}\n`);
+  }
   let vms: MicroVm[];
   try {
     vms = options.paths.map(
@@ -94,8 +130,10 @@ function main(): void {
     );
   } catch (error) {
     console.error((error as Error).message);
+    await server?.close();
     process.exit(1);
   }
+  server?.expose(vms);
   const start = Date.now();
   for (const vm of vms) vm.boot();
   const interactive = process.stdout.isTTY;
@@ -106,7 +144,13 @@ function main(): void {
 
   const draw = (elapsedMs: number): void => {
     const frame = renderFrame(
-      { elapsedS: elapsedMs / 1000, durationS: options.durationS, phase, vms: vms.map((vm) => vm.snapshot()) },
+      {
+        elapsedS: elapsedMs / 1000,
+        durationS: options.durationS,
+        phase,
+        vms: vms.map((vm) => vm.snapshot()),
+        ...(server === undefined ? {} : { url: server.url }),
+      },
       interactive ? (process.stdout.columns || 100) : 160,
     );
     process.stdout.write(interactive ? `\x1b[H\x1b[2J${frame.join('\n')}\n` : `${frame.join('\n')}\n\n`);
@@ -157,6 +201,8 @@ function main(): void {
     process.stdout.write(`\n${summary(vms, why, (Date.now() - start) / 1000, options.paths).join('\n')}\n`);
     for (const problem of problems.slice(0, 10)) process.stderr.write(`${problem}\n`);
     if (problems.length > 10) process.stderr.write(`… and ${problems.length - 10} more problems\n`);
+    // The open socket is all that keeps the process alive now.
+    void server?.close();
   };
   const onSignal = (): void => {
     finish('stopped by a signal');
@@ -183,4 +229,4 @@ function summary(vms: readonly MicroVm[], why: string, elapsedS: number, paths: 
   return lines;
 }
 
-main();
+await main();

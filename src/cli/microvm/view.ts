@@ -4,6 +4,7 @@
  *
  * ```
  * microVM session  12.0 s of 30 s   phase: hinting run
+ * metrics served at http://127.0.0.1:9464/metrics
  * vm-1  balloon  target  256 MiB  actual  248 MiB  [█████░░░░░░░░░░░░░░░]
  *       host memory held by the guest  412 MiB of 1024 MiB  (peak 819 MiB)
  *       released by the balloon  inflate 256 MiB  reporting 103 MiB  hinting 48 MiB
@@ -36,11 +37,14 @@ export interface Frame {
   readonly durationS: number;
   readonly phase: string;
   readonly vms: readonly VmSnapshot[];
+  /** Where `--serve` serves the metrics: in every frame, as the screen is redrawn. */
+  readonly url?: string;
 }
 
 /** The frame as text lines (no trailing newline); `width` caps the line length. */
 export function renderFrame(frame: Frame, width = 100): string[] {
   const lines = [`microVM session  ${frame.elapsedS.toFixed(1)} s of ${frame.durationS} s   phase: ${frame.phase}`];
+  if (frame.url !== undefined) lines.push(`metrics served at ${frame.url}`);
   for (const vm of frame.vms) {
     const pad = ' '.repeat(vm.id.length);
     lines.push(`${vm.id}  balloon  target ${mib(vm.targetMib * MIB)}  actual ${mib(vm.actualMib * MIB)}  ${bar(vm.actualMib, vm.guestMib, 20)}`);
