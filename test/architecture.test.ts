@@ -1,5 +1,6 @@
 /**
- * The dependency direction the README states, pinned: core ← groups ← document ← reader/CLI,
+ * The dependency direction the README states, pinned: core ← groups ← document ← reader ←
+ * exporters ← CLI,
  * with no cycle anywhere. Reads the TypeScript sources (type-only imports count too: they are
  * dependencies of the design even where the compiled code drops them).
  */
@@ -68,6 +69,22 @@ test('vmm-metrics/reader builds no writer: the global document is not among its 
   assert.ok(!modules.has('index.ts'));
 });
 
+test('the reader imports no exporter and no command; the exporters import no command', () => {
+  for (const [folder, forbidden] of [
+    ['reader', ['export/', 'cli/']],
+    ['export', ['cli/']],
+  ] as const) {
+    for (const file of modulesUnder(folder)) {
+      for (const target of importsOf(file)) {
+        const to = name(target);
+        assert.ok(!forbidden.some((prefix) => to.startsWith(prefix)), `${name(file)} imports ${to}`);
+      }
+    }
+  }
+  // A control plane serving its fleet builds no writer either.
+  assert.ok(!reachable('export/serve/index.ts').has('document/global-metrics.ts'));
+});
+
 test('no module depends on itself through others (type-only imports included)', () => {
   const files = modulesUnder('.');
   const state = new Map<string, 'visiting' | 'done'>();
@@ -93,11 +110,19 @@ test('@opentelemetry/api is loaded only by vmm-metrics/otel, for its types: the 
   assert.doesNotMatch(source, /^import \{[^}]*\} from '@opentelemetry/m);
 });
 
-test('prom-client is loaded only by vmm-metrics/prometheus: the root index does not reach it', () => {
+test('prom-client is loaded only by vmm-metrics/prometheus (its types) and by `npm start -- --serve`, on demand: the root index does not reach it', () => {
   assert.ok(!reachable('index.ts').has('export/prometheus.ts'));
   for (const file of modulesUnder('.')) {
+    const source = readFileSync(file, 'utf8');
+    if (name(file) === 'cli/microvm/serve.ts') {
+      // Only when --serve is given: a session without it runs where prom-client is not installed.
+      assert.doesNotMatch(source, /^import (?!type )[^;]*from 'prom-client'/m, name(file));
+      assert.match(source, /await import\('prom-client'\)/, name(file));
+      continue;
+    }
+    assert.doesNotMatch(source, /import\('prom-client'\)/, name(file));
     if (name(file) === 'export/prometheus.ts') continue;
-    assert.doesNotMatch(readFileSync(file, 'utf8'), /from 'prom-client'/, name(file));
+    assert.doesNotMatch(source, /from 'prom-client'/, name(file));
   }
   assert.match(readFileSync(join(SRC, 'export/prometheus.ts'), 'utf8'), /^import type \{[^}]*\} from 'prom-client';$/m);
 });

@@ -88,3 +88,21 @@ test('the README lists every renaming', () => {
   const listed = README.split('\n').filter((l) => /^- `[a-z_<>]+\.[a-z_]+` → `/.test(l));
   assert.equal(listed.length, renamings.length);
 });
+
+test('a store named <x>_count is the gauge <x>s; a gauge that would end in another reserved suffix is refused', () => {
+  const Counts = defineGroup('pool', {
+    panic_count: store('Panics.'),
+    entry_count: store('Entries.'),
+    box_count: store('Boxes.'),
+    queue_count: inc('Queues seen.'),
+  });
+  const names = prometheusFamilies([groupEntry(Counts, Counts.create())]).map((f) => f.name);
+  assert.deepEqual(names, ['firecracker_pool_panics', 'firecracker_pool_entries', 'firecracker_pool_boxes', 'firecracker_pool_queue_count_total']);
+  assert.ok(prometheusFamilies(new FirecrackerMetrics().entries).some((f) => f.name === 'firecracker_vmm_panics' && f.type === 'gauge'));
+  for (const suffix of ['sum', 'bucket', 'total']) {
+    const Bad = defineGroup('pool', { [`wait_${suffix}`]: store('Reserved.') });
+    assert.throws(() => prometheusFamilies([groupEntry(Bad, Bad.create())]), {
+      message: `Prometheus: the gauge firecracker_pool_wait_${suffix} would end in _${suffix}, which Prometheus reserves for histograms, summaries and counters; rename the field`,
+    });
+  }
+});
