@@ -29,6 +29,7 @@
  */
 import type { Registry as PromRegistry, RegistryContentType } from 'prom-client';
 import type { DocumentEntry, EntryGroup } from '../metrics/document.js';
+import { exactDecimal, labelSet } from './exposition.js';
 import { prometheusFamilies, readExact, type PrometheusFamily, type PrometheusNameOptions } from './names.js';
 
 export interface PrometheusOptions extends PrometheusNameOptions {
@@ -240,25 +241,15 @@ function substituteExact(text: string, reading: Reading): string {
       const sample = family.samples[family.next++];
       const space = line.lastIndexOf(' ');
       if (sample === undefined || sample.exact <= MAX_SAFE || line.slice(space + 1) !== String(sample.value)) return line;
-      return `${line.slice(0, space + 1)}${decimal(sample.exact, family.scale)}`;
+      return `${line.slice(0, space + 1)}${exactDecimal(sample.exact, family.scale)}`;
     })
     .join('\n');
 }
 
-/** `value / 10^scale` as an exact decimal. */
-function decimal(value: bigint, scale: number): string {
-  if (scale === 0) return value.toString();
-  const digits = value.toString().padStart(scale + 1, '0');
-  const fraction = digits.slice(-scale).replace(/0+$/, '');
-  return `${digits.slice(0, -scale)}${fraction === '' ? '' : `.${fraction}`}`;
-}
-
 /** `{vm="a",zone="b"}`, names sorted, values escaped as in the exposition; `{}` for none. */
 function formatLabels(labels: Readonly<Record<string, string>>): string {
-  const pairs = Object.entries(labels)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([name, value]) => `${name}="${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`);
-  return `{${pairs.join(',')}}`;
+  const text = labelSet(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return text === '' ? '{}' : text;
 }
 
 function checkedLabels(labels: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
