@@ -13,7 +13,7 @@
  */
 import type { U64 } from '../../metrics/u64.js';
 import type { MetricsRecord } from '../../reader/record.js';
-import type { MetricsSchema } from '../../reader/schema.js';
+import { groupLayout, type MetricsSchema } from '../../reader/schema.js';
 import type { PrometheusFamily } from '../names.js';
 import { labelSet } from '../exposition.js';
 
@@ -81,6 +81,8 @@ export interface TotalsPlan {
   readonly schema: MetricsSchema;
   /** By entry key (a group's key, a family's prefix): its values' kinds and places, in `values` order. */
   readonly entries: ReadonlyMap<string, readonly ValueReader[]>;
+  /** By entry key: each field of its group object, in order: 0 for a number, else its members' count. */
+  readonly fieldMembers: ReadonlyMap<string, readonly number[]>;
 }
 
 interface ValueReader {
@@ -92,8 +94,10 @@ interface ValueReader {
 /** The plan for a schema and the families exported from it. */
 export function totalsPlan(schema: MetricsSchema, families: readonly PrometheusFamily[]): TotalsPlan {
   const entries = new Map<string, ValueReader[]>();
+  const fieldMembers = new Map<string, number[]>();
   for (const entry of schema.entries) {
     const key = entry.kind === 'group' ? entry.key : entry.prefix;
+    fieldMembers.set(key, groupLayout(entry.schema).fields.map((f) => f.members?.length ?? 0));
     entries.set(
       key,
       entry.schema.values.map((value) => ({ field: value.field, member: value.member, counter: value.kind === 'inc' })),
@@ -102,7 +106,26 @@ export function totalsPlan(schema: MetricsSchema, families: readonly PrometheusF
   for (const family of families) {
     if (!entries.has(family.entry)) throw new TypeError(`serve: the family ${family.name} reads the entry ${family.entry}, which the schema does not have`);
   }
-  return { schema, entries };
+  return { schema, entries, fieldMembers };
+}
+
+/**
+ * Whether a valid group's values are exactly the declared fields (latency fields with exactly
+ * their members): then they are in declared order, which the reader checked. A field or member
+ * the schema does not know (kept in the record, as a warning) makes it false.
+ */
+function declaredShape(fields: readonly unknown[], members: readonly number[]): boolean {
+  if (fields.length !== members.length) return false;
+  for (let i = 0; i < fields.length; i++) {
+    const count = members[i] as number;
+    if (count !== 0 && Object.keys(fields[i] as object).length !== count) return false;
+  }
+  return true;
+}
+
+function fold(totals: GroupTotals, reader: ValueReader, index: number, value: U64): void {
+  if (reader.counter) totals.add(index, value);
+  else totals.set(index, value);
 }
 
 /** Every entry's totals for one VM. */
@@ -122,12 +145,25 @@ export class VmTotals {
       if (readers === undefined) continue;
       const totals = this.#groupTotals(entryKey, role.deviceId, readers.length);
       const group = record.groups[key] as Readonly<Record<string, unknown>>;
+      const fields = Object.values(group);
+      if (declaredShape(fields, this.plan.fieldMembers.get(entryKey) ?? [])) {
+        // A valid line with exactly the declared fields has them in declared order (the reader
+        // checked it): walking the values in order skips a keyed lookup per value.
+        let i = 0;
+        for (const field of fields) {
+          if (typeof field === 'object') {
+            for (const member of Object.values(field as object) as U64[]) fold(totals, readers[i++] as ValueReader, i - 1, member);
+          } else {
+            fold(totals, readers[i++] as ValueReader, i - 1, field as U64);
+          }
+        }
+        continue;
+      }
+      // Fields the schema does not know are in the record too (kept, as a warning): by name.
       for (let i = 0; i < readers.length; i++) {
         const reader = readers[i] as ValueReader;
         const field = group[reader.field];
-        const value = (reader.member === undefined ? field : (field as Readonly<Record<string, unknown>>)[reader.member]) as U64;
-        if (reader.counter) totals.add(i, value);
-        else totals.set(i, value);
+        fold(totals, reader, i, (reader.member === undefined ? field : (field as Readonly<Record<string, unknown>>)[reader.member]) as U64);
       }
     }
   }
