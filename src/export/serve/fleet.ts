@@ -105,7 +105,7 @@ export class MetricsFleet {
     if (this.#dirs.has(dir)) return;
     const stop = new AbortController();
     this.#dirs.set(dir, stop);
-    void watchDirectory(dir, {
+    const watching = watchDirectory(dir, {
       rescanMs: this.#options.rescanMs ?? DEFAULT_RESCAN_MS,
       signal: stop.signal,
       log: (message) => {
@@ -114,10 +114,11 @@ export class MetricsFleet {
       onChange: (paths) => {
         this.#directoryListed(dir, paths);
       },
-    });
+    }).finally(() => this.#stopping.delete(watching));
+    this.#stopping.add(watching);
   }
 
-  /** Stops following everything; resolves once every path is closed. */
+  /** Stops following everything; resolves once every path and directory watch is closed. */
   async close(): Promise<void> {
     this.#closed = true;
     for (const stop of this.#dirs.values()) stop.abort();
