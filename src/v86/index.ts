@@ -9,7 +9,7 @@
  * `V86InternalsError` that names the pinned and the installed version.
  */
 export { attachVirtioPci, DEFAULT_V86_IO_BASE, DEFAULT_V86_PCI_SLOT, V86VirtioPci } from './pci.js';
-export type { V86VirtioPciOptions } from './pci.js';
+export type { V86Emulator, V86VirtioPciOptions } from './pci.js';
 export { v86GuestMemory } from './memory.js';
 export { loadV86, SerialConsole, v86WasmPath } from './guest.js';
 export type { LoadV86Options, SerialPort } from './guest.js';

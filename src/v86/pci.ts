@@ -12,8 +12,9 @@
  * ```
  *
  * Decisions that are not obvious:
- * - **Attached before the emulator runs**, and refused after: SeaBIOS enumerates and assigns the
- *   PCI bus once, at boot; a function added later would never get its BAR or interrupt line.
+ * - **Attached before the emulator first runs**, and refused once it has executed an instruction
+ *   (running or stopped since): SeaBIOS enumerates and assigns the PCI bus once, at boot; a
+ *   function added later would never get its BAR or interrupt line.
  * - **An I/O BAR, not a memory BAR**: v86 keeps a memory BAR where it was declared and ignores the
  *   BIOS's assignment, but moves an I/O BAR's port handlers wherever the BIOS puts it. Its ports
  *   start at `ioBase` (0x9000 by default: below SeaBIOS's I/O window at 0xc000, so no other
@@ -42,6 +43,13 @@ export interface V86VirtioPciOptions {
   readonly name?: string;
 }
 
+/** What `attachVirtioPci` asks of the emulator besides its internals: v86's public `V86` has both. */
+export interface V86Emulator {
+  is_running(): boolean;
+  /** Instructions executed so far: more than 0 once the BIOS has started. */
+  get_instruction_counter(): number;
+}
+
 export const DEFAULT_V86_PCI_SLOT = 14;
 export const DEFAULT_V86_IO_BASE = 0x9000;
 
@@ -67,10 +75,10 @@ export class V86VirtioPci {
    * running. Throws a `V86InternalsError` if v86's internals are not where v86 0.5.462 has them,
    * or if the emulator runs already; a RangeError for a taken or invalid slot or I/O range.
    */
-  static attach(emulator: { is_running(): boolean }, device: VirtioDevice, options: V86VirtioPciOptions = {}): V86VirtioPci {
+  static attach(emulator: V86Emulator, device: VirtioDevice, options: V86VirtioPciOptions = {}): V86VirtioPci {
     const cpu = v86Cpu(emulator);
-    if (emulator.is_running()) {
-      throw new V86InternalsError('attachVirtioPci: the emulator is running, and the BIOS has enumerated the PCI bus already: attach before run()');
+    if (emulator.is_running() || emulator.get_instruction_counter() > 0) {
+      throw new V86InternalsError('attachVirtioPci: the emulator has run, and its BIOS has enumerated the PCI bus already: attach before the first run()');
     }
     const slot = options.slot ?? DEFAULT_V86_PCI_SLOT;
     const ioBase = options.ioBase ?? DEFAULT_V86_IO_BASE;
@@ -159,6 +167,6 @@ export class V86VirtioPci {
 }
 
 /** `V86VirtioPci.attach`. */
-export function attachVirtioPci(emulator: { is_running(): boolean }, device: VirtioDevice, options: V86VirtioPciOptions = {}): V86VirtioPci {
+export function attachVirtioPci(emulator: V86Emulator, device: VirtioDevice, options: V86VirtioPciOptions = {}): V86VirtioPci {
   return V86VirtioPci.attach(emulator, device, options);
 }

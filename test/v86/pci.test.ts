@@ -198,7 +198,7 @@ describe('a balloon on the PCI bus of a real v86, driven through v86’s ports',
     assert.equal(balloon.activated, false);
   });
 
-  test('refused: a taken slot, a taken or misplaced I/O range, a running emulator', () => {
+  test('refused: a taken slot, a taken or misplaced I/O range, an emulator that has run', () => {
     const other = new Balloon({ amount_mib: 0, deflate_on_oom: false, stats_polling_interval_s: 0 });
     const target = emulator as V86;
     assert.throws(() => attachVirtioPci(target, other, { slot: 1 }), /^RangeError: attachVirtioPci: PCI slot 1 is taken by 82371SB PIIX3 ISA$/);
@@ -208,7 +208,14 @@ describe('a balloon on the PCI bus of a real v86, driven through v86’s ports',
     assert.throws(() => attachVirtioPci(target, other, { slot: 15, ioBase: 0x800 }), /from 0x1000 to 0xff00, got 0x800/);
     assert.throws(() => attachVirtioPci(target, other, { slot: 15, ioBase: 0x9010 }), /a multiple of 256/);
     const running = Object.create(target, { is_running: { value: () => true } }) as V86;
-    assert.throws(() => attachVirtioPci(running, other, { slot: 15 }), (error: unknown) => error instanceof V86InternalsError && /attach before run\(\)/.test(error.message));
+    const ran = Object.create(target, { get_instruction_counter: { value: () => 1 } }) as V86;
+    for (const late of [running, ran]) {
+      assert.throws(
+        () => attachVirtioPci(late, other, { slot: 15 }),
+        (error: unknown) => error instanceof V86InternalsError && /has run, and its BIOS has enumerated the PCI bus already: attach before the first run\(\)$/.test(error.message),
+      );
+    }
+    assert.equal(target.get_instruction_counter(), 0, 'the emulator under test never ran');
     // Nothing was registered by the refusals.
     assert.equal(configRead(cpu, 15 << 3, 0), 0xffff_ffff);
   });
