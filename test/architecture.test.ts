@@ -126,3 +126,17 @@ test('prom-client is loaded only by vmm-metrics/prometheus (its types) and by `n
   }
   assert.match(readFileSync(join(SRC, 'export/prometheus.ts'), 'utf8'), /^import type \{[^}]*\} from 'prom-client';$/m);
 });
+
+test('v86 is loaded only by vmm-metrics/v86 (its types, and loadV86 on demand): the root index and the devices do not reach it', () => {
+  assert.ok(!reachable('index.ts').has('v86/index.ts'));
+  assert.ok(!reachable('devices/virtio/index.ts').has('v86/index.ts'));
+  for (const file of modulesUnder('.')) {
+    const source = readFileSync(file, 'utf8');
+    // No module of the package imports v86's code statically: it is an optional peer dependency.
+    assert.doesNotMatch(source, /^import (?!type )[^;]*from 'v86'/m, name(file));
+    if (name(file) === 'v86/guest.ts') continue;
+    assert.doesNotMatch(source, /import\('v86'\)/, name(file));
+    if (!name(file).startsWith('v86/')) assert.doesNotMatch(source, /from 'v86'/, name(file));
+  }
+  assert.match(readFileSync(join(SRC, 'v86/guest.ts'), 'utf8'), /await import\('v86'\)/);
+});

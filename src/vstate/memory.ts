@@ -34,7 +34,70 @@ export class GuestMemoryError extends Error {
   }
 }
 
-export class GuestMemory {
+/**
+ * What a device reads and writes the guest through, wherever the guest's RAM lives: here in
+ * `GuestMemory`, or in an emulator's own RAM (`FlatGuestMemory`). Every accessor checks its range
+ * as `checkRange` does and throws `GuestMemoryError` outside memory, so the queues and devices
+ * keep their one place of bounds checks whichever memory they are given.
+ */
+export interface GuestMemoryAccess {
+  /** Size in bytes, a multiple of the page size. */
+  readonly size: number;
+  /** Host memory held for the guest, in bytes. */
+  residentBytes(): number;
+  /** The start of `address … address + length − 1` as a number; throws `GuestMemoryError` outside memory. */
+  checkRange(address: GuestAddress, length: number): number;
+  /** A copy of `length` bytes at `address`. */
+  read(address: GuestAddress, length: number): Uint8Array;
+  /** Fills `into` with the `into.length` bytes at `address`. */
+  readInto(address: GuestAddress, into: Uint8Array): void;
+  /** Writes `bytes` at `address`. */
+  write(address: GuestAddress, bytes: Uint8Array): void;
+  readU16(address: GuestAddress): number;
+  readU32(address: GuestAddress): number;
+  readU64(address: GuestAddress): bigint;
+  writeU16(address: GuestAddress, value: number): void;
+  writeU32(address: GuestAddress, value: number): void;
+  writeU64(address: GuestAddress, value: bigint | number): void;
+  /**
+   * Makes the range read as zeros and gives up what holds it; returns how many whole pages it
+   * gave up (what "given up" means is the implementation's to say).
+   */
+  discardRange(address: GuestAddress, length: number): number;
+}
+
+/**
+ * The start of `address … address + length − 1` as a number, if the range lies inside memory of
+ * `size` bytes; throws `GuestMemoryError` otherwise. 64-bit arithmetic that cannot wrap.
+ */
+export function checkGuestRange(size: number, address: GuestAddress, length: number): number {
+  if (!Number.isSafeInteger(length) || length < 0) throw new GuestMemoryError(address, length, 'the length is not a byte count');
+  if (typeof address === 'bigint') {
+    if (address < 0n || address >= U64_LIMIT) throw new GuestMemoryError(address, length, 'not a 64-bit address');
+    // Below 2^53 the sum is exact as a number, and no BigInt is made (descriptors hold bigints).
+    const fits = address <= MAX_SAFE ? Number(address) + length <= size : address + BigInt(length) <= BigInt(size);
+    if (!fits) throw new GuestMemoryError(address, length, `past the end of guest memory (${size} bytes)`);
+    return Number(address);
+  }
+  if (!Number.isSafeInteger(address) || address < 0) throw new GuestMemoryError(address, length, 'not a 64-bit address');
+  if (address + length > size) throw new GuestMemoryError(address, length, `past the end of guest memory (${size} bytes)`);
+  return address;
+}
+
+/**
+ * `value` as the low and high 32 bits of a u64, for a write of 8 bytes at `address`; throws
+ * `GuestMemoryError` if it is not an unsigned 64-bit integer.
+ */
+export function u64Halves(address: GuestAddress, value: bigint | number): readonly [low: number, high: number] {
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) {
+    const low = value % 0x1_0000_0000;
+    return [low, (value - low) / 0x1_0000_0000];
+  }
+  if (typeof value === 'bigint' && value >= 0n && value < U64_LIMIT) return [Number(value & 0xffff_ffffn), Number(value >> 32n)];
+  throw new GuestMemoryError(address, 8, `${String(value)} is not a 64-bit value`);
+}
+
+export class GuestMemory implements GuestMemoryAccess {
   /** Size in bytes, a multiple of the page size. */
   readonly size: number;
   readonly #pages: (Uint8Array | undefined)[];
@@ -70,20 +133,7 @@ export class GuestMemory {
    * memory; throws `GuestMemoryError` otherwise.
    */
   checkRange(address: GuestAddress, length: number): number {
-    if (!Number.isSafeInteger(length) || length < 0) throw new GuestMemoryError(address, length, 'the length is not a byte count');
-    let start: number;
-    if (typeof address === 'bigint') {
-      if (address < 0n || address >= U64_LIMIT) throw new GuestMemoryError(address, length, 'not a 64-bit address');
-      // Below 2^53 the sum is exact as a number, and no BigInt is made (descriptors hold bigints).
-      const fits = address <= MAX_SAFE ? Number(address) + length <= this.size : address + BigInt(length) <= BigInt(this.size);
-      if (!fits) throw new GuestMemoryError(address, length, `past the end of guest memory (${this.size} bytes)`);
-      start = Number(address);
-    } else {
-      if (!Number.isSafeInteger(address) || address < 0) throw new GuestMemoryError(address, length, 'not a 64-bit address');
-      if (address + length > this.size) throw new GuestMemoryError(address, length, `past the end of guest memory (${this.size} bytes)`);
-      start = address;
-    }
-    return start;
+    return checkGuestRange(this.size, address, length);
   }
 
   /** A copy of `length` bytes at `address`. */
@@ -176,17 +226,7 @@ export class GuestMemory {
   }
 
   writeU64(address: GuestAddress, value: bigint | number): void {
-    let low: number;
-    let high: number;
-    if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) {
-      low = value % 0x1_0000_0000;
-      high = (value - low) / 0x1_0000_0000;
-    } else if (typeof value === 'bigint' && value >= 0n && value < U64_LIMIT) {
-      low = Number(value & 0xffff_ffffn);
-      high = Number(value >> 32n);
-    } else {
-      throw new GuestMemoryError(address, 8, `${String(value)} is not a 64-bit value`);
-    }
+    const [low, high] = u64Halves(address, value);
     this.#writeU32Parts(address, 8, low, high);
   }
 
@@ -334,7 +374,8 @@ function writeU32LE(bytes: Uint8Array, at: number, value: number, size: number):
   for (let i = 0; i < size; i++) bytes[at + i] = (value >>> (8 * i)) & 0xff;
 }
 
-function checkUint(value: number, max: number, address: GuestAddress, size: number): number {
+/** `value` if it is an unsigned integer up to `max`, for a write of `size` bytes at `address`. */
+export function checkUint(value: number, max: number, address: GuestAddress, size: number): number {
   if (!Number.isInteger(value) || value < 0 || value > max) throw new GuestMemoryError(address, size, `${value} does not fit ${size} bytes`);
   return value;
 }

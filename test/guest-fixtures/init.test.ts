@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { INIT_SCRIPT, REPORT_FUNCTION, parseGuestLine } from '../../scripts/guest-fixtures/init.js';
+import { INIT_SCRIPT, REPORT_FUNCTION } from '../../scripts/guest-fixtures/init.js';
+import { parseGuestLine } from '../../src/v86/guest-report.js';
 
 /** Lines the guest printed in v86 0.5.462 (Debian 6.1.0-50-686, 128 MiB, v86's own balloon on). */
 const BOOT = [

@@ -35,7 +35,7 @@ export {
   type GuestModulesLine,
   type GuestPciLine,
   type GuestVirtioLine,
-} from '../../scripts/guest-fixtures/init.js';
+} from '../../src/v86/guest-report.js';
 
 /** Set by `.ci/run`: missing fixtures fail the tests that need them instead of skipping them. */
 export const REQUIRE_ENV = 'VMM_METRICS_REQUIRE_GUEST';

@@ -7,7 +7,7 @@
  * A device knows nothing of its transport, and its queues know nothing of devices, as in
  * Firecracker's `devices/virtio/{device,queue}.rs`.
  */
-import type { GuestMemory } from '../../vstate/memory.js';
+import type { GuestMemoryAccess } from '../../vstate/memory.js';
 import type { Queue } from './queue.js';
 
 /** Device types of the virtio specification (5.x), those this project has devices for. */
@@ -33,7 +33,7 @@ export interface InterruptLine {
 
 /** What a device gets when the driver sets DRIVER_OK. */
 export interface ActivationContext {
-  readonly memory: GuestMemory;
+  readonly memory: GuestMemoryAccess;
   /** One per queue the device declared, in order, configured by the driver. */
   readonly queues: readonly Queue[];
   readonly interrupt: InterruptLine;

@@ -11,7 +11,7 @@
  *   lies inside guest memory (`MalformedChainError`: the device skips that chain).
  * Each notification thus costs at most `size` chains of at most `size` descriptors.
  */
-import { GuestMemoryError, type GuestAddress, type GuestMemory } from '../../vstate/memory.js';
+import { GuestMemoryError, type GuestAddress, type GuestMemoryAccess } from '../../vstate/memory.js';
 
 export const VIRTQ_DESC_F_NEXT = 1;
 export const VIRTQ_DESC_F_WRITE = 2;
@@ -66,7 +66,7 @@ export class DescriptorChain {
   ) {}
 
   /** The chain's descriptors, in order, each checked; throws `MalformedChainError`. */
-  descriptors(memory: GuestMemory): Descriptor[] {
+  descriptors(memory: GuestMemoryAccess): Descriptor[] {
     const size = this.queue.size;
     const out: Descriptor[] = [];
     let index = this.head;
@@ -92,7 +92,7 @@ export class DescriptorChain {
    * `MalformedChainError`. With `{ buffer: false }` its buffer is not checked: for a device that
    * may skip the buffer unread, and checks it only before it reads.
    */
-  headDescriptor(memory: GuestMemory, options: { readonly buffer?: boolean } = {}): Descriptor {
+  headDescriptor(memory: GuestMemoryAccess, options: { readonly buffer?: boolean } = {}): Descriptor {
     const size = this.queue.size;
     if (this.head >= size) throw new MalformedChainError(`descriptor index ${this.head} is outside the table of ${size}`);
     const descriptor = this.queue.readDescriptor(memory, this.head);
@@ -131,7 +131,7 @@ export class Queue {
    * Whether the driver's set-up can be used: a size that is a power of 2 up to `maxSize`, and the
    * three areas aligned (16, 2 and 4 bytes) and inside guest memory.
    */
-  isValid(memory: GuestMemory): boolean {
+  isValid(memory: GuestMemoryAccess): boolean {
     const size = this.size;
     if (!this.ready || size < 1 || size > this.maxSize || (size & (size - 1)) !== 0) return false;
     if (this.descTable % 16n !== 0n || this.availRing % 2n !== 0n || this.usedRing % 4n !== 0n) return false;
@@ -147,7 +147,7 @@ export class Queue {
   }
 
   /** How many chains the driver has made available and the device not yet taken. */
-  pending(memory: GuestMemory): number {
+  pending(memory: GuestMemoryAccess): number {
     const availIndex = memory.readU16(ringAddress(this.availRing, 2));
     const ahead = (availIndex - this.nextAvail) & 0xffff;
     if (ahead > this.size) throw new InvalidAvailIndexError(availIndex, this.nextAvail, this.size);
@@ -155,7 +155,7 @@ export class Queue {
   }
 
   /** The next available chain, or undefined; throws `InvalidAvailIndexError` on a corrupted ring. */
-  pop(memory: GuestMemory): DescriptorChain | undefined {
+  pop(memory: GuestMemoryAccess): DescriptorChain | undefined {
     if (this.pending(memory) === 0) return undefined;
     const head = memory.readU16(ringAddress(this.availRing, 4 + 2 * (this.nextAvail % this.size)));
     this.nextAvail = (this.nextAvail + 1) & 0xffff;
@@ -168,7 +168,7 @@ export class Queue {
   }
 
   /** Returns chain `head` to the driver, with `len` bytes written into it. */
-  addUsed(memory: GuestMemory, head: number, len: number): void {
+  addUsed(memory: GuestMemoryAccess, head: number, len: number): void {
     const entry = 4 + 8 * (this.nextUsed % this.size);
     memory.writeU32(ringAddress(this.usedRing, entry), head);
     memory.writeU32(ringAddress(this.usedRing, entry + 4), len);
@@ -188,7 +188,7 @@ export class Queue {
   }
 
   /** Descriptor `index` of the table, its fields as the guest wrote them. */
-  readDescriptor(memory: GuestMemory, index: number): Descriptor {
+  readDescriptor(memory: GuestMemoryAccess, index: number): Descriptor {
     const at = DESCRIPTOR_SIZE * index;
     const flags = memory.readU16(ringAddress(this.descTable, at + 12));
     return {

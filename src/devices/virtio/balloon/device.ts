@@ -55,7 +55,7 @@
  * queue: at most `size` chains, each of at most `size` descriptors and 2,048 frame numbers
  * buffered at a time.
  */
-import { GuestMemoryError, PAGE_SIZE, pfnToAddress, type GuestMemory } from '../../../vstate/memory.js';
+import { GuestMemoryError, PAGE_SIZE, pfnToAddress, type GuestMemoryAccess } from '../../../vstate/memory.js';
 import {
   DeviceActivationError,
   VIRTIO_DEVICE_TYPE,
@@ -162,7 +162,7 @@ const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 type QueueRole = 'inflate' | 'deflate' | 'stats' | 'hinting' | 'reporting';
 
 interface Active {
-  readonly memory: GuestMemory;
+  readonly memory: GuestMemoryAccess;
   readonly queues: readonly Queue[];
   readonly interrupt: InterruptLine;
 }
@@ -665,7 +665,7 @@ export class Balloon implements VirtioDevice {
   }
 
   /** Releases a range the guest gave; false if it is not inside guest memory. */
-  #discard(memory: GuestMemory, addr: bigint, len: number, by: 'reporting' | 'hinting'): boolean {
+  #discard(memory: GuestMemoryAccess, addr: bigint, len: number, by: 'reporting' | 'hinting'): boolean {
     try {
       this.#released[by] += memory.discardRange(addr, len) * PAGE_SIZE;
       return true;
@@ -734,7 +734,7 @@ export class Balloon implements VirtioDevice {
  * counted in `free_page_*_fails` as Firecracker counts a failed `discard_range`, not a malformed
  * chain.
  */
-function chainDescriptors(memory: GuestMemory, chain: DescriptorChain): Descriptor[] {
+function chainDescriptors(memory: GuestMemoryAccess, chain: DescriptorChain): Descriptor[] {
   const queue = chain.queue;
   const out: Descriptor[] = [];
   let index = chain.head;

@@ -10,7 +10,7 @@
  * ring[size] {id u32, len u32}}; no event-index fields (VIRTIO_F_EVENT_IDX is never offered).
  */
 import { Queue } from '../../../../src/devices/virtio/queue.js';
-import type { GuestMemory } from '../../../../src/vstate/memory.js';
+import type { GuestMemoryAccess as GuestMemory } from '../../../../src/vstate/memory.js';
 
 /** Descriptor flags (virtio 1.2, 2.7.5), spelled out again so the tests do not trust the queue's. */
 export const DESC_F_NEXT = 1;

@@ -1,0 +1,536 @@
+/**
+ * The virtio-pci transport, modern (virtio 1.2, 4.1): a PCI function in front of a
+ * transport-neutral `VirtioDevice`, apart from any PCI bus. It gives the function's configuration
+ * header with its capabilities (`configSpace()`), serves the guest's accesses to its one I/O BAR
+ * (`readBar`, `writeBar`) and drives the INTx line (`onInterruptLevel`); an emulator's binding
+ * (`vmm-metrics/v86`) puts those on its bus.
+ *
+ * It keeps the virtio-mmio transport's rules (`MmioTransport`), which the specification shares
+ * between the two: the status handshake one bit at a time (3.1.1), FEATURES_OK refused for a bit
+ * not offered (a nonzero word past the 64 bits included) or without VIRTIO_F_VERSION_1, queue
+ * set-up only between FEATURES_OK and DRIVER_OK, activation at DRIVER_OK with every ready queue
+ * checked (`Queue.isValid`), DEVICE_NEEDS_RESET with a configuration interrupt for a device that
+ * asks (`InterruptLine.needsReset`) or throws, notifications made before DRIVER_OK held until
+ * activation (Linux's balloon kicks its statistics queue during probe), status 0 as a reset that
+ * replaces the queues and cuts the old interrupt line.
+ *
+ * What PCI changes:
+ * - **The common configuration** (4.1.4.3) replaces the MMIO registers: 8-, 16- and 32-bit
+ *   fields, each accessed at its own width; an access of another width, or to no field, reads
+ *   zeros and writes nothing. `queue_size` reads the largest size until the driver writes a
+ *   smaller one, and 0 for a queue that does not exist; `queue_enable` takes 1 only.
+ * - **Interrupts are INTx, level-triggered**: the ISR (4.1.4.5) gains bit 0 for a used buffer and
+ *   bit 1 for a configuration change, and the line is asserted (`onInterruptLevel(true)`) on each
+ *   raise — again when already asserted, as a line shared with another function may have been
+ *   lowered by it. Reading the ISR returns its bits, clears them and deasserts the line. A reset
+ *   clears the ISR and deasserts. There is no MSI-X: its vector fields read NO_VECTOR (0xffff).
+ * - **Notifications**: one 16-bit register for every queue (multiplier 0), written with the
+ *   queue's index.
+ * - **config_generation** is 8 bits and wraps.
+ * - The PCI configuration access capability (VIRTIO_PCI_CAP_PCI_CFG, 4.1.4.9) is not offered: an
+ *   emulator's bus gives the transport no hook on configuration-space accesses (v86's does not),
+ *   and a capability that does nothing would be a lie. Linux does not use it.
+ *
+ * The guest is untrusted: `readBar` and `writeBar` never throw, whatever the offset, width or
+ * value. An error thrown by `onInterruptLevel` is the host's bug: it is rethrown from a microtask,
+ * never out of the guest's access.
+ */
+import type { GuestMemoryAccess } from '../../../vstate/memory.js';
+import { VIRTIO_F_VERSION_1, type InterruptKind, type InterruptLine, type VirtioDevice } from '../device.js';
+import { Queue } from '../queue.js';
+import {
+  PCI_CAP_ID_VENDOR,
+  PCI_CLASS_OTHER,
+  PCI_CONFIG_SPACE_SIZE,
+  PCI_DEVICE_ID_MODERN_BASE,
+  PCI_HEADER,
+  PCI_INTERRUPT_PIN_INTA,
+  PCI_REVISION_MODERN,
+  PCI_STATUS_CAPABILITY_LIST,
+  PCI_SUBSYSTEM_ID,
+  PCI_VENDOR_ID_VIRTIO,
+  VIRTIO_MSI_NO_VECTOR,
+  VIRTIO_PCI_BAR as BAR,
+  VIRTIO_PCI_CAP,
+  VIRTIO_PCI_CAP_LENGTH,
+  VIRTIO_PCI_COMMON as COMMON,
+  VIRTIO_PCI_ISR,
+  VIRTIO_PCI_NOTIFY_CAP_LENGTH,
+} from './pci-registers.js';
+import { DEVICE_STATUS } from './registers.js';
+
+const { acknowledge: ACKNOWLEDGE, driver: DRIVER, driverOk: DRIVER_OK, featuresOk: FEATURES_OK, deviceNeedsReset: NEEDS_RESET, failed: FAILED } = DEVICE_STATUS;
+
+/** The status a driver may move to from each status (virtio 1.2, 3.1.1), as the MMIO transport allows. */
+const NEXT_STATUS = new Map<number, number>([
+  [0, ACKNOWLEDGE],
+  [ACKNOWLEDGE, ACKNOWLEDGE | DRIVER],
+  [ACKNOWLEDGE | DRIVER, ACKNOWLEDGE | DRIVER | FEATURES_OK],
+  [ACKNOWLEDGE | DRIVER | FEATURES_OK, ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK],
+]);
+
+const VERSION_1 = 1n << BigInt(VIRTIO_F_VERSION_1);
+const U32_MASK = 0xffff_ffffn;
+
+/** Where the capabilities sit in the configuration header, one after the other. */
+const CAPABILITIES_START = 0x40;
+
+/** The width of each common-configuration field, by offset (64-bit fields as their two halves). */
+const COMMON_WIDTH = new Map<number, number>([
+  [COMMON.deviceFeatureSelect, 4],
+  [COMMON.deviceFeature, 4],
+  [COMMON.driverFeatureSelect, 4],
+  [COMMON.driverFeature, 4],
+  [COMMON.configMsixVector, 2],
+  [COMMON.numQueues, 2],
+  [COMMON.deviceStatus, 1],
+  [COMMON.configGeneration, 1],
+  [COMMON.queueSelect, 2],
+  [COMMON.queueSize, 2],
+  [COMMON.queueMsixVector, 2],
+  [COMMON.queueEnable, 2],
+  [COMMON.queueNotifyOff, 2],
+  [COMMON.queueDescLow, 4],
+  [COMMON.queueDescHigh, 4],
+  [COMMON.queueDriverLow, 4],
+  [COMMON.queueDriverHigh, 4],
+  [COMMON.queueDeviceLow, 4],
+  [COMMON.queueDeviceHigh, 4],
+]);
+
+export interface PciTransportOptions {
+  /**
+   * Drives the function's INTx line: `true` when the ISR gains a bit (each time, even if already
+   * asserted), `false` when the guest's read of the ISR or a reset clears it.
+   */
+  readonly onInterruptLevel?: (asserted: boolean) => void;
+}
+
+export class PciTransport {
+  readonly #device: VirtioDevice;
+  readonly #memory: GuestMemoryAccess;
+  readonly #onInterruptLevel: ((asserted: boolean) => void) | undefined;
+
+  #status = 0;
+  #isr = 0;
+  /** Whether the line was asserted and not deasserted since: only then is it lowered. */
+  #asserted = false;
+  #configGeneration = 0;
+  #deviceFeatureSelect = 0;
+  #driverFeatureSelect = 0;
+  #driverFeatures = 0n;
+  /** A nonzero word above the 64 feature bits: FEATURES_OK refused until the next reset. */
+  #driverFeaturesBeyond = false;
+  #queueSelect = 0;
+  #queues: Queue[];
+  #active = false;
+  /** Queues notified after FEATURES_OK and before DRIVER_OK, processed once the device is active. */
+  readonly #earlyNotified = new Set<number>();
+  /** Identifies the interrupt line of the current activation; a reset disconnects older lines. */
+  #lineGeneration = 0;
+
+  /**
+   * Puts `device` behind a PCI function, with the guest memory its queues live in. Throws a
+   * RangeError if the device declares a queue size that is not a power of 2 up to 32768, or a
+   * device type whose PCI device id would pass 0x107f (4.1.2).
+   */
+  constructor(device: VirtioDevice, memory: GuestMemoryAccess, options: PciTransportOptions = {}) {
+    if (!Number.isInteger(device.deviceType) || device.deviceType < 1 || device.deviceType > 0x3f) {
+      throw new RangeError(`PciTransport: virtio device type ${device.deviceType} has no PCI device id (0x1041–0x107f)`);
+    }
+    this.#device = device;
+    this.#memory = memory;
+    this.#onInterruptLevel = options.onInterruptLevel;
+    this.#queues = device.queueMaxSizes.map((max) => new Queue(max));
+  }
+
+  /** The PCI device id: 0x1040 plus the virtio device type (0x1045 for a balloon). */
+  get pciDeviceId(): number {
+    return PCI_DEVICE_ID_MODERN_BASE + this.#device.deviceType;
+  }
+
+  /** The device status, as the driver reads it. */
+  get status(): number {
+    return this.#status;
+  }
+
+  /** The ISR: interrupt causes raised and not yet read. */
+  get isr(): number {
+    return this.#isr;
+  }
+
+  /** Whether the INTx line is asserted. */
+  get interruptAsserted(): boolean {
+    return this.#asserted;
+  }
+
+  get configGeneration(): number {
+    return this.#configGeneration;
+  }
+
+  /** The queues as the driver has set them up (replaced by new ones on each reset). */
+  get queues(): readonly Queue[] {
+    return this.#queues;
+  }
+
+  /**
+   * The function's 256-byte configuration header: ids, class, BAR 0 as an I/O BAR at `ioBase`,
+   * interrupt pin INTA, and the common, notification, ISR and device capabilities, all in BAR 0
+   * at the offsets of `VIRTIO_PCI_BAR`. The interrupt line is left 0, for the BIOS to fill.
+   */
+  configSpace(ioBase = 0): Uint8Array {
+    if (!Number.isInteger(ioBase) || ioBase < 0 || ioBase > 0xffff || ioBase % BAR.size !== 0) {
+      throw new RangeError(`PciTransport.configSpace: the I/O base must be a multiple of ${BAR.size} below 0x10000, got ${ioBase}`);
+    }
+    const space = new Uint8Array(PCI_CONFIG_SPACE_SIZE);
+    const view = new DataView(space.buffer);
+    view.setUint16(PCI_HEADER.vendorId, PCI_VENDOR_ID_VIRTIO, true);
+    view.setUint16(PCI_HEADER.deviceId, this.pciDeviceId, true);
+    view.setUint16(PCI_HEADER.status, PCI_STATUS_CAPABILITY_LIST, true);
+    space[PCI_HEADER.revision] = PCI_REVISION_MODERN;
+    // Programming interface 0, subclass 0, class "other".
+    space[PCI_HEADER.classCode + 2] = PCI_CLASS_OTHER;
+    // Bit 0: an I/O BAR.
+    view.setUint32(PCI_HEADER.bar0, ioBase | 1, true);
+    view.setUint16(PCI_HEADER.subsystemVendorId, PCI_VENDOR_ID_VIRTIO, true);
+    view.setUint16(PCI_HEADER.subsystemId, PCI_SUBSYSTEM_ID, true);
+    space[PCI_HEADER.capabilitiesPointer] = CAPABILITIES_START;
+    space[PCI_HEADER.interruptPin] = PCI_INTERRUPT_PIN_INTA;
+
+    const capabilities = [
+      { type: VIRTIO_PCI_CAP.commonCfg, ...BAR.common, multiplier: undefined },
+      { type: VIRTIO_PCI_CAP.notifyCfg, ...BAR.notify },
+      { type: VIRTIO_PCI_CAP.isrCfg, ...BAR.isr, multiplier: undefined },
+      { type: VIRTIO_PCI_CAP.deviceCfg, ...BAR.device, multiplier: undefined },
+    ];
+    let at: number = CAPABILITIES_START;
+    capabilities.forEach((cap, index) => {
+      const length = cap.multiplier === undefined ? VIRTIO_PCI_CAP_LENGTH : VIRTIO_PCI_NOTIFY_CAP_LENGTH;
+      const next = index === capabilities.length - 1 ? 0 : at + length;
+      space[at] = PCI_CAP_ID_VENDOR;
+      space[at + 1] = next;
+      space[at + 2] = length;
+      space[at + 3] = cap.type;
+      // BAR 0; id and padding 0.
+      view.setUint32(at + 8, cap.offset, true);
+      view.setUint32(at + 12, cap.length, true);
+      if (cap.multiplier !== undefined) view.setUint32(at + 16, cap.multiplier, true);
+      at = next;
+    });
+    return space;
+  }
+
+  /** The guest reads `data.length` bytes at `offset` of BAR 0; `data` is filled. Never throws. */
+  readBar(offset: number, data: Uint8Array): void {
+    try {
+      data.fill(0);
+      if (!Number.isSafeInteger(offset) || offset < 0) return;
+      const width = data.length;
+      if (within(offset, width, BAR.device)) {
+        this.#device.readConfig(offset - BAR.device.offset, data);
+      } else if (within(offset, width, BAR.common)) {
+        if (COMMON_WIDTH.get(offset - BAR.common.offset) === width) putLE(data, this.#readCommon(offset - BAR.common.offset));
+      } else if (offset === BAR.isr.offset && width === 1) {
+        data[0] = this.#readIsr();
+      }
+      // The notification register and everything else read as zeros.
+    } catch {
+      this.#deviceFailed();
+      data.fill(0);
+    }
+  }
+
+  /** The guest writes `data` at `offset` of BAR 0. Never throws. */
+  writeBar(offset: number, data: Uint8Array): void {
+    try {
+      if (!Number.isSafeInteger(offset) || offset < 0) return;
+      const width = data.length;
+      if (within(offset, width, BAR.device)) {
+        // Firecracker's rule, as for MMIO: the configuration is the driver's once it has claimed the device.
+        const writable = (this.#status & DRIVER) !== 0 && (this.#status & (FAILED | NEEDS_RESET)) === 0;
+        if (writable) this.#device.writeConfig(offset - BAR.device.offset, data);
+      } else if (within(offset, width, BAR.common)) {
+        if (COMMON_WIDTH.get(offset - BAR.common.offset) === width) this.#writeCommon(offset - BAR.common.offset, getLE(data));
+      } else if (offset === BAR.notify.offset && width === 2) {
+        this.#notify(getLE(data));
+      }
+    } catch {
+      this.#deviceFailed();
+    }
+  }
+
+  #readCommon(field: number): number {
+    const queue = this.#queues[this.#queueSelect];
+    switch (field) {
+      case COMMON.deviceFeatureSelect:
+        return this.#deviceFeatureSelect;
+      case COMMON.deviceFeature:
+        if (this.#deviceFeatureSelect > 1) return 0;
+        return Number((this.#device.availableFeatures >> BigInt(32 * this.#deviceFeatureSelect)) & U32_MASK);
+      case COMMON.driverFeatureSelect:
+        return this.#driverFeatureSelect;
+      case COMMON.driverFeature:
+        if (this.#driverFeatureSelect > 1) return 0;
+        return Number((this.#driverFeatures >> BigInt(32 * this.#driverFeatureSelect)) & U32_MASK);
+      case COMMON.configMsixVector:
+      case COMMON.queueMsixVector:
+        return VIRTIO_MSI_NO_VECTOR;
+      case COMMON.numQueues:
+        return this.#queues.length;
+      case COMMON.deviceStatus:
+        return this.#status;
+      case COMMON.configGeneration:
+        return this.#configGeneration;
+      case COMMON.queueSelect:
+        return this.#queueSelect;
+      case COMMON.queueSize:
+        return queue?.size ?? 0;
+      case COMMON.queueEnable:
+        return queue?.ready === true ? 1 : 0;
+      case COMMON.queueDescLow:
+      case COMMON.queueDescHigh:
+        return half(queue?.descTable, field === COMMON.queueDescHigh);
+      case COMMON.queueDriverLow:
+      case COMMON.queueDriverHigh:
+        return half(queue?.availRing, field === COMMON.queueDriverHigh);
+      case COMMON.queueDeviceLow:
+      case COMMON.queueDeviceHigh:
+        return half(queue?.usedRing, field === COMMON.queueDeviceHigh);
+      default:
+        // queue_notify_off: 0 for every queue (the multiplier is 0 anyway).
+        return 0;
+    }
+  }
+
+  #writeCommon(field: number, value: number): void {
+    switch (field) {
+      case COMMON.deviceFeatureSelect:
+        this.#deviceFeatureSelect = value;
+        return;
+      case COMMON.driverFeatureSelect:
+        this.#driverFeatureSelect = value;
+        return;
+      case COMMON.driverFeature:
+        this.#acceptFeatureWord(value);
+        return;
+      case COMMON.deviceStatus:
+        this.#setStatus(value);
+        return;
+      case COMMON.queueSelect:
+        this.#queueSelect = value;
+        return;
+      case COMMON.queueSize:
+        this.#updateQueue((queue) => (queue.size = value));
+        return;
+      case COMMON.queueEnable:
+        // Writing 0 is forbidden to the driver (4.1.4.3.2): ignored.
+        if (value === 1) this.#updateQueue((queue) => (queue.ready = true));
+        return;
+      case COMMON.queueDescLow:
+      case COMMON.queueDescHigh:
+        this.#updateQueue((queue) => (queue.descTable = setHalf(queue.descTable, field === COMMON.queueDescHigh, value)));
+        return;
+      case COMMON.queueDriverLow:
+      case COMMON.queueDriverHigh:
+        this.#updateQueue((queue) => (queue.availRing = setHalf(queue.availRing, field === COMMON.queueDriverHigh, value)));
+        return;
+      case COMMON.queueDeviceLow:
+      case COMMON.queueDeviceHigh:
+        this.#updateQueue((queue) => (queue.usedRing = setHalf(queue.usedRing, field === COMMON.queueDeviceHigh, value)));
+        return;
+      default:
+        // Read-only fields and the MSI-X vectors ignore writes.
+        return;
+    }
+  }
+
+  /** Reading the ISR returns its bits, clears them and deasserts the line (4.1.4.5). */
+  #readIsr(): number {
+    const bits = this.#isr;
+    this.#isr = 0;
+    this.#setLevel(false);
+    return bits;
+  }
+
+  /** Applies a queue field write: only between FEATURES_OK and DRIVER_OK, as for MMIO. */
+  #updateQueue(update: (queue: Queue) => void): void {
+    if ((this.#status & (FEATURES_OK | DRIVER_OK | FAILED | NEEDS_RESET)) !== FEATURES_OK) return;
+    const queue = this.#queues[this.#queueSelect];
+    if (queue !== undefined) update(queue);
+  }
+
+  /** driver_feature: only while negotiating (DRIVER set, FEATURES_OK not yet). */
+  #acceptFeatureWord(value: number): void {
+    if ((this.#status & (DRIVER | FEATURES_OK | FAILED | NEEDS_RESET)) !== DRIVER) return;
+    if (this.#driverFeatureSelect > 1) {
+      if (value !== 0) this.#driverFeaturesBeyond = true;
+      return;
+    }
+    const shift = BigInt(32 * this.#driverFeatureSelect);
+    this.#driverFeatures = (this.#driverFeatures & ~(U32_MASK << shift)) | (BigInt(value) << shift);
+  }
+
+  #setStatus(value: number): void {
+    if (value === 0) {
+      this.#reset();
+      return;
+    }
+    if ((value & FAILED) !== 0) {
+      this.#status |= FAILED;
+      return;
+    }
+    if (NEXT_STATUS.get(this.#status) !== value) return;
+    if (this.#status === 0) {
+      // A new handshake reads the device's queues again: a balloon's count follows its settings.
+      this.#queues = this.#device.queueMaxSizes.map((max) => new Queue(max));
+    }
+    if (value === (this.#status | FEATURES_OK)) {
+      this.#negotiate();
+      return;
+    }
+    this.#status = value;
+    if ((value & DRIVER_OK) !== 0) this.#activate();
+  }
+
+  /** FEATURES_OK: kept only for an acceptable set of features, which the device is then told. */
+  #negotiate(): void {
+    const accepted = this.#driverFeatures;
+    if (this.#driverFeaturesBeyond || (accepted & ~this.#device.availableFeatures) !== 0n || (accepted & VERSION_1) === 0n) return;
+    this.#device.ackFeatures(accepted);
+    this.#status |= FEATURES_OK;
+  }
+
+  #activate(): void {
+    if (this.#active) return;
+    for (const queue of this.#queues) {
+      if (queue.ready && !queue.isValid(this.#memory)) {
+        this.#needsReset();
+        return;
+      }
+    }
+    try {
+      this.#device.activate({ memory: this.#memory, queues: this.#queues, interrupt: this.#newInterruptLine() });
+    } catch {
+      this.#needsReset();
+      return;
+    }
+    this.#active = true;
+    const early = [...this.#earlyNotified];
+    this.#earlyNotified.clear();
+    for (const index of early) this.#notify(index);
+  }
+
+  #newInterruptLine(): InterruptLine {
+    const generation = ++this.#lineGeneration;
+    return {
+      raise: (kind: InterruptKind) => {
+        if (generation !== this.#lineGeneration) return;
+        if (kind === 'config') this.#configGeneration = (this.#configGeneration + 1) & 0xff;
+        this.#raise(kind === 'config' ? VIRTIO_PCI_ISR.config : VIRTIO_PCI_ISR.queue);
+      },
+      needsReset: () => {
+        if (generation === this.#lineGeneration) this.#needsReset();
+      },
+    };
+  }
+
+  #notify(index: number): void {
+    if (!this.#active && (this.#status & (FEATURES_OK | DRIVER_OK | FAILED | NEEDS_RESET)) === FEATURES_OK) {
+      if (index < this.#queues.length) this.#earlyNotified.add(index);
+      return;
+    }
+    if (!this.#active || (this.#status & (DRIVER_OK | FAILED | NEEDS_RESET)) !== DRIVER_OK) return;
+    if (this.#queues[index]?.ready !== true) return;
+    this.#device.notifyQueue(index);
+  }
+
+  #needsReset(): void {
+    if ((this.#status & NEEDS_RESET) !== 0) return;
+    this.#status |= NEEDS_RESET;
+    if ((this.#status & DRIVER_OK) !== 0) this.#raise(VIRTIO_PCI_ISR.config);
+  }
+
+  /** The device threw (it must not): as if it asked for a reset, and stopped. Never throws. */
+  #deviceFailed(): void {
+    try {
+      this.#needsReset();
+    } catch {
+      // The status already says what can be said.
+    }
+    if (!this.#active) return;
+    this.#active = false;
+    this.#lineGeneration++;
+    try {
+      this.#device.reset();
+    } catch {
+      // Status 0 tries again.
+    }
+  }
+
+  #reset(): void {
+    if (this.#status === 0) return;
+    this.#status = 0;
+    this.#isr = 0;
+    this.#setLevel(false);
+    this.#deviceFeatureSelect = 0;
+    this.#driverFeatureSelect = 0;
+    this.#driverFeatures = 0n;
+    this.#driverFeaturesBeyond = false;
+    this.#queueSelect = 0;
+    this.#active = false;
+    this.#earlyNotified.clear();
+    this.#lineGeneration++;
+    try {
+      this.#device.reset();
+      this.#queues = this.#device.queueMaxSizes.map((max) => new Queue(max));
+    } catch {
+      this.#status = FAILED;
+    }
+  }
+
+  #raise(bit: number): void {
+    this.#isr |= bit;
+    this.#setLevel(true);
+  }
+
+  /** Asserts the line (every time asked), or deasserts it if this function asserted it. */
+  #setLevel(asserted: boolean): void {
+    if (!asserted && !this.#asserted) return;
+    this.#asserted = asserted;
+    if (this.#onInterruptLevel === undefined) return;
+    try {
+      this.#onInterruptLevel(asserted);
+    } catch (error) {
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
+  }
+}
+
+/** Whether `offset … offset + width − 1` lies inside `region` of the BAR. */
+function within(offset: number, width: number, region: { readonly offset: number; readonly length: number }): boolean {
+  return width > 0 && offset >= region.offset && offset + width <= region.offset + region.length;
+}
+
+/** The low or high 32 bits of an address (0 without a queue). */
+function half(address: bigint | undefined, high: boolean): number {
+  if (address === undefined) return 0;
+  return Number((high ? address >> 32n : address) & U32_MASK);
+}
+
+function setHalf(address: bigint, high: boolean, value: number): bigint {
+  return high ? (address & U32_MASK) | (BigInt(value) << 32n) : (address & ~U32_MASK) | BigInt(value);
+}
+
+/** `value` into `data`, little-endian, as many bytes as `data` has (at most 4). */
+function putLE(data: Uint8Array, value: number): void {
+  for (let i = 0; i < data.length; i++) data[i] = (value >>> (8 * i)) & 0xff;
+}
+
+/** The little-endian unsigned value of `data` (at most 4 bytes). */
+function getLE(data: Uint8Array): number {
+  let value = 0;
+  for (let i = data.length - 1; i >= 0; i--) value = value * 256 + (data[i] ?? 0);
+  return value;
+}
