@@ -1,28 +1,35 @@
 #!/usr/bin/env node
 /**
- * `npm start`: a simulated microVM session. A guest of 1 GiB runs a program that allocates and
- * frees memory; the host sets the balloon's target and the guest's driver inflates; statistics
- * arrive every second; a free page hinting run and free page reporting reclaim more; then the
- * balloon deflates. Each VM's whole Firecracker document is flushed once a second to its metrics
- * file, and the terminal shows a live view. Ctrl-C stops it cleanly, with a last line. With
- * `--serve`, the process also serves every VM's metrics to Prometheus (`./serve.ts`).
+ * `npm start`: a microVM session. By default a simulated guest of 1 GiB runs a program that
+ * allocates and frees memory; the host sets the balloon's target and the guest's driver inflates;
+ * statistics arrive every second; a free page hinting run and free page reporting reclaim more;
+ * then the balloon deflates. With `--guest linux`, Debian's Linux boots in the v86 emulator and
+ * its own driver does it (`./linux.ts`, loaded only then). Each VM's whole Firecracker document is
+ * flushed once a second to its metrics file, and the terminal shows a live view. Ctrl-C stops it
+ * cleanly, with a last line. With `--serve`, the process also serves every VM's metrics to
+ * Prometheus (`./serve.ts`).
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { MicroVm } from './vm.js';
-import { FIRST_PHASE, HOST_ACTIONS, workingSet } from './scenario.js';
+import { FIRST_PHASE, HOST_ACTIONS, LINUX_BOOT_PHASE, LINUX_FIRST_PHASE, LINUX_HOST_ACTIONS, workingSet, type HostAction } from './scenario.js';
 import { renderFrame } from './view.js';
 import { DEFAULT_HOST, DEFAULT_PORT, serveMetrics, type MetricsServer } from './serve.js';
+import { LINUX_DEFAULT_MEMORY_MIB, LINUX_MEMORY_MIB, readLinuxGuest, type LinuxGuestFiles } from './guest-fixtures.js';
+import type { SessionVm } from './session-vm.js';
 
-const USAGE = `Usage: npm start -- [--duration-s S] [--metrics-path PATH] [--vms N] [--metrics-dir DIR] [--memory-mib M]
-                    [--serve [--port N] [--host H]]
+const USAGE = `Usage: npm start -- [--guest simulated|linux] [--duration-s S] [--metrics-path PATH] [--vms N] [--metrics-dir DIR]
+                    [--memory-mib M] [--serve [--port N] [--host H]]
 
-  --duration-s S      how long the session runs (default 30)
+  --guest G           who drives the balloon: simulated, a Linux-like driver in this process (the
+                      default), or linux, Debian's Linux in the v86 emulator, built once by
+                      npm run guest:fetch as root (it boots in 10–25 s; one VM)
+  --duration-s S      how long the session runs (default 30; with --guest linux 60, boot included)
   --metrics-path PATH file or named pipe of the VM's metrics lines (default ./metrics.json)
   --vms N             run N VMs in this process, each with its own document and metrics file,
-                      metrics-1.json … metrics-N.json (default 1)
+                      metrics-1.json … metrics-N.json (default 1; the simulated guest only)
   --metrics-dir DIR   where those files go (default the current directory)
-  --memory-mib M      guest memory of each VM (default 1024)
+  --memory-mib M      guest memory of each VM (default 1024; with --guest linux 256, from 128 to 2048)
   --serve             also serve every VM's metrics to Prometheus: GET /metrics (labelled vm),
                       GET /healthz
   --port N            the port to serve on (default 9464; 0 picks a free one)
@@ -31,7 +38,11 @@ const USAGE = `Usage: npm start -- [--duration-s S] [--metrics-path PATH] [--vms
 const STEP_MS = 100;
 const FRAME_MS = 1000;
 
+const GUESTS = ['simulated', 'linux'] as const;
+type Guest = (typeof GUESTS)[number];
+
 interface SessionOptions {
+  readonly guest: Guest;
   readonly durationS: number;
   readonly paths: readonly string[];
   readonly memoryMib: number;
@@ -43,11 +54,12 @@ function parseOptions(argv: readonly string[]): SessionOptions {
   const { values } = parseArgs({
     args: [...argv],
     options: {
-      'duration-s': { type: 'string', default: '30' },
+      guest: { type: 'string', default: 'simulated' },
+      'duration-s': { type: 'string' },
       'metrics-path': { type: 'string' },
       'metrics-dir': { type: 'string' },
       vms: { type: 'string', default: '1' },
-      'memory-mib': { type: 'string', default: '1024' },
+      'memory-mib': { type: 'string' },
       serve: { type: 'boolean', default: false },
       port: { type: 'string' },
       host: { type: 'string' },
@@ -59,18 +71,30 @@ function parseOptions(argv: readonly string[]): SessionOptions {
     console.log(USAGE);
     process.exit(0);
   }
+  const guest = GUESTS.find((name) => name === values.guest);
+  if (guest === undefined) throw new RangeError(`--guest: expected simulated or linux, got ${JSON.stringify(values.guest)}`);
   const vms = positiveInteger('--vms', values.vms);
+  if (guest === 'linux' && vms > 1) {
+    // Measured: each emulator runs on this process's one thread, so two 256 MiB guests take 30 s to
+    // boot where one takes 16 s, and each holds about 400 MiB.
+    throw new RangeError('--vms: --guest linux runs one VM: v86 emulates its CPU on this process\'s one thread, so two guests boot in about 30 s instead of 16, and each holds about 400 MiB; run one session per VM');
+  }
   if (vms > 1 && values['metrics-path'] !== undefined) throw new RangeError('--metrics-path names one file: with --vms, use --metrics-dir');
   const dir = values['metrics-dir'];
   const paths =
     vms === 1 && dir === undefined
       ? [values['metrics-path'] ?? './metrics.json']
       : Array.from({ length: vms }, (_, i) => join(dir ?? '.', `metrics-${i + 1}.json`));
-  const memoryMib = positiveInteger('--memory-mib', values['memory-mib']);
+  const memoryMib = positiveInteger('--memory-mib', values['memory-mib'] ?? String(guest === 'linux' ? LINUX_DEFAULT_MEMORY_MIB : 1024));
   if (memoryMib < 16) throw new RangeError(`--memory-mib: a guest needs at least 16 MiB, got ${memoryMib}`);
+  if (guest === 'linux' && (memoryMib < LINUX_MEMORY_MIB.min || memoryMib > LINUX_MEMORY_MIB.max)) {
+    throw new RangeError(`--memory-mib: the Linux guest runs with ${LINUX_MEMORY_MIB.min} to ${LINUX_MEMORY_MIB.max} MiB, got ${memoryMib}`);
+  }
   if (!values.serve && (values.port !== undefined || values.host !== undefined)) throw new RangeError('--port and --host say where to serve: add --serve');
   const serve = values.serve ? { host: host(values.host ?? DEFAULT_HOST), port: port(values.port ?? String(DEFAULT_PORT)) } : undefined;
-  return { durationS: positive('--duration-s', values['duration-s']), paths, memoryMib, serve };
+  // A Linux guest spends 10–25 s booting before the host's story starts.
+  const durationS = positive('--duration-s', values['duration-s'] ?? (guest === 'linux' ? '60' : '30'));
+  return { guest, durationS, paths, memoryMib, serve };
 }
 
 function port(text: string): number {
@@ -105,6 +129,16 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const durationMs = options.durationS * 1000;
+  // The guest first: without it, nothing else is worth starting.
+  let linuxGuest: LinuxGuestFiles | undefined;
+  if (options.guest === 'linux') {
+    try {
+      linuxGuest = readLinuxGuest();
+    } catch (error) {
+      console.error((error as Error).message);
+      process.exit(1);
+    }
+  }
   let server: MetricsServer | undefined;
   if (options.serve !== undefined) {
     try {
@@ -116,31 +150,38 @@ async function main(): Promise<void> {
     // On stderr, so that it stays apart from the view when stdout is piped or redirected.
     process.stderr.write(`Serving the VMs' metrics at ${server.url}\n`);
   }
-  let vms: MicroVm[];
+  const problems: string[] = [];
+  let vms: SessionVm[];
   try {
-    vms = options.paths.map(
-      (path, i) =>
-        new MicroVm({
-          id: options.paths.length === 1 ? 'vm-1' : `vm-${i + 1}`,
-          memoryMib: options.memoryMib,
-          metricsPath: path,
-          workingSet: (nowMs) => workingSet(nowMs / durationMs),
-          seed: i + 1,
-        }),
-    );
+    vms =
+      linuxGuest === undefined
+        ? options.paths.map(
+            (path, i) =>
+              new MicroVm({
+                id: options.paths.length === 1 ? 'vm-1' : `vm-${i + 1}`,
+                memoryMib: options.memoryMib,
+                metricsPath: path,
+                workingSet: (nowMs) => workingSet(nowMs / durationMs),
+                seed: i + 1,
+              }),
+          )
+        : [await linuxVm(linuxGuest, options, (problem) => problems.push(problem))];
   } catch (error) {
     console.error((error as Error).message);
     await server?.close();
     process.exit(1);
   }
   server?.expose(vms);
-  const start = Date.now();
-  for (const vm of vms) vm.boot();
+  const scenario: Scenario =
+    options.guest === 'linux'
+      ? { actions: LINUX_HOST_ACTIONS, bootPhase: LINUX_BOOT_PHASE, firstPhase: LINUX_FIRST_PHASE }
+      : { actions: HOST_ACTIONS, bootPhase: FIRST_PHASE, firstPhase: FIRST_PHASE };
   const interactive = process.stdout.isTTY;
-  let phase = FIRST_PHASE;
+  let phase = scenario.bootPhase;
   let nextAction = 0;
   let lastFrame = 0;
-  const problems: string[] = [];
+  /** When every guest's driver had the balloon, in ms since the start: the host's story starts then. */
+  let scenarioStart: number | undefined;
 
   const draw = (elapsedMs: number): void => {
     const frame = renderFrame(
@@ -158,10 +199,15 @@ async function main(): Promise<void> {
 
   const step = (): void => {
     const elapsed = Date.now() - start;
+    if (scenarioStart === undefined && vms.every((vm) => vm.ready)) {
+      scenarioStart = elapsed;
+      phase = scenario.firstPhase;
+    }
     // One host action a step at most, so that the guests answer each before the next (a short
-    // session, or a slow step with many VMs, may find several due at once).
-    const action = HOST_ACTIONS[nextAction];
-    if (action !== undefined && elapsed >= action.at * durationMs) {
+    // session, or a slow step with many VMs, may find several due at once). Actions are
+    // fractions of the time the session has left once the guests are up.
+    const action = scenario.actions[nextAction];
+    if (action !== undefined && scenarioStart !== undefined && elapsed - scenarioStart >= action.at * (durationMs - scenarioStart)) {
       nextAction++;
       phase = action.phase;
       for (const vm of vms) {
@@ -183,50 +229,61 @@ async function main(): Promise<void> {
       }
       draw(elapsed);
     }
-    if (elapsed >= durationMs) finish('the session is over');
+    if (elapsed >= durationMs) void finish('the session is over');
   };
 
-  const timer = setInterval(step, STEP_MS);
-  let finished = false;
-  const finish = (why: string): void => {
-    if (finished) return;
-    finished = true;
+  let timer: NodeJS.Timeout | undefined;
+  // An object, not a variable: a signal may set it while a guest boots, out of the compiler's sight.
+  const session = { finished: false };
+  const finish = async (why: string): Promise<void> => {
+    if (session.finished) return;
+    session.finished = true;
     clearInterval(timer);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     for (const vm of vms) {
-      const failure = vm.shutdown();
-      if (failure !== undefined) problems.push(failure);
+      try {
+        const failure = await vm.shutdown();
+        if (failure !== undefined) problems.push(failure);
+      } catch (error) {
+        problems.push(`${vm.id}: ${(error as Error).message}`);
+      }
     }
     process.stdout.write(`\n${summary(vms, why, (Date.now() - start) / 1000, options.paths).join('\n')}\n`);
     for (const problem of problems.slice(0, 10)) process.stderr.write(`${problem}\n`);
     if (problems.length > 10) process.stderr.write(`… and ${problems.length - 10} more problems\n`);
     // The open socket is all that keeps the process alive now.
-    void server?.close();
+    await server?.close();
   };
   const onSignal = (): void => {
-    finish('stopped by a signal');
+    void finish('stopped by a signal');
   };
+  const start = Date.now();
+  // Before the guests start: a signal during a Linux guest's boot still stops its emulator.
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  for (const vm of vms) await vm.boot();
+  // The simulated guests are up at once: their story is timed from the start, with their program's.
+  if (vms.every((vm) => vm.ready)) scenarioStart = 0;
+  if (!session.finished) timer = setInterval(step, STEP_MS);
 }
 
-function summary(vms: readonly MicroVm[], why: string, elapsedS: number, paths: readonly string[]): string[] {
-  const mib = (bytes: number | bigint): string => `${(Number(bytes) / 1024 / 1024).toFixed(1)} MiB`;
-  const lines = [`Summary (${why}, after ${elapsedS.toFixed(1)} s)`];
-  vms.forEach((vm, i) => {
-    const counts = vm.balloonCounts();
-    const released = vm.balloon.releasedBytes();
-    const total = released.inflate + released.reporting + released.hinting;
-    lines.push(`${vm.id} (metrics in ${paths[i] ?? ''})`);
-    lines.push(`  host memory held by the guest: peak ${mib(vm.peakResidentBytes)}, now ${mib(vm.memory.residentBytes())}`);
-    lines.push(
-      `  host memory reclaimed by the balloon: ${mib(total)} (inflate ${mib(released.inflate)}, ` +
-        `free page reporting ${mib(released.reporting)}, free page hinting ${mib(released.hinting)})`,
-    );
-    lines.push(`  balloon counters: ${[...counts].map(([name, count]) => `${name} ${count.toString()}`).join(', ')}`);
-  });
-  return lines;
+interface Scenario {
+  readonly actions: readonly HostAction[];
+  /** The phase shown while the guests boot. */
+  readonly bootPhase: string;
+  /** The phase shown once they are up, until the host's first action. */
+  readonly firstPhase: string;
+}
+
+/** The Linux guest's VM: its module, and v86 with it, loaded only now. */
+async function linuxVm(guest: LinuxGuestFiles, options: SessionOptions, problem: (text: string) => void): Promise<SessionVm> {
+  const { LinuxVm } = await import('./linux.js');
+  return LinuxVm.create({ id: 'vm-1', memoryMib: options.memoryMib, metricsPath: options.paths[0] ?? './metrics.json', guest, problem });
+}
+
+function summary(vms: readonly SessionVm[], why: string, elapsedS: number, paths: readonly string[]): string[] {
+  return [`Summary (${why}, after ${elapsedS.toFixed(1)} s)`, ...vms.flatMap((vm, i) => vm.summary(paths[i] ?? ''))];
 }
 
 await main();

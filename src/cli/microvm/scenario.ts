@@ -47,3 +47,27 @@ export function workingSet(at: number): number {
   if (at < 0.85) return ramp(0.35, 0.5, 0.6, 0.66);
   return ramp(0.5, 0.65, 0.85, 0.92);
 }
+
+/**
+ * What the host does with a real Linux guest (`--guest linux`), as fractions of the time left once
+ * the guest is up: its boot takes 10–25 s of the session, as long as the emulated CPU needs, so the
+ * story starts then. Linux runs its own programs, not ours: the host inflates to an eighth of guest
+ * memory, then a quarter (32 and 64 MiB of the default 256 MiB), holds while a free page hinting
+ * run goes over the guest's free memory, deflates to 0, and free page reporting — on throughout —
+ * keeps giving back the blocks Linux frees. With 20 s left after the boot, each target still
+ * holds for 4 s or more: time for Linux to inflate 32 MiB (about 1.5 s in v86 here) and for its
+ * reports (once a second) to show MemTotal at that size.
+ */
+export const LINUX_HOST_ACTIONS: readonly HostAction[] = [
+  { at: 0.03, phase: 'inflating to an eighth of guest memory', act: 'target', fraction: 1 / 8 },
+  { at: 0.25, phase: 'inflating to a quarter of guest memory', act: 'target', fraction: 1 / 4 },
+  { at: 0.45, phase: 'holding: a free page hinting run', act: 'start-hinting' },
+  { at: 0.6, phase: 'holding: free page reporting', act: 'stop-hinting' },
+  { at: 0.7, phase: 'deflating', act: 'target', fraction: 0 },
+  { at: 0.8, phase: 'deflated: Linux has its memory back; free page reporting goes on', act: 'none' },
+];
+
+/** The phase shown while Linux boots. */
+export const LINUX_BOOT_PHASE = 'booting Linux';
+/** The phase shown once Linux is up, until the host's first action. */
+export const LINUX_FIRST_PHASE = 'Linux is up: its driver has the balloon';

@@ -30,7 +30,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { exactMetrics, registerPrometheus, type Registry } from '../../export/prometheus.js';
 import { PAGE_SIZE } from '../../vstate/memory.js';
-import type { MicroVm } from './vm.js';
+import type { SessionVm } from './session-vm.js';
 
 /** The port of OpenTelemetry's Prometheus exporter, so that a scrape config written for it fits. */
 export const DEFAULT_PORT = 9464;
@@ -62,7 +62,7 @@ export interface MetricsServer {
   /** Where `/metrics` is served: `http://127.0.0.1:9464/metrics`. */
   readonly url: string;
   /** Registers the VMs' documents and balloon sizes, labelled with each VM's id. */
-  expose(vms: readonly MicroVm[]): void;
+  expose(vms: readonly SessionVm[]): void;
   /** Stops accepting connections; resolves once those open have ended. */
   close(): Promise<void>;
 }
@@ -121,7 +121,7 @@ async function loadPromClient() {
   }
 }
 
-function balloonGauge(prom: PromClient, registry: Registry, vms: readonly MicroVm[], name: string, help: string, pages: (vm: MicroVm) => number): void {
+function balloonGauge(prom: PromClient, registry: Registry, vms: readonly SessionVm[], name: string, help: string, pages: (vm: SessionVm) => number): void {
   new prom.Gauge({
     name,
     help,

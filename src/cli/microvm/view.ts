@@ -1,5 +1,5 @@
 /**
- * The live view of the simulated microVMs: one block per VM, redrawn every second — what a
+ * The live view of the session's microVMs: one block per VM, redrawn every second — what a
  * person watching the balloon wants at a glance, not raw JSON lines.
  *
  * ```
@@ -10,6 +10,29 @@
  *       released by the balloon  inflate 256 MiB  reporting 103 MiB  hinting 48 MiB
  *       balloon metrics this second  inflate_count +1  free_page_hint_count +12  free_page_hint_freed +48 MiB
  *       guest stats  free 318 MiB  available 502 MiB  total 1024 MiB  major faults 0
+ * ```
+ *
+ * With a Linux guest (`--guest linux`), first its boot, which takes 10–25 s — each stage it has
+ * passed, how fast v86 runs and the console's last line, so that a slow boot is not taken for a
+ * frozen screen:
+ *
+ * ```
+ * microVM session  9.0 s of 60 s   phase: booting Linux
+ * vm-1  booting Linux 6.1.0-50-686 in v86 (256 MiB)  9.0 s  (10–25 s here)
+ *       ✓ firmware  ▸ kernel  · modules  · driver  · first report
+ *       v86 runs 1.1 G instructions/s  kernel uptime 6.0 s
+ *       console  [    6.041364] mce: Unable to init MCE device (rc: -5)
+ * ```
+ *
+ * then the guest's own MemTotal, from its console reports, under the balloon's sizes; what the
+ * balloon took is zeroed, not given back to the host (v86 keeps its RAM):
+ *
+ * ```
+ * vm-1  balloon  target    64 MiB  actual    64 MiB  [█████░░░░░░░░░░░░░░░]
+ *       Linux  MemTotal 158.1 MiB (boot 222.1 − 64.0)  balloon_inflate 16384  balloon_deflate 0  balloon_migrate 0
+ *       zeroed by the balloon  inflate 64 MiB  reporting 176 MiB  hinting 0 MiB  (v86 keeps its RAM)
+ *       balloon metrics this second  inflate_count +8  free_page_report_count +3  free_page_report_freed +12 MiB
+ *       guest stats  free 145 MiB  available 145 MiB  total 158 MiB  major faults 0
  * ```
  */
 
@@ -30,6 +53,44 @@ export interface VmSnapshot {
   readonly moved: ReadonlyMap<string, bigint>;
   /** The guest's latest statistics, in bytes where they are sizes; undefined before the first. */
   readonly stats: Readonly<Record<string, number | bigint | undefined>> | undefined;
+  /** A Linux guest's boot and own figures; undefined for the simulated guest. */
+  readonly linux?: LinuxGuestView;
+}
+
+/** The stages of a Linux guest's boot, in order, as its console and our device see them. */
+export const BOOT_STAGES = ['firmware', 'kernel', 'modules', 'driver', 'first report'] as const;
+export type BootStage = (typeof BOOT_STAGES)[number];
+
+/** A report of the guest's `/init` (`VMM-GUEST …` on its console), in kB and pages as Linux gives them. */
+export interface GuestReportView {
+  readonly seq: number;
+  readonly uptimeS: number;
+  readonly memTotalKb: number;
+  readonly memFreeKb: number;
+  readonly memAvailableKb: number;
+  /** /proc/vmstat's balloon_inflate, balloon_deflate and balloon_migrate: pages, since boot. */
+  readonly balloonInflate: number;
+  readonly balloonDeflate: number;
+  readonly balloonMigrate: number;
+}
+
+export interface LinuxGuestView {
+  /** The kernel release: 6.1.0-50-686. */
+  readonly kernel: string;
+  /** Seconds since the emulator started. */
+  readonly sinceStartS: number;
+  /** The first stage not passed yet; `up` once the first report came with the driver bound. */
+  readonly stage: BootStage | 'up';
+  /** Seconds from the emulator's start to the first report, once up. */
+  readonly bootS?: number;
+  /** The kernel's uptime in its last timestamped console message, while it boots. */
+  readonly kernelUptimeS?: number;
+  /** Instructions v86 executed per second since the last frame. */
+  readonly instructionsPerS?: number;
+  readonly lastConsoleLine?: string;
+  /** The latest report, and MemTotal in the first (before the host set any target). */
+  readonly report?: GuestReportView;
+  readonly memTotalAtBootKb?: number;
 }
 
 export interface Frame {
@@ -47,14 +108,53 @@ export function renderFrame(frame: Frame, width = 100): string[] {
   if (frame.url !== undefined) lines.push(`metrics served at ${frame.url}`);
   for (const vm of frame.vms) {
     const pad = ' '.repeat(vm.id.length);
+    if (vm.linux !== undefined && vm.linux.stage !== 'up') {
+      lines.push(...bootLines(vm, vm.linux, pad));
+      continue;
+    }
     lines.push(`${vm.id}  balloon  target ${mib(vm.targetMib * MIB)}  actual ${mib(vm.actualMib * MIB)}  ${bar(vm.actualMib, vm.guestMib, 20)}`);
-    lines.push(`${pad}  host memory held by the guest ${mib(vm.residentBytes)} of ${mib(vm.guestMib * MIB)}  (peak ${mib(vm.peakResidentBytes).trim()})`);
     const { inflate, reporting, hinting } = vm.released;
-    lines.push(`${pad}  released by the balloon  inflate ${mib(inflate).trim()}  reporting ${mib(reporting).trim()}  hinting ${mib(hinting).trim()}`);
+    const released = `inflate ${mib(inflate).trim()}  reporting ${mib(reporting).trim()}  hinting ${mib(hinting).trim()}`;
+    if (vm.linux === undefined) {
+      lines.push(`${pad}  host memory held by the guest ${mib(vm.residentBytes)} of ${mib(vm.guestMib * MIB)}  (peak ${mib(vm.peakResidentBytes).trim()})`);
+      lines.push(`${pad}  released by the balloon  ${released}`);
+    } else {
+      lines.push(`${pad}  Linux  ${reportText(vm.linux)}`);
+      // What the balloon took reads as zeros in the guest; v86's RAM cannot give it to the host.
+      lines.push(`${pad}  zeroed by the balloon  ${released}  (v86 keeps its RAM)`);
+    }
     lines.push(`${pad}  balloon metrics this second  ${movedText(vm.moved)}`);
     lines.push(`${pad}  guest stats  ${statsText(vm.stats)}`);
   }
   return lines.map((line) => (line.length > width ? `${line.slice(0, width - 1)}…` : line));
+}
+
+function bootLines(vm: VmSnapshot, linux: LinuxGuestView, pad: string): string[] {
+  const at = BOOT_STAGES.indexOf(linux.stage as BootStage);
+  const stages = BOOT_STAGES.map((stage, i) => `${i < at ? '✓' : i === at ? '▸' : '·'} ${stage}`).join('  ');
+  const pace = [
+    linux.instructionsPerS === undefined ? 'v86 starting' : `v86 runs ${(linux.instructionsPerS / 1e9).toFixed(1)} G instructions/s`,
+    ...(linux.kernelUptimeS === undefined ? [] : [`kernel uptime ${linux.kernelUptimeS.toFixed(1)} s`]),
+  ].join('  ');
+  return [
+    `${vm.id}  booting Linux ${linux.kernel} in v86 (${vm.guestMib} MiB)  ${linux.sinceStartS.toFixed(1)} s  (10–25 s here)`,
+    `${pad}  ${stages}`,
+    `${pad}  ${pace}`,
+    `${pad}  console  ${linux.lastConsoleLine ?? '(nothing yet)'}`,
+  ];
+}
+
+function reportText(linux: LinuxGuestView): string {
+  const report = linux.report;
+  if (report === undefined) return 'no report yet';
+  const kbMib = (kb: number): string => (kb / 1024).toFixed(1);
+  const boot = linux.memTotalAtBootKb ?? report.memTotalKb;
+  const change = boot - report.memTotalKb;
+  // MemFree is on the statistics line, from the statistics queue.
+  return (
+    `MemTotal ${kbMib(report.memTotalKb)} MiB (boot ${kbMib(boot)} ${change >= 0 ? '−' : '+'} ${kbMib(Math.abs(change))})  ` +
+    `balloon_inflate ${report.balloonInflate}  balloon_deflate ${report.balloonDeflate}  balloon_migrate ${report.balloonMigrate}`
+  );
 }
 
 function movedText(moved: ReadonlyMap<string, bigint>): string {

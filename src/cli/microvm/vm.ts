@@ -11,6 +11,7 @@ import { SimulatedBalloonDriver } from '../../guest/balloon-driver.js';
 import { Workload } from '../../guest/workload.js';
 import { Metrics } from '../../metrics/writer.js';
 import { GuestMemory, PAGE_SIZE } from '../../vstate/memory.js';
+import { countersLine, guestStats, mibText, MovedCounters, type SessionVm } from './session-vm.js';
 import type { VmSnapshot } from './view.js';
 
 const MIB = 1024 * 1024;
@@ -26,7 +27,7 @@ export interface MicroVmOptions {
   readonly seed: number;
 }
 
-export class MicroVm {
+export class MicroVm implements SessionVm {
   readonly id: string;
   readonly memoryMib: number;
   readonly memory: GuestMemory;
@@ -36,13 +37,16 @@ export class MicroVm {
   readonly transport: MmioTransport;
   readonly driver: SimulatedBalloonDriver;
   readonly workload: Workload;
+  /** The simulated driver probes at once: the host may set targets from the first step. */
+  readonly ready = true;
   #peakResident = 0;
-  #lastCounts = new Map<string, bigint>();
+  readonly #moved: MovedCounters;
 
   constructor(options: MicroVmOptions) {
     this.id = options.id;
     this.memoryMib = options.memoryMib;
     this.memory = new GuestMemory(options.memoryMib * MIB);
+    this.#moved = new MovedCounters(this.document);
     this.writer = new Metrics(this.document);
     this.writer.init(options.metricsPath, { id: options.id, flushIntervalMs: 0, flushOnExit: true });
     this.balloon = new Balloon(
@@ -96,16 +100,6 @@ export class MicroVm {
 
   snapshot(): VmSnapshot {
     const config = this.balloon.config();
-    const counts = this.balloonCounts();
-    const moved = new Map<string, bigint>();
-    for (const [name, count] of counts) {
-      const delta = count - (this.#lastCounts.get(name) ?? 0n);
-      if (delta !== 0n) moved.set(name, delta);
-    }
-    this.#lastCounts = counts;
-    // Before the guest's first statistics arrive, latestStats() holds only the balloon's sizes.
-    const latest = this.balloon.latestStats() as unknown as Readonly<Record<string, number | bigint | undefined>>;
-    const stats = latest.total_memory === undefined ? undefined : latest;
     return {
       id: this.id,
       targetMib: config.amount_mib,
@@ -114,20 +108,25 @@ export class MicroVm {
       residentBytes: this.memory.residentBytes(),
       peakResidentBytes: this.#peakResident,
       released: this.balloon.releasedBytes(),
-      moved,
-      stats,
+      moved: this.#moved.take(),
+      stats: guestStats(this.balloon),
     };
-  }
-
-  /** Every balloon counter's total since the VM started, by wire name. */
-  balloonCounts(): Map<string, bigint> {
-    const counts = new Map<string, bigint>();
-    for (const [name, metric] of Object.entries(this.document.balloon)) counts.set(name, metric.countBigInt());
-    return counts;
   }
 
   get peakResidentBytes(): number {
     return this.#peakResident;
+  }
+
+  summary(metricsPath: string): string[] {
+    const released = this.balloon.releasedBytes();
+    const total = released.inflate + released.reporting + released.hinting;
+    return [
+      `${this.id} (metrics in ${metricsPath})`,
+      `  host memory held by the guest: peak ${mibText(this.#peakResident)}, now ${mibText(this.memory.residentBytes())}`,
+      `  host memory reclaimed by the balloon: ${mibText(total)} (inflate ${mibText(released.inflate)}, ` +
+        `free page reporting ${mibText(released.reporting)}, free page hinting ${mibText(released.hinting)})`,
+      countersLine(this.document),
+    ];
   }
 
   /** A last line, then the VM's writer closes and its timers stop. */

@@ -1,0 +1,73 @@
+/**
+ * A VM of the `npm start` session, whichever guest drives its balloon — the simulated driver
+ * (`MicroVm`, ./vm.ts) or Linux in v86 (`LinuxVm`, ./linux.ts): what the main loop, the live
+ * view, the summary and `--serve` ask of it.
+ */
+import type { Balloon } from '../../devices/virtio/balloon/device.js';
+import type { FirecrackerMetrics } from '../../document/firecracker-metrics.js';
+import type { VmSnapshot } from './view.js';
+
+export interface SessionVm {
+  readonly id: string;
+  readonly memoryMib: number;
+  readonly document: FirecrackerMetrics;
+  readonly balloon: Balloon;
+  /** The guest's driver has the balloon, so the host may set its target. */
+  readonly ready: boolean;
+  /** Starts the guest. */
+  boot(): void | Promise<void>;
+  /** What the guest does in one step of the session (`nowMs` since it started). */
+  step(nowMs: number): void;
+  /** The host sets the balloon's target. */
+  setTarget(mib: number): void;
+  /** Writes one line of the VM's document; a failure is returned, not thrown. */
+  flush(): string | undefined;
+  snapshot(): VmSnapshot;
+  /** The VM's part of the summary at the end. */
+  summary(metricsPath: string): string[];
+  /** Stops the guest, writes a last line and closes the writer; a failure is returned, not thrown. */
+  shutdown(): string | undefined | Promise<string | undefined>;
+}
+
+/** Every balloon counter's total since the VM started, by wire name. */
+export function balloonCounts(document: FirecrackerMetrics): Map<string, bigint> {
+  const counts = new Map<string, bigint>();
+  for (const [name, metric] of Object.entries(document.balloon)) counts.set(name, metric.countBigInt());
+  return counts;
+}
+
+/** The balloon counters that moved since the last call, by wire name: what the view shows each second. */
+export class MovedCounters {
+  readonly #document: FirecrackerMetrics;
+  #last = new Map<string, bigint>();
+
+  constructor(document: FirecrackerMetrics) {
+    this.#document = document;
+  }
+
+  take(): Map<string, bigint> {
+    const counts = balloonCounts(this.#document);
+    const moved = new Map<string, bigint>();
+    for (const [name, count] of counts) {
+      const delta = count - (this.#last.get(name) ?? 0n);
+      if (delta !== 0n) moved.set(name, delta);
+    }
+    this.#last = counts;
+    return moved;
+  }
+}
+
+/** The guest's latest statistics for the view; undefined before the first arrive (latestStats() then holds only the sizes). */
+export function guestStats(balloon: Balloon): VmSnapshot['stats'] {
+  const latest = balloon.latestStats() as unknown as Readonly<Record<string, number | bigint | undefined>>;
+  return latest.total_memory === undefined ? undefined : latest;
+}
+
+export function mibText(bytes: number | bigint): string {
+  return `${(Number(bytes) / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/** The summary's line of balloon counters. */
+export function countersLine(document: FirecrackerMetrics): string {
+  return `  balloon counters: ${[...balloonCounts(document)].map(([name, count]) => `${name} ${count.toString()}`).join(', ')}`;
+}
