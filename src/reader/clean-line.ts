@@ -22,10 +22,12 @@
  *   nines are one double, so a line holding 10^16 takes the exact path); a fraction is longer;
  * - whitespace, and the members a repeated key dropped, only add characters;
  * - but an exponent may be shorter: it takes at least two characters, so it is no longer than
- *   the digits for a nonzero multiple of 100 (`1e2`, `15e2`) and may be for any value above
- *   2^53 − 1. A line holding such a value is also searched for exponents (`EXPONENT`). The
- *   search costs about a quarter of a `JSON.parse`, hence only then; it also finds `1e5` in a
- *   string, which sends such a line to the exact path.
+ *   the digits only for a multiple of 100 (`1e2`, `15e2`); that is, for a nonzero multiple of
+ *   100 up to 2^53 − 1, and above for a double that some multiple of 100 rounds to
+ *   (`hundredsRoundTo`: all of them from 2^59, few just above 2^53). A line holding such a value
+ *   is also searched for exponents (`EXPONENT`). The search costs about a quarter of a
+ *   `JSON.parse`, hence only then; it also finds `1e5` in a string, which sends such a line to
+ *   the exact path.
  *
  * So an accepted line is exactly what the writer would write for the parsed values: no
  * whitespace, no repeated key, every number a plain integer, every token where the count puts
@@ -196,6 +198,26 @@ function groupsObject(clean: CleanSchema, keys: readonly string[]): Record<strin
   return { ...template };
 }
 
+/**
+ * The digits of the shortest integer that rounds to `value`, a double from 2^53 to 2^64: its
+ * own, or one fewer when that many nines round to it too. Exported for tests.
+ */
+export function shortestDigits(value: number): number {
+  const digits = digitCount(value);
+  return value === NINES[digits - 1] ? digits - 1 : digits;
+}
+
+/**
+ * Whether a multiple of 100 rounds to `value`, a double from 2^53 to 2^64: whether the integers
+ * within half its spacing (ulp) either side, ends included, hold one. Exported for tests.
+ */
+export function hundredsRoundTo(value: number): boolean {
+  let half = 1;
+  for (let next = 2 ** 54; value >= next; next *= 2) half *= 2;
+  const rest = value % 100;
+  return rest <= half || 100 - rest <= half;
+}
+
 /** Whether `b` may follow `a` in a line: the exact path's `compareRanks(a, b) <= 0` for two group keys. */
 function inOrder(a: TopKey, b: TopKey): boolean {
   if (a.entry !== b.entry) return a.entry < b.entry;
@@ -230,10 +252,8 @@ class Walk {
       if (value % 100 === 0 && value !== 0) this.exponentPossible = true;
       return digitCount(value);
     }
-    this.exponentPossible = true;
-    // The shortest integer that rounds to this double: one digit less when it is all nines.
-    const digits = digitCount(value);
-    const length = value === NINES[digits - 1] ? digits - 1 : digits;
+    if (hundredsRoundTo(value)) this.exponentPossible = true;
+    const length = shortestDigits(value);
     (this.large ??= []).push({ holder, key, start: this.pos, length });
     return length;
   }

@@ -9,7 +9,7 @@ import { PassThrough } from 'node:stream';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { defineGroup, EntryDocument, FirecrackerMetrics, groupEntry, inc, Metrics, type MetricsInitOptions } from '../../src/index.js';
-import { MAX_CLEAN_LINE_CHARS } from '../../src/reader/clean-line.js';
+import { hundredsRoundTo, MAX_CLEAN_LINE_CHARS, shortestDigits } from '../../src/reader/clean-line.js';
 import {
   formatExactJson,
   JsonDecimal,
@@ -444,6 +444,10 @@ describe('the fast path gives what the exact path gives', () => {
       ['10^19 as 1e19 and 16 spaces', set({ 0: '1e19', 1: `${' '.repeat(16)}0` })],
       ['-0', set({ 0: '-0' })],
       ['a value above 2^53 one character to the right, 1000 as 1e3', set({ 0: ' 9007199254740993', 1: '1e3' })],
+      // Above 2^53 an exponent is as short as the digits when a multiple of 100 rounds to the value.
+      ['9007199254741000 as 90071992547410e2', set({ 0: '90071992547410e2' })],
+      ['2^60 (a double 1152921504606847000 rounds to) as 11529215046068470e2', set({ 0: '11529215046068470e2' })],
+      ['18446744073709551600 as 184467440737095516e2', set({ 0: '184467440737095516e2' })],
       ['the timestamp as 13 characters with an exponent', canonical.replace(`"utc_timestamp_ms":${TIMESTAMP}`, `"utc_timestamp_ms":${String(TIMESTAMP - (TIMESTAMP % 100)).slice(0, -2)}e2`)],
       // JSON.parse lists "1" first: in its order the keys look sorted.
       ['properties out of order, one integer-like', canonical.replace(',"api":', ',"properties":{"b":"x","1":"y"},"api":')],
@@ -467,6 +471,57 @@ test('a group without fields: an object, not an array', () => {
   const line = render(document, {}).replace(/"utc_timestamp_ms":\d+/, `"utc_timestamp_ms":${TIMESTAMP}`);
   assert.equal(assertSame(line, schema, { now: () => NOW }).valid, true);
   assert.equal(assertSame(line.replace('"empty":{}', '"empty":[]'), schema, { now: () => NOW }).valid, false);
+});
+
+// What the count rests on above 2^53 (see clean-line.ts), against BigInt arithmetic.
+describe('integers above 2^53 as doubles', () => {
+  const TWO_53 = 2n ** 53n;
+  /** Integers from 2^53 to 2^64 − 1, many near powers of ten and of two, where doubles thin out. */
+  const large = fc.oneof(
+    fc.bigInt({ min: TWO_53, max: U64_MAX }),
+    fc.tuple(fc.integer({ min: 16, max: 19 }), fc.bigInt({ min: -5000n, max: 5000n })).map(([k, d]) => 10n ** BigInt(k) + d),
+    fc.tuple(fc.integer({ min: 53, max: 63 }), fc.bigInt({ min: -5000n, max: 5000n })).map(([k, d]) => 2n ** BigInt(k) + d),
+  ).filter((n) => n >= TWO_53 && n <= U64_MAX);
+
+  /** The least integer that rounds to the double `value`, found by bisection. */
+  function leastRoundingTo(value: number): bigint {
+    let low = BigInt(value) - 4096n;
+    let high = BigInt(value);
+    while (low + 1n < high) {
+      const mid = (low + high) / 2n;
+      if (Number(mid) === value) high = mid;
+      else low = mid;
+    }
+    return high;
+  }
+
+  test('shortestDigits is the length of the shortest integer that rounds to the double', () => {
+    fc.assert(
+      fc.property(large, (n) => {
+        const value = Number(n);
+        assert.equal(shortestDigits(value), leastRoundingTo(value).toString().length, n.toString());
+      }),
+      { numRuns: 2000 },
+    );
+    assert.equal(shortestDigits(1e16), 16);
+    assert.equal(shortestDigits(2 ** 64), 20);
+  });
+
+  test('hundredsRoundTo holds whenever a multiple of 100 rounds to the double', () => {
+    fc.assert(
+      fc.property(large, (n) => {
+        const value = Number(n);
+        const below = (BigInt(value) / 100n) * 100n;
+        // If any multiple of 100 rounds to it, so does the nearest on that side.
+        const some = Number(below) === value || Number(below + 100n) === value;
+        if (some) assert.ok(hundredsRoundTo(value), n.toString());
+      }),
+      { numRuns: 5000 },
+    );
+    assert.equal(hundredsRoundTo(9_007_199_254_741_000), true);
+    assert.equal(hundredsRoundTo(9_007_199_254_740_992), false);
+    assert.equal(hundredsRoundTo(2 ** 60), true);
+  });
 });
 
 describe('the fast path is taken', () => {
