@@ -42,7 +42,7 @@ import type { GroupFields, GroupSchema } from '../metrics/group.js';
 import { U64_MAX } from '../metrics/u64.js';
 import type { MetricsRecord } from './record.js';
 import { groupLayout, type MetricsSchema } from './schema.js';
-import { timestampRange, type TimestampOptions } from './timestamps.js';
+import type { LineClock } from './timestamps.js';
 
 /**
  * Longer lines go straight to the exact path. `JSON.parse` builds all a line holds before the
@@ -376,7 +376,7 @@ const PROPERTIES_KEY_LENGTH = 13;
  * The record of a line the exact path would find nothing to report on, or undefined: then the
  * line must go to the exact path. Never throws for bad input.
  */
-export function readCleanLine(text: string, schema: MetricsSchema, options: TimestampOptions): MetricsRecord | undefined {
+export function readCleanLine(text: string, schema: MetricsSchema, clock: LineClock): MetricsRecord | undefined {
   // A line the writer wrote starts with '{' (the count starts there).
   if (text.length > MAX_CLEAN_LINE_CHARS || text.charCodeAt(0) !== 0x7b) return undefined;
   let parsed: unknown;
@@ -400,10 +400,8 @@ export function readCleanLine(text: string, schema: MetricsSchema, options: Time
   for (const key in top) {
     const value = top[key];
     if (stage === START) {
-      if (key !== 'utc_timestamp_ms' || typeof value !== 'number') return undefined;
-      const { earliest, latest } = timestampRange(options);
-      // The exact path's test, and what makes a number exact and counted.
-      if (value < earliest || value > latest || !(value > 0) || value > MAX_SAFE || Math.floor(value) !== value) return undefined;
+      // Exact and counted as digits; whether it is plausible is asked last (see below).
+      if (key !== 'utc_timestamp_ms' || typeof value !== 'number' || !(value > 0) || value > MAX_SAFE || Math.floor(value) !== value) return undefined;
       if (value % 100 === 0) walk.exponentPossible = true;
       walk.pos = TIMESTAMP_KEY_LENGTH + digitCount(value);
       timestamp = value;
@@ -438,7 +436,11 @@ export function readCleanLine(text: string, schema: MetricsSchema, options: Time
     values.push(value);
   }
   if (stage === START || required !== clean.required || walk.pos + 1 !== text.length) return undefined;
-  if ((walk.exponentPossible && EXPONENT.test(text)) || !walk.readLarge()) return undefined;
+  if (walk.exponentPossible && EXPONENT.test(text)) return undefined;
+  // Only now is the line known to be one the exact path reads to its timestamp: `now()` is
+  // called here or not at all, as often as the exact path alone would call it.
+  const { earliest, latest } = clock.readAndKeep();
+  if (timestamp < earliest || timestamp > latest || !walk.readLarge()) return undefined;
   const groups = groupsObject(clean, keys);
   for (let i = 0; i < keys.length; i++) groups[keys[i] as string] = values[i];
   const record: { -readonly [K in keyof MetricsRecord]: MetricsRecord[K] } = { utc_timestamp_ms: timestamp, groups: groups as MetricsRecord['groups'] };

@@ -30,7 +30,7 @@ import { misplacedItems } from './order.js';
 import { hasErrors, type Problem, type Severity } from './problems.js';
 import type { MetricsReading, MetricsRecord } from './record.js';
 import { groupLayout, type FieldLayout, type MetricsSchema } from './schema.js';
-import { timestampRange, type TimestampOptions } from './timestamps.js';
+import { LineClock, type TimestampOptions } from './timestamps.js';
 
 export interface ValidateOptions extends TimestampOptions {
   /**
@@ -74,10 +74,11 @@ export function readMetricsLine(
 ): MetricsReading {
   // A bad option fails on every line, the clean ones included.
   maxProblemsOption(options.maxProblemsPerLine);
-  const record = readCleanLine(text, schema, options);
+  const clock = new LineClock(options);
+  const record = readCleanLine(text, schema, clock);
   if (record !== undefined) return { lineNumber, record, problems: [], valid: true };
   exactLines++;
-  return readMetricsLineExact(text, lineNumber, schema, options);
+  return checkLine(text, lineNumber, schema, options, clock);
 }
 
 let exactLines = 0;
@@ -100,7 +101,11 @@ export function readMetricsLineExact(
   schema: MetricsSchema,
   options: ValidateOptions = {},
 ): MetricsReading {
-  const check = new LineCheck(schema, options);
+  return checkLine(text, lineNumber, schema, options, new LineClock(options));
+}
+
+function checkLine(text: string, lineNumber: number, schema: MetricsSchema, options: ValidateOptions, clock: LineClock): MetricsReading {
+  const check = new LineCheck(schema, options, clock);
   const record = check.line(text);
   check.summarizeOmitted();
   return { lineNumber, record, problems: check.problems, valid: !hasErrors(check.problems) };
@@ -117,6 +122,7 @@ class LineCheck {
   constructor(
     readonly schema: MetricsSchema,
     readonly options: ValidateOptions,
+    readonly clock: LineClock,
   ) {
     this.#unknown = options.strict === true ? 'error' : 'warning';
     this.#maxProblems = maxProblemsOption(options.maxProblemsPerLine);
@@ -240,7 +246,7 @@ class LineCheck {
   }
 
   timestamp(value: JsonNode, path: readonly string[]): number | undefined {
-    const { earliest, latest } = timestampRange(this.options);
+    const { earliest, latest } = this.clock.read();
     if (value instanceof JsonLongInteger) {
       const why = value.negative ? 'not a positive time' : `after ${iso(latest)} (more than a day ahead)`;
       this.error(path, `implausible time ${describe(value)}: ${why}`);

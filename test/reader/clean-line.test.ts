@@ -261,13 +261,26 @@ function order(reading: MetricsReading): string {
 /** How many lines `assertSame` saw the fast path take: a property must not pass by never reaching it. */
 let fastLines = 0;
 
+/** A clock at NOW that moves an hour at each call, and counts the calls. */
+function movingClock(): { readonly now: () => number; readonly calls: () => number } {
+  let calls = 0;
+  return { now: () => NOW + 3_600_000 * calls++, calls: () => calls };
+}
+
+/**
+ * The fast and the exact path give the same reading, each with a clock of its own that moves at
+ * each call: a line must call `now()` as often, and see the same times, either way.
+ */
 function assertSame(line: string, schema: MetricsSchema, options: ValidateOptions): MetricsReading {
   const before = exactPathLines();
-  const fast = readMetricsLine(line, 5, schema, options);
+  const fastClock = movingClock();
+  const fast = readMetricsLine(line, 5, schema, { ...options, now: fastClock.now });
   if (exactPathLines() === before) fastLines++;
-  const exact = readMetricsLineExact(line, 5, schema, options);
+  const exactClock = movingClock();
+  const exact = readMetricsLineExact(line, 5, schema, { ...options, now: exactClock.now });
   assert.deepStrictEqual(fast, exact, line);
   assert.equal(order(fast), order(exact), line);
+  assert.equal(fastClock.calls(), exactClock.calls(), `calls of now(): ${line}`);
   return fast;
 }
 
@@ -321,7 +334,7 @@ describe('the fast path gives what the exact path gives', () => {
           for (const change of mutations) change(root, pick);
           const written = write(root);
           const text = cut === undefined ? written : written.slice(0, cut % (written.length + 1));
-          assertSame(text, schema, { ...options, now: () => NOW });
+          assertSame(text, schema, options);
         },
       ),
       1500,
@@ -343,7 +356,7 @@ describe('the fast path gives what the exact path gives', () => {
           let n = 0;
           const pick = (k: number): number => (seeds[n++ % seeds.length] ?? 0) % k;
           for (const change of mutations) change(root, pick);
-          assertSame(write(root), schema, { now: () => NOW });
+          assertSame(write(root), schema, {});
         },
       ),
       150,
@@ -416,7 +429,7 @@ describe('the fast path gives what the exact path gives', () => {
           }
           assert.equal(surplus, 0);
           const mutated = write(root);
-          const reading = assertSame(mutated, schema, { now: () => NOW });
+          const reading = assertSame(mutated, schema, {});
           assert.equal(reading.valid, false, mutated);
         },
       ),
@@ -448,6 +461,7 @@ describe('the fast path gives what the exact path gives', () => {
       ['9007199254741000 as 90071992547410e2', set({ 0: '90071992547410e2' })],
       ['2^60 (a double 1152921504606847000 rounds to) as 11529215046068470e2', set({ 0: '11529215046068470e2' })],
       ['18446744073709551600 as 184467440737095516e2', set({ 0: '184467440737095516e2' })],
+      ['2^64, one more than a u64 holds, as the same double as 2^64 - 1', set({ 0: '18446744073709551616' })],
       ['the timestamp as 13 characters with an exponent', canonical.replace(`"utc_timestamp_ms":${TIMESTAMP}`, `"utc_timestamp_ms":${String(TIMESTAMP - (TIMESTAMP % 100)).slice(0, -2)}e2`)],
       // JSON.parse lists "1" first: in its order the keys look sorted.
       ['properties out of order, one integer-like', canonical.replace(',"api":', ',"properties":{"b":"x","1":"y"},"api":')],
@@ -457,7 +471,7 @@ describe('the fast path gives what the exact path gives', () => {
       ['two raw lone surrogates and a repeated key of ten characters', canonical.replace(',"api":', ',"id":"\ud800\ud800","api":').replace('"level":0', '"level":5,"level":0')],
     ];
     for (const [what, mutated] of cases) {
-      const reading = assertSame(mutated, schema, { now: () => NOW });
+      const reading = assertSame(mutated, schema, {});
       assert.equal(reading.valid, false, `${what}: ${mutated}`);
     }
   });
@@ -469,8 +483,8 @@ test('a group without fields: an object, not an array', () => {
   const document = new EntryDocument([groupEntry(Empty, Empty.create()), groupEntry(Other, Other.create())]);
   const schema = MetricsSchema.of(document.entries);
   const line = render(document, {}).replace(/"utc_timestamp_ms":\d+/, `"utc_timestamp_ms":${TIMESTAMP}`);
-  assert.equal(assertSame(line, schema, { now: () => NOW }).valid, true);
-  assert.equal(assertSame(line.replace('"empty":{}', '"empty":[]'), schema, { now: () => NOW }).valid, false);
+  assert.equal(assertSame(line, schema, {}).valid, true);
+  assert.equal(assertSame(line.replace('"empty":{}', '"empty":[]'), schema, {}).valid, false);
 });
 
 // What the count rests on above 2^53 (see clean-line.ts), against BigInt arithmetic.
@@ -524,6 +538,39 @@ describe('integers above 2^53 as doubles', () => {
   });
 });
 
+test('keys out of the writer\'s order, which JSON.parse keeps as they come', () => {
+  const { line, schema } = smallLine(['a', 'b'], {});
+  const root = tree(line, [0]);
+  /** The line with members `a` and `b` of `object` swapped (the tree is left as it was). */
+  const swapped = (object: Obj, a: string, b: string): string => {
+    const members = object.members;
+    const i = members.findIndex(([key]) => key === a);
+    const j = members.findIndex(([key]) => key === b);
+    const swap = (): void => {
+      const first = members[i] as [string | Raw, Node];
+      members[i] = members[j] as [string | Raw, Node];
+      members[j] = first;
+    };
+    swap();
+    const text = write(root);
+    swap();
+    return text;
+  };
+  const member = (object: Obj, key: string): Obj => object.members.find(([k]) => k === key)?.[1] as Obj;
+  const api = member(root, 'api');
+  for (const text of [
+    swapped(root, 'disk_a', 'disk_b'),
+    swapped(root, 'disk_b', 'disk'),
+    swapped(root, 'api', 'disk_a'),
+    swapped(root, 'extra', 'last'),
+    swapped(api, 'requests', 'level'),
+    swapped(member(api, 'wait_agg'), 'min_us', 'sum_us'),
+  ]) {
+    assert.equal(assertSame(text, schema, {}).valid, false, text);
+  }
+  assert.equal(assertSame(write(root), schema, {}).valid, true);
+});
+
 describe('the fast path is taken', () => {
   test('for lines the writer wrote, and not for others', () => {
     const document = new FirecrackerMetrics({ rtc: true });
@@ -553,7 +600,7 @@ describe('the fast path is taken', () => {
     const { schema } = smallLine(['a'], {});
     for (const depth of [300, (MAX_CLEAN_LINE_CHARS >> 1) - 20, MAX_CLEAN_LINE_CHARS]) {
       const line = `{"utc_timestamp_ms":${TIMESTAMP},"x":${'['.repeat(depth)}${']'.repeat(depth)}}`;
-      const reading = assertSame(line, schema, { now: () => NOW });
+      const reading = assertSame(line, schema, {});
       assert.match(reading.problems[0]?.message ?? '', /nested more than 256 deep/);
     }
   });
