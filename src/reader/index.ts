@@ -3,8 +3,10 @@
  * Firecracker) out of files, named pipes or streams, and checks them against the schema the
  * writer's declarations define.
  *
- * Values are exact: a `number` up to 2^53 − 1 and a `bigint` above (the core's `U64`), parsed
- * by a JSON scanner of its own since `JSON.parse` rounds large integers.
+ * Values are exact: a `number` up to 2^53 − 1 and a `bigint` above (the core's `U64`). A line
+ * as the writer writes it is read with `JSON.parse` and a walk that gets back what that hides,
+ * the digits past 2^53 among them (`clean-line.ts`); any other line by a JSON scanner of its own
+ * (`exact-json.ts`), which keeps every digit, repeated key and spelling.
  */
 export { readMetrics, parseMetricsText } from './read.js';
 export type { MetricsInput, ReadMetricsOptions, ReaderEvent } from './read.js';

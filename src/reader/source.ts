@@ -72,6 +72,12 @@ export class MetricsSourceError extends Error {
 
 export const DEFAULT_POLL_INTERVAL_MS = 250;
 const CHUNK_BYTES = 64 * 1024;
+/**
+ * The most read at once from a file with that much waiting. Each read is a round trip to the
+ * thread pool, 35 to 70 µs here whatever its size (Node 20, 2-core VM): 64 KiB reads of a
+ * 94 MB file took 5 to 10 µs per 9.4 kB line, 1 MiB reads 3.3 µs.
+ */
+const BACKLOG_CHUNK_BYTES = 1024 * 1024;
 const NEWLINE = 0x0a;
 
 /** The bytes at `path`, as items (see `SourceItem`). */
@@ -106,8 +112,10 @@ async function* readFile(path: string, options: SourceOptions): AsyncGenerator<S
     let recent: Buffer = Buffer.alloc(0);
     /** The file's mtime when it was last checked against `recent`. */
     let checkedMtimeMs: number | undefined;
+    /** The file's size when last looked at: what is waiting past `position`, as far as is known. */
+    let knownSize = identity.size;
     for (;;) {
-      const bytes = await readAt(path, handle, position);
+      const bytes = await readAt(path, handle, position, Math.min(BACKLOG_CHUNK_BYTES, Math.max(CHUNK_BYTES, knownSize - position)));
       if (bytes !== undefined) {
         position += bytes.length;
         if (options.follow === true) recent = keepRecent(recent, bytes);
@@ -116,6 +124,7 @@ async function* readFile(path: string, options: SourceOptions): AsyncGenerator<S
       }
       if (options.follow !== true) return;
       const now = await guard(path, handle.stat());
+      knownSize = now.size;
       const grew = now.size > position;
       // Shrunk, or what was read is no longer there (truncated and rewritten, to any size): the
       // content is new. An append-only writer does neither.
@@ -148,6 +157,7 @@ async function* readFile(path: string, options: SourceOptions): AsyncGenerator<S
             await old.close();
           }
           identity = await guard(path, handle.stat());
+          knownSize = identity.size;
           position = 0;
           recent = Buffer.alloc(0);
           checkedMtimeMs = undefined;
@@ -190,9 +200,9 @@ async function* drain(path: string, handle: FileHandle, from: number): AsyncGene
   }
 }
 
-async function readAt(path: string, handle: FileHandle, position: number): Promise<Buffer | undefined> {
-  const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
-  const { bytesRead } = await guard(path, handle.read(buffer, 0, CHUNK_BYTES, position));
+async function readAt(path: string, handle: FileHandle, position: number, size = CHUNK_BYTES): Promise<Buffer | undefined> {
+  const buffer = Buffer.allocUnsafe(size);
+  const { bytesRead } = await guard(path, handle.read(buffer, 0, size, position));
   return bytesRead === 0 ? undefined : buffer.subarray(0, bytesRead);
 }
 
