@@ -35,7 +35,10 @@ export async function watchDirectory(dir: string, options: DirectoryWatchOptions
   let changed = false;
   // Read through a call: the watcher sets it between awaits, which narrowing cannot see.
   const changedSinceListing = (): boolean => changed;
-  const onWatch = (): void => {
+  const onWatch = (event: string): void => {
+    // Every write into a followed pipe or file is a 'change' (a thousand a second in a fleet);
+    // only a 'rename' adds or removes an entry.
+    if (event !== 'rename') return;
     changed = true;
     wake?.();
   };

@@ -128,25 +128,29 @@ function fold(totals: GroupTotals, reader: ValueReader, index: number, value: U6
   else totals.set(index, value);
 }
 
+interface FoldTarget {
+  readonly totals: GroupTotals;
+  readonly readers: readonly ValueReader[];
+  readonly members: readonly number[];
+}
+
 /** Every entry's totals for one VM. */
 export class VmTotals {
   readonly #entries = new Map<string, EntryTotals>();
+  /** By a line's key (`balloon`, `block_rootfs`): the totals its values fold into. */
+  readonly #targets = new Map<string, FoldTarget | null>();
 
   constructor(readonly plan: TotalsPlan) {}
 
   /** Folds a valid line in: counters add their delta, stores take their value. */
   apply(record: MetricsRecord): void {
-    const { schema, entries } = this.plan;
     for (const key of Object.keys(record.groups)) {
-      const role = schema.roleOf(key);
-      if (role === undefined || role.role === 'aggregate') continue;
-      const entryKey = role.entry.kind === 'group' ? role.entry.key : role.entry.prefix;
-      const readers = entries.get(entryKey);
-      if (readers === undefined) continue;
-      const totals = this.#groupTotals(entryKey, role.deviceId, readers.length);
+      const target = this.#targets.get(key) ?? this.#target(key);
+      if (target === null) continue;
+      const { totals, readers, members } = target;
       const group = record.groups[key] as Readonly<Record<string, unknown>>;
       const fields = Object.values(group);
-      if (declaredShape(fields, this.plan.fieldMembers.get(entryKey) ?? [])) {
+      if (declaredShape(fields, members)) {
         // A valid line with exactly the declared fields has them in declared order (the reader
         // checked it): walking the values in order skips a keyed lookup per value.
         let i = 0;
@@ -166,6 +170,24 @@ export class VmTotals {
         fold(totals, reader, i, (reader.member === undefined ? field : (field as Readonly<Record<string, unknown>>)[reader.member]) as U64);
       }
     }
+  }
+
+  /** Where a line's key goes (null: nowhere, an aggregate or an entry the schema does not know). */
+  #target(key: string): FoldTarget | null {
+    const { schema, entries, fieldMembers } = this.plan;
+    const role = schema.roleOf(key);
+    // Not remembered: a writer could send a new unknown key on every line.
+    if (role === undefined) return null;
+    let target: FoldTarget | null = null;
+    if (role.role !== 'aggregate') {
+      const entryKey = role.entry.kind === 'group' ? role.entry.key : role.entry.prefix;
+      const readers = entries.get(entryKey);
+      if (readers !== undefined) {
+        target = { totals: this.#groupTotals(entryKey, role.deviceId, readers.length), readers, members: fieldMembers.get(entryKey) ?? [] };
+      }
+    }
+    this.#targets.set(key, target);
+    return target;
   }
 
   /** The groups of an entry, by device id (`''` for a single group), in the order they first appeared. */
