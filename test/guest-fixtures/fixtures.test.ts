@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
@@ -83,9 +83,16 @@ describe('npm run guest:fetch', () => {
     const scratch = mkdtempSync(join(tmpdir(), 'guest-fetch-'));
     try {
       const dir = join(scratch, 'cache');
+      // The user the test drops to must reach the script: a clone may sit in a folder only
+      // root can enter (mktemp -d gives 0700), so it runs from a copy in a readable one.
+      const bin = join(scratch, 'bin');
+      cpSync(dirname(FETCH), bin, { recursive: true });
+      writeFileSync(join(bin, 'package.json'), '{"type":"module"}\n');
+      chmodSync(scratch, 0o755);
+      const fetch = join(bin, basename(FETCH));
       const [command, args] = asRoot && setpriv !== undefined
-        ? [setpriv, ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, FETCH]]
-        : [process.execPath, [FETCH]];
+        ? [setpriv, ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, fetch]]
+        : [process.execPath, [fetch]];
       const result = spawnSync(command, args, { encoding: 'utf8', env: { ...process.env, [GUEST_DIR_ENV]: dir } });
       assert.equal(result.status, 77, result.stderr);
       assert.match(result.stderr, /\*\*\* guest:fetch: cannot build the Linux guest fixtures: (not root|.* not found)/);
