@@ -5,14 +5,14 @@
  * (`readBar`, `writeBar`) and drives the INTx line (`onInterruptLevel`); an emulator's binding
  * (`vmm-metrics/v86`) puts those on its bus.
  *
- * It keeps the virtio-mmio transport's rules (`MmioTransport`), which the specification shares
- * between the two: the status handshake one bit at a time (3.1.1), FEATURES_OK refused for a bit
- * not offered (a nonzero word past the 64 bits included) or without VIRTIO_F_VERSION_1, queue
- * set-up only between FEATURES_OK and DRIVER_OK, activation at DRIVER_OK with every ready queue
- * checked (`Queue.isValid`), DEVICE_NEEDS_RESET with a configuration interrupt for a device that
- * asks (`InterruptLine.needsReset`) or throws, notifications made before DRIVER_OK held until
- * activation (Linux's balloon kicks its statistics queue during probe), status 0 as a reset that
- * replaces the queues and cuts the old interrupt line.
+ * It keeps the virtio-mmio transport's rules, which the specification shares between the two and
+ * which both take from `DeviceState`: the status handshake one bit at a time (3.1.1), FEATURES_OK
+ * refused for a bit not offered (a nonzero word past the 64 bits included) or without
+ * VIRTIO_F_VERSION_1, queue set-up only between FEATURES_OK and DRIVER_OK, activation at DRIVER_OK
+ * with every ready queue checked (`Queue.isValid`), DEVICE_NEEDS_RESET with a configuration
+ * interrupt for a device that asks (`InterruptLine.needsReset`) or throws, notifications made
+ * before DRIVER_OK held until activation (Linux's balloon kicks its statistics queue during probe),
+ * status 0 as a reset that replaces the queues and cuts the old interrupt line.
  *
  * What PCI changes:
  * - **The common configuration** (4.1.4.3) replaces the MMIO registers: 8-, 16- and 32-bit
@@ -36,8 +36,9 @@
  * never out of the guest's access.
  */
 import type { GuestMemoryAccess } from '../../../vstate/memory.js';
-import { VIRTIO_F_VERSION_1, type InterruptKind, type InterruptLine, type VirtioDevice } from '../device.js';
-import { Queue } from '../queue.js';
+import type { VirtioDevice } from '../device.js';
+import type { Queue } from '../queue.js';
+import { DeviceState, setHalf, U32_MASK } from './device-state.js';
 import {
   PCI_CAP_ID_VENDOR,
   PCI_CLASS_OTHER,
@@ -57,20 +58,6 @@ import {
   VIRTIO_PCI_ISR,
   VIRTIO_PCI_NOTIFY_CAP_LENGTH,
 } from './pci-registers.js';
-import { DEVICE_STATUS } from './registers.js';
-
-const { acknowledge: ACKNOWLEDGE, driver: DRIVER, driverOk: DRIVER_OK, featuresOk: FEATURES_OK, deviceNeedsReset: NEEDS_RESET, failed: FAILED } = DEVICE_STATUS;
-
-/** The status a driver may move to from each status (virtio 1.2, 3.1.1), as the MMIO transport allows. */
-const NEXT_STATUS = new Map<number, number>([
-  [0, ACKNOWLEDGE],
-  [ACKNOWLEDGE, ACKNOWLEDGE | DRIVER],
-  [ACKNOWLEDGE | DRIVER, ACKNOWLEDGE | DRIVER | FEATURES_OK],
-  [ACKNOWLEDGE | DRIVER | FEATURES_OK, ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK],
-]);
-
-const VERSION_1 = 1n << BigInt(VIRTIO_F_VERSION_1);
-const U32_MASK = 0xffff_ffffn;
 
 /** Where the capabilities sit in the configuration header, one after the other. */
 const CAPABILITIES_START = 0x40;
@@ -108,26 +95,12 @@ export interface PciTransportOptions {
 
 export class PciTransport {
   readonly #device: VirtioDevice;
-  readonly #memory: GuestMemoryAccess;
+  readonly #state: DeviceState;
   readonly #onInterruptLevel: ((asserted: boolean) => void) | undefined;
 
-  #status = 0;
   #isr = 0;
   /** Whether the line was asserted and not deasserted since: only then is it lowered. */
   #asserted = false;
-  #configGeneration = 0;
-  #deviceFeatureSelect = 0;
-  #driverFeatureSelect = 0;
-  #driverFeatures = 0n;
-  /** A nonzero word above the 64 feature bits: FEATURES_OK refused until the next reset. */
-  #driverFeaturesBeyond = false;
-  #queueSelect = 0;
-  #queues: Queue[];
-  #active = false;
-  /** Queues notified after FEATURES_OK and before DRIVER_OK, processed once the device is active. */
-  readonly #earlyNotified = new Set<number>();
-  /** Identifies the interrupt line of the current activation; a reset disconnects older lines. */
-  #lineGeneration = 0;
 
   /**
    * Puts `device` behind a PCI function, with the guest memory its queues live in. Throws a
@@ -139,9 +112,17 @@ export class PciTransport {
       throw new RangeError(`PciTransport: virtio device type ${device.deviceType} has no PCI device id (0x1041–0x107f)`);
     }
     this.#device = device;
-    this.#memory = memory;
     this.#onInterruptLevel = options.onInterruptLevel;
-    this.#queues = device.queueMaxSizes.map((max) => new Queue(max));
+    this.#state = new DeviceState(device, memory, {
+      raise: (kind) => {
+        this.#raise(kind === 'config' ? VIRTIO_PCI_ISR.config : VIRTIO_PCI_ISR.queue);
+      },
+      clearInterrupts: () => {
+        this.#isr = 0;
+        this.#setLevel(false);
+      },
+      configGenerationMask: 0xff,
+    });
   }
 
   /** The PCI device id: 0x1040 plus the virtio device type (0x1045 for a balloon). */
@@ -151,7 +132,7 @@ export class PciTransport {
 
   /** The device status, as the driver reads it. */
   get status(): number {
-    return this.#status;
+    return this.#state.status;
   }
 
   /** The ISR: interrupt causes raised and not yet read. */
@@ -165,12 +146,12 @@ export class PciTransport {
   }
 
   get configGeneration(): number {
-    return this.#configGeneration;
+    return this.#state.configGeneration;
   }
 
   /** The queues as the driver has set them up (replaced by new ones on each reset). */
   get queues(): readonly Queue[] {
-    return this.#queues;
+    return this.#state.queues;
   }
 
   /**
@@ -235,7 +216,7 @@ export class PciTransport {
       }
       // The notification register and everything else read as zeros.
     } catch {
-      this.#deviceFailed();
+      this.#state.deviceFailed();
       data.fill(0);
     }
   }
@@ -246,43 +227,40 @@ export class PciTransport {
       if (!Number.isSafeInteger(offset) || offset < 0) return;
       const width = data.length;
       if (within(offset, width, BAR.device)) {
-        // Firecracker's rule, as for MMIO: the configuration is the driver's once it has claimed the device.
-        const writable = (this.#status & DRIVER) !== 0 && (this.#status & (FAILED | NEEDS_RESET)) === 0;
-        if (writable) this.#device.writeConfig(offset - BAR.device.offset, data);
+        if (this.#state.configWritable) this.#device.writeConfig(offset - BAR.device.offset, data);
       } else if (within(offset, width, BAR.common)) {
         if (COMMON_WIDTH.get(offset - BAR.common.offset) === width) this.#writeCommon(offset - BAR.common.offset, getLE(data));
       } else if (offset === BAR.notify.offset && width === 2) {
-        this.#notify(getLE(data));
+        this.#state.notify(getLE(data));
       }
     } catch {
-      this.#deviceFailed();
+      this.#state.deviceFailed();
     }
   }
 
   #readCommon(field: number): number {
-    const queue = this.#queues[this.#queueSelect];
+    const state = this.#state;
+    const queue = state.selectedQueue;
     switch (field) {
       case COMMON.deviceFeatureSelect:
-        return this.#deviceFeatureSelect;
+        return state.deviceFeaturesSelect;
       case COMMON.deviceFeature:
-        if (this.#deviceFeatureSelect > 1) return 0;
-        return Number((this.#device.availableFeatures >> BigInt(32 * this.#deviceFeatureSelect)) & U32_MASK);
+        return state.deviceFeatureWord;
       case COMMON.driverFeatureSelect:
-        return this.#driverFeatureSelect;
+        return state.driverFeaturesSelect;
       case COMMON.driverFeature:
-        if (this.#driverFeatureSelect > 1) return 0;
-        return Number((this.#driverFeatures >> BigInt(32 * this.#driverFeatureSelect)) & U32_MASK);
+        return state.driverFeatureWord;
       case COMMON.configMsixVector:
       case COMMON.queueMsixVector:
         return VIRTIO_MSI_NO_VECTOR;
       case COMMON.numQueues:
-        return this.#queues.length;
+        return state.queues.length;
       case COMMON.deviceStatus:
-        return this.#status;
+        return state.status;
       case COMMON.configGeneration:
-        return this.#configGeneration;
+        return state.configGeneration;
       case COMMON.queueSelect:
-        return this.#queueSelect;
+        return state.queueSelect;
       case COMMON.queueSize:
         return queue?.size ?? 0;
       case COMMON.queueEnable:
@@ -303,40 +281,41 @@ export class PciTransport {
   }
 
   #writeCommon(field: number, value: number): void {
+    const state = this.#state;
     switch (field) {
       case COMMON.deviceFeatureSelect:
-        this.#deviceFeatureSelect = value;
+        state.deviceFeaturesSelect = value;
         return;
       case COMMON.driverFeatureSelect:
-        this.#driverFeatureSelect = value;
+        state.driverFeaturesSelect = value;
         return;
       case COMMON.driverFeature:
-        this.#acceptFeatureWord(value);
+        state.acceptFeatureWord(value);
         return;
       case COMMON.deviceStatus:
-        this.#setStatus(value);
+        state.setStatus(value);
         return;
       case COMMON.queueSelect:
-        this.#queueSelect = value;
+        state.queueSelect = value;
         return;
       case COMMON.queueSize:
-        this.#updateQueue((queue) => (queue.size = value));
+        state.updateQueue((queue) => (queue.size = value));
         return;
       case COMMON.queueEnable:
         // Writing 0 is forbidden to the driver (4.1.4.3.2): ignored.
-        if (value === 1) this.#updateQueue((queue) => (queue.ready = true));
+        if (value === 1) state.updateQueue((queue) => (queue.ready = true));
         return;
       case COMMON.queueDescLow:
       case COMMON.queueDescHigh:
-        this.#updateQueue((queue) => (queue.descTable = setHalf(queue.descTable, field === COMMON.queueDescHigh, value)));
+        state.updateQueue((queue) => (queue.descTable = setHalf(queue.descTable, field === COMMON.queueDescHigh, value)));
         return;
       case COMMON.queueDriverLow:
       case COMMON.queueDriverHigh:
-        this.#updateQueue((queue) => (queue.availRing = setHalf(queue.availRing, field === COMMON.queueDriverHigh, value)));
+        state.updateQueue((queue) => (queue.availRing = setHalf(queue.availRing, field === COMMON.queueDriverHigh, value)));
         return;
       case COMMON.queueDeviceLow:
       case COMMON.queueDeviceHigh:
-        this.#updateQueue((queue) => (queue.usedRing = setHalf(queue.usedRing, field === COMMON.queueDeviceHigh, value)));
+        state.updateQueue((queue) => (queue.usedRing = setHalf(queue.usedRing, field === COMMON.queueDeviceHigh, value)));
         return;
       default:
         // Read-only fields and the MSI-X vectors ignore writes.
@@ -352,142 +331,7 @@ export class PciTransport {
     return bits;
   }
 
-  /** Applies a queue field write: only between FEATURES_OK and DRIVER_OK, as for MMIO. */
-  #updateQueue(update: (queue: Queue) => void): void {
-    if ((this.#status & (FEATURES_OK | DRIVER_OK | FAILED | NEEDS_RESET)) !== FEATURES_OK) return;
-    const queue = this.#queues[this.#queueSelect];
-    if (queue !== undefined) update(queue);
-  }
-
-  /** driver_feature: only while negotiating (DRIVER set, FEATURES_OK not yet). */
-  #acceptFeatureWord(value: number): void {
-    if ((this.#status & (DRIVER | FEATURES_OK | FAILED | NEEDS_RESET)) !== DRIVER) return;
-    if (this.#driverFeatureSelect > 1) {
-      if (value !== 0) this.#driverFeaturesBeyond = true;
-      return;
-    }
-    const shift = BigInt(32 * this.#driverFeatureSelect);
-    this.#driverFeatures = (this.#driverFeatures & ~(U32_MASK << shift)) | (BigInt(value) << shift);
-  }
-
-  #setStatus(value: number): void {
-    if (value === 0) {
-      this.#reset();
-      return;
-    }
-    if ((value & FAILED) !== 0) {
-      this.#status |= FAILED;
-      return;
-    }
-    if (NEXT_STATUS.get(this.#status) !== value) return;
-    if (this.#status === 0) {
-      // A new handshake reads the device's queues again: a balloon's count follows its settings.
-      this.#queues = this.#device.queueMaxSizes.map((max) => new Queue(max));
-    }
-    if (value === (this.#status | FEATURES_OK)) {
-      this.#negotiate();
-      return;
-    }
-    this.#status = value;
-    if ((value & DRIVER_OK) !== 0) this.#activate();
-  }
-
-  /** FEATURES_OK: kept only for an acceptable set of features, which the device is then told. */
-  #negotiate(): void {
-    const accepted = this.#driverFeatures;
-    if (this.#driverFeaturesBeyond || (accepted & ~this.#device.availableFeatures) !== 0n || (accepted & VERSION_1) === 0n) return;
-    this.#device.ackFeatures(accepted);
-    this.#status |= FEATURES_OK;
-  }
-
-  #activate(): void {
-    if (this.#active) return;
-    for (const queue of this.#queues) {
-      if (queue.ready && !queue.isValid(this.#memory)) {
-        this.#needsReset();
-        return;
-      }
-    }
-    try {
-      this.#device.activate({ memory: this.#memory, queues: this.#queues, interrupt: this.#newInterruptLine() });
-    } catch {
-      this.#needsReset();
-      return;
-    }
-    this.#active = true;
-    const early = [...this.#earlyNotified];
-    this.#earlyNotified.clear();
-    for (const index of early) this.#notify(index);
-  }
-
-  #newInterruptLine(): InterruptLine {
-    const generation = ++this.#lineGeneration;
-    return {
-      raise: (kind: InterruptKind) => {
-        if (generation !== this.#lineGeneration) return;
-        if (kind === 'config') this.#configGeneration = (this.#configGeneration + 1) & 0xff;
-        this.#raise(kind === 'config' ? VIRTIO_PCI_ISR.config : VIRTIO_PCI_ISR.queue);
-      },
-      needsReset: () => {
-        if (generation === this.#lineGeneration) this.#needsReset();
-      },
-    };
-  }
-
-  #notify(index: number): void {
-    if (!this.#active && (this.#status & (FEATURES_OK | DRIVER_OK | FAILED | NEEDS_RESET)) === FEATURES_OK) {
-      if (index < this.#queues.length) this.#earlyNotified.add(index);
-      return;
-    }
-    if (!this.#active || (this.#status & (DRIVER_OK | FAILED | NEEDS_RESET)) !== DRIVER_OK) return;
-    if (this.#queues[index]?.ready !== true) return;
-    this.#device.notifyQueue(index);
-  }
-
-  #needsReset(): void {
-    if ((this.#status & NEEDS_RESET) !== 0) return;
-    this.#status |= NEEDS_RESET;
-    if ((this.#status & DRIVER_OK) !== 0) this.#raise(VIRTIO_PCI_ISR.config);
-  }
-
-  /** The device threw (it must not): as if it asked for a reset, and stopped. Never throws. */
-  #deviceFailed(): void {
-    try {
-      this.#needsReset();
-    } catch {
-      // The status already says what can be said.
-    }
-    if (!this.#active) return;
-    this.#active = false;
-    this.#lineGeneration++;
-    try {
-      this.#device.reset();
-    } catch {
-      // Status 0 tries again.
-    }
-  }
-
-  #reset(): void {
-    if (this.#status === 0) return;
-    this.#status = 0;
-    this.#isr = 0;
-    this.#setLevel(false);
-    this.#deviceFeatureSelect = 0;
-    this.#driverFeatureSelect = 0;
-    this.#driverFeatures = 0n;
-    this.#driverFeaturesBeyond = false;
-    this.#queueSelect = 0;
-    this.#active = false;
-    this.#earlyNotified.clear();
-    this.#lineGeneration++;
-    try {
-      this.#device.reset();
-      this.#queues = this.#device.queueMaxSizes.map((max) => new Queue(max));
-    } catch {
-      this.#status = FAILED;
-    }
-  }
-
+  /** Asserted on every raise, even if already: a line shared with another function may have been lowered by it. */
   #raise(bit: number): void {
     this.#isr |= bit;
     this.#setLevel(true);
@@ -517,10 +361,6 @@ function within(offset: number, width: number, region: { readonly offset: number
 function half(address: bigint | undefined, high: boolean): number {
   if (address === undefined) return 0;
   return Number((high ? address >> 32n : address) & U32_MASK);
-}
-
-function setHalf(address: bigint, high: boolean, value: number): bigint {
-  return high ? (address & U32_MASK) | (BigInt(value) << 32n) : (address & ~U32_MASK) | BigInt(value);
 }
 
 /** `value` into `data`, little-endian, as many bytes as `data` has (at most 4). */
