@@ -9,6 +9,7 @@ import { UsageError } from './errors.js';
 import { writeOut, type CommandIo } from './io.js';
 import { SCHEMA_ARG_OPTIONS, schemaFromArgs } from './schema-option.js';
 import { SERVE_USAGE } from './usage.js';
+import { plural } from './plural.js';
 
 /** Resolves to 0 once stopped by `signal`, or 2 when the address cannot be had. */
 export async function serveCommand(args: readonly string[], io: CommandIo, signal: AbortSignal): Promise<number> {
@@ -80,8 +81,4 @@ function portFromArgs(text: string | undefined): number {
   const value = Number(text);
   if (!/^\d+$/.test(text) || value > 65_535) throw new UsageError(`--port: expected a port from 0 to 65535, got ${JSON.stringify(text)}`);
   return value;
-}
-
-function plural(n: number, word: string, words = `${word}s`): string {
-  return `${String(n)} ${n === 1 ? word : words}`;
 }

@@ -8,6 +8,7 @@ import { MAX_LINE_BYTES_ARG_OPTIONS, maxLineBytesFromArgs, onePath, parseCommand
 import { SCHEMA_ARG_OPTIONS, schemaFromArgs } from './schema-option.js';
 import { VALIDATE_USAGE } from './usage.js';
 import { writeOut, type CommandIo } from './io.js';
+import { plural } from './plural.js';
 
 /** Resolves to 0 (every line valid), 1 (some error), 2 (unreadable), or 130 (stopped by `signal`). */
 export async function validateCommand(args: readonly string[], io: CommandIo, signal: AbortSignal): Promise<number> {
@@ -60,8 +61,4 @@ export async function validateCommand(args: readonly string[], io: CommandIo, si
   }
   await writeOut(io.stdout, `${path}: ${plural(lines, 'line')}, ${invalid} invalid (${plural(errors, 'error')}${warned})\n`);
   return 1;
-}
-
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }

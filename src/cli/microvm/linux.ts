@@ -29,7 +29,7 @@ import { PAGE_SIZE } from '../../vstate/memory.js';
 import { parseGuestLine } from '../../v86/guest-report.js';
 import { attachVirtioPci, loadV86, SerialConsole, V86_VERSION, type V86VirtioPci } from '../../v86/index.js';
 import type { LinuxGuestFiles } from './guest-fixtures.js';
-import { countersLine, guestStats, mibText, MovedCounters, type SessionVm } from './session-vm.js';
+import { countersLine, guestStats, mibText, MovedCounters, writeLine, type SessionVm } from './session-vm.js';
 import { BOOT_STAGES, type GuestReportView, type LinuxGuestView, type VmSnapshot } from './view.js';
 
 const MIB = 1024 * 1024;
@@ -153,12 +153,7 @@ export class LinuxVm implements SessionVm {
   }
 
   flush(): string | undefined {
-    try {
-      this.writer.write();
-      return undefined;
-    } catch (error) {
-      return `${this.id}: ${(error as Error).message}`;
-    }
+    return writeLine(this.id, this.writer);
   }
 
   snapshot(): VmSnapshot {

@@ -5,6 +5,7 @@
  */
 import type { Balloon } from '../../devices/virtio/balloon/device.js';
 import type { FirecrackerMetrics } from '../../document/firecracker-metrics.js';
+import type { Metrics } from '../../metrics/writer.js';
 import type { VmSnapshot } from './view.js';
 
 export interface SessionVm {
@@ -70,4 +71,14 @@ export function mibText(bytes: number | bigint): string {
 /** The summary's line of balloon counters. */
 export function countersLine(document: FirecrackerMetrics): string {
   return `  balloon counters: ${[...balloonCounts(document)].map(([name, count]) => `${name} ${count.toString()}`).join(', ')}`;
+}
+
+/** Writes one line of a VM's document: undefined, or the failure as the session reports it. */
+export function writeLine(id: string, writer: Metrics<FirecrackerMetrics>): string | undefined {
+  try {
+    writer.write();
+    return undefined;
+  } catch (error) {
+    return `${id}: ${(error as Error).message}`;
+  }
 }

@@ -11,7 +11,7 @@ import { SimulatedBalloonDriver } from '../../guest/balloon-driver.js';
 import { Workload } from '../../guest/workload.js';
 import { Metrics } from '../../metrics/writer.js';
 import { GuestMemory, PAGE_SIZE } from '../../vstate/memory.js';
-import { countersLine, guestStats, mibText, MovedCounters, type SessionVm } from './session-vm.js';
+import { countersLine, guestStats, mibText, MovedCounters, writeLine, type SessionVm } from './session-vm.js';
 import type { VmSnapshot } from './view.js';
 
 const MIB = 1024 * 1024;
@@ -90,12 +90,7 @@ export class MicroVm implements SessionVm {
 
   /** Writes one line of the VM's document; a failure is reported, not thrown. */
   flush(): string | undefined {
-    try {
-      this.writer.write();
-      return undefined;
-    } catch (error) {
-      return `${this.id}: ${(error as Error).message}`;
-    }
+    return writeLine(this.id, this.writer);
   }
 
   snapshot(): VmSnapshot {
