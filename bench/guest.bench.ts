@@ -92,39 +92,16 @@ interface Side {
   warmUp: InflationRound | undefined;
 }
 
-/** Medians over a side's timed rounds. */
-interface Summary {
-  readonly wallMs: number;
-  readonly cpuMs: number;
-  readonly pagesPerSecond: number;
-  readonly firstPagesMs: number;
-  readonly instructions: number;
-  readonly portAccesses: number;
-  readonly kicks: number;
-  readonly deviceMs: number;
-  readonly discardMs: number;
-  readonly discards: number;
-  readonly jitDirtyMs: number;
-  readonly interrupts: number;
-}
+/** Medians over a side's timed rounds, figure by figure, and the pages per second of the median wall time. */
+type Summary = InflationRound & { readonly pagesPerSecond: number };
 
 function summarize(rounds: readonly InflationRound[]): Summary {
-  const of = (pick: (round: InflationRound) => number): number => median(rounds.map(pick));
-  const wallMs = of((r) => r.wallMs);
-  return {
-    wallMs,
-    cpuMs: of((r) => r.cpuMs),
-    pagesPerSecond: (PAGES / wallMs) * 1000,
-    firstPagesMs: of((r) => r.firstPagesMs),
-    instructions: of((r) => r.instructions),
-    portAccesses: of((r) => r.portAccesses),
-    kicks: of((r) => r.kicks),
-    deviceMs: of((r) => r.deviceMs),
-    discardMs: of((r) => r.discardMs),
-    discards: of((r) => r.discards),
-    jitDirtyMs: of((r) => r.jitDirtyMs),
-    interrupts: of((r) => r.interrupts),
-  };
+  const first = rounds[0];
+  if (first === undefined) throw new Error('bench:guest: no timed round to summarize');
+  const medians = Object.fromEntries(
+    (Object.keys(first) as (keyof InflationRound)[]).map((figure) => [figure, median(rounds.map((round) => round[figure]))]),
+  ) as unknown as InflationRound;
+  return { ...medians, pagesPerSecond: (PAGES / medians.wallMs) * 1000 };
 }
 
 const LABEL: Record<BalloonKind, string> = { ours: 'our Balloon', v86: "v86's balloon" };
