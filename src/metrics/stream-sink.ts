@@ -7,11 +7,18 @@
  * settled exactly once, by whichever comes first: the stream's callback, an `'error'`, or the
  * stream closing before it called back (a destroyed stream never calls back).
  *
- * A stream whose `write` throws is left in a state Node's streams never recover from (the thrown
- * chunk stays "being written"), so after a throw every line is refused at once: their deltas
- * stay pending and each flush counts as missed. An object that is not a stream is taken to have
- * written the line when its `write` returns, or, when it returns a promise (a web stream's
- * writer, a `FileHandle`), when that promise settles.
+ * What settles a line depends on what the destination is taken to be, in this order:
+ * - a Node `Writable` (it has `writableLength` and `on`): its callback, `'error'` or `'close'`;
+ * - a `write` that returns a promise (a web stream's writer, a `FileHandle`): the promise;
+ * - a `write` that declares a second parameter (`write.length >= 2`), the callback: the line is
+ *   out when it is called without an error, and failed when it is called with one;
+ * - anything else: the line is out when `write` returns, and failed when it throws (or calls
+ *   back with an error before it returns); a callback it calls later changes nothing.
+ *
+ * A `write` that throws fails that line only; the next line is offered as usual. A `Writable` is
+ * refused for good only in the states Node's streams never leave: destroyed, errored, ended, or
+ * holding a chunk whose `_write` threw (Node counts that chunk as being written forever, so the
+ * stream never calls `_write` again).
  */
 import type { Writable } from 'node:stream';
 import { failed, WRITTEN, type LineSink, type SinkResult } from './sink.js';
@@ -34,6 +41,7 @@ export class StreamSink implements LineSink {
   readonly #stream: LineWritable;
   readonly #events: Partial<Writable>;
   readonly #isStream: boolean;
+  readonly #takesCallback: boolean;
   #queued: QueuedLine | undefined;
   /** Why every line is refused from now on. */
   #broken: Error | undefined;
@@ -56,6 +64,7 @@ export class StreamSink implements LineSink {
     this.#events = stream as Partial<Writable>;
     this.#onStreamError = onStreamError;
     this.#isStream = typeof this.#events.writableLength === 'number' && typeof this.#events.on === 'function';
+    this.#takesCallback = this.#isStream || stream.write.length >= 2;
     // A stream error with no listener would crash the process; a metrics failure must not.
     if (typeof this.#events.on === 'function') {
       this.#events.on.call(stream, 'error', this.#onError);
@@ -66,7 +75,8 @@ export class StreamSink implements LineSink {
   write(bytes: Uint8Array, _rest: boolean, settled: (error?: unknown) => void): SinkResult {
     const events = this.#events;
     if (this.#broken !== undefined) return failed(this.#broken);
-    if (events.destroyed === true || events.writableEnded === true) return failed(new Error('the stream is closed'));
+    const closed = closedState(events);
+    if (closed !== undefined) return failed(new Error(`the stream is closed: ${closed}`));
     if (this.#queued !== undefined) return failed(new Error('the stream has not taken the previous line yet (its consumer is slow or stalled)'));
     // Copied: the writer reuses its memory for the next line.
     const chunk = Buffer.from(bytes);
@@ -84,6 +94,7 @@ export class StreamSink implements LineSink {
     };
     this.#queued = line;
     let returned: unknown;
+    const lengthBefore = events.writableLength;
     try {
       returned = this.#stream.write(chunk, (error) => {
         progress.calledBack = true;
@@ -93,7 +104,9 @@ export class StreamSink implements LineSink {
       if (progress.calledBack) return { status: 'queued' };
       done = true;
       this.#queued = undefined;
-      if (this.#isStream) this.#broken = new Error(`the stream threw on write and takes no more lines (${causeText(cause)})`);
+      if (this.#isStream && (events.writableLength ?? 0) > (lengthBefore ?? 0)) {
+        this.#broken = new Error(`the stream threw on write and takes no more lines: its _write threw (${causeText(cause)}), and Node counts that chunk as being written forever`);
+      }
       return failed(cause);
     }
     if (isThenable(returned)) {
@@ -107,8 +120,8 @@ export class StreamSink implements LineSink {
       );
       return { status: 'queued' };
     }
-    if (this.#isStream || progress.calledBack) return { status: 'queued' };
-    // A plain object took the line when write() returned; a callback it may call later changes nothing.
+    if (this.#takesCallback || progress.calledBack) return { status: 'queued' };
+    // Neither a promise nor a callback: the line was taken when write() returned.
     done = true;
     this.#queued = undefined;
     return WRITTEN;
@@ -128,6 +141,14 @@ export class StreamSink implements LineSink {
     this.#events.off.call(this.#stream, 'error', this.#onError);
     this.#events.off.call(this.#stream, 'close', this.#onClose);
   }
+}
+
+/** Why a `Writable` can never take a line again, if it cannot. */
+function closedState(stream: Partial<Writable>): string | undefined {
+  if (stream.errored !== undefined && stream.errored !== null) return `it errored (${causeText(stream.errored)})`;
+  if (stream.writableEnded === true) return 'it was ended';
+  if (stream.destroyed === true) return 'it was destroyed';
+  return undefined;
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

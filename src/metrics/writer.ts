@@ -47,6 +47,12 @@ export interface MetricsInitOptions {
    * @default process.emitWarning
    */
   readonly onError?: (error: MetricsError) => void;
+  /**
+   * The clock each line's `utc_timestamp_ms` is read from, in milliseconds since the epoch. Given
+   * so that a caller (a test, a replay) can stamp lines with a time of its own.
+   * @default Date.now
+   */
+  readonly now?: () => number;
 }
 
 export interface MetricsOptions {
@@ -80,6 +86,7 @@ export class Metrics<T extends MetricsDocument> {
   /** The ledger of the line being built, while `write()` runs the document. */
   #building: FlushLedger | undefined;
   #stopFlushingAtExit: () => void = () => undefined;
+  #now: () => number = Date.now;
   #report: (error: MetricsError) => void = (error) => {
     process.emitWarning(error);
   };
@@ -103,10 +110,12 @@ export class Metrics<T extends MetricsDocument> {
     if (this.#initialized) throw new MetricsAlreadyInitializedError();
     const headerFields = serializeHeaderFields(options);
     const interval = checkInterval(options.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS);
-    const { onError, flushOnExit = false } = options as { onError?: unknown; flushOnExit?: unknown };
+    const { onError, flushOnExit = false, now } = options as { onError?: unknown; flushOnExit?: unknown; now?: unknown };
     if (onError !== undefined && typeof onError !== 'function') throw new TypeError(`onError: expected a function, got ${typeof onError}`);
+    if (now !== undefined && typeof now !== 'function') throw new TypeError(`now: expected a function, got ${typeof now}`);
     if (typeof flushOnExit !== 'boolean') throw new TypeError(`flushOnExit: expected a boolean, got ${typeof flushOnExit}`);
     if (options.onError) this.#report = options.onError;
+    if (options.now) this.#now = options.now;
     this.#sink = openDestination(destination, (cause) => {
       this.#report(new MetricsWriteError(0, { cause }));
     });
@@ -143,7 +152,7 @@ export class Metrics<T extends MetricsDocument> {
     const out = new JsonBytes((this.#storage ??= allocateStorage(1024)));
     this.#building = ledger;
     try {
-      this.document.appendTo(beginLine(out, ledger, { timestampMs: Date.now(), headerFields: this.#headerFields }));
+      this.document.appendTo(beginLine(out, ledger, { timestampMs: this.#timestamp(), headerFields: this.#headerFields }));
     } catch (cause) {
       if (this.#building === ledger) {
         // What the sections before the failing one took goes back, to the next line.
@@ -173,7 +182,7 @@ export class Metrics<T extends MetricsDocument> {
     // Memory of its own: render() may be called from a section while a line is being built.
     const out = new JsonBytes(256);
     const ledger = new FlushLedger(true);
-    this.document.appendTo(beginLine(out, ledger, { timestampMs: Date.now(), headerFields: this.#headerFields }));
+    this.document.appendTo(beginLine(out, ledger, { timestampMs: this.#timestamp(), headerFields: this.#headerFields }));
     endLine(out);
     return out.toString().slice(0, -1);
   }
@@ -196,7 +205,7 @@ export class Metrics<T extends MetricsDocument> {
     this.#pending = undefined;
     if (sink === undefined) return;
     if (pending === undefined) sink.close();
-    else this.#finishThenClose(sink, pending, Date.now() + CLOSE_DEADLINE_MS);
+    else this.#finishThenClose(sink, pending, performance.now() + CLOSE_DEADLINE_MS);
   }
 
   /**
@@ -205,7 +214,7 @@ export class Metrics<T extends MetricsDocument> {
    */
   #finishThenClose(sink: LineSink, pending: PendingRest, deadline: number): void {
     const result = sink.write(pending.bytes, true, () => undefined);
-    if (result.status === 'partial' && Date.now() < deadline) {
+    if (result.status === 'partial' && performance.now() < deadline) {
       pending.bytes = pending.bytes.subarray(result.written);
       setTimeout(() => {
         this.#finishThenClose(sink, pending, deadline);
@@ -242,6 +251,13 @@ export class Metrics<T extends MetricsDocument> {
     pending.ledger.rollback();
     this.#missedLines?.inc();
     this.#report(new MetricsWriteError(0, { cause: result.status === 'failed' ? result.cause : new Error('unexpected sink result') }));
+  }
+
+  /** The line's timestamp; a clock that gives something else fails the line, not the file. */
+  #timestamp(): number {
+    const ms = this.#now();
+    if (!Number.isSafeInteger(ms) || ms < 0) throw new TypeError(`now: expected a whole number of milliseconds since the epoch, got ${String(ms)}`);
+    return ms;
   }
 
   #settle(ledger: FlushLedger, bytes: Uint8Array, result: SinkResult): void {

@@ -176,6 +176,29 @@ describe('write', () => {
     assert.equal(opsOf(lines(path)[0] ?? ''), 2n);
   });
 
+  test('lines are stamped by the clock given as now, and a clock that gives no timestamp fails the line, not the file', () => {
+    const { metrics, dev } = setup();
+    const path = join(dir, 'clock.json');
+    let clock: number = Date.UTC(2031, 0, 1);
+    const missed: number[] = [];
+    metrics.init(path, { flushIntervalMs: 0, now: () => clock });
+    dev.ops.add(1);
+    metrics.write();
+    assert.match(metrics.render(), new RegExp(`^\\{"utc_timestamp_ms":${clock},`));
+    for (const bad of [-1, 1.5, Number.NaN, 2 ** 53]) {
+      clock = bad;
+      dev.ops.add(1);
+      assert.throws(() => metrics.write(), (error: unknown) => error instanceof MetricsWriteError && /now: expected a whole number of milliseconds since the epoch, got /.test(error.message));
+      missed.push(dev.ops.fetchDiff() as number);
+    }
+    clock = 0;
+    metrics.write();
+    metrics.close();
+    const lines = readFileSync(path, 'utf8').trimEnd().split('\n').map((line) => JSON.parse(line) as { utc_timestamp_ms: number; dev: { ops: number } });
+    assert.deepEqual(lines.map((line) => [line.utc_timestamp_ms, line.dev.ops]), [[Date.UTC(2031, 0, 1), 1], [0, 4]]);
+    assert.deepEqual(missed, [1, 2, 3, 4], 'each failed line left its deltas pending');
+  });
+
   test('render() shows the next line and changes nothing', () => {
     const { metrics, dev } = setup();
     dev.ops.add(4);

@@ -191,6 +191,163 @@ test('any object with a write method that throws: its deltas go to the next line
   metrics.close();
 });
 
+test('an object whose write(chunk, callback) fails through its callback: each failed line is missed, reported, and its deltas go to the next', async () => {
+  const { metrics, dev, missed } = setup();
+  const taken: string[] = [];
+  let working = false;
+  const destination: LineWritable = {
+    write(chunk: Buffer, callback?: (error?: Error | null) => void): boolean {
+      // Takes the chunk, and says later whether it got anywhere, as a network client would.
+      setImmediate(() => {
+        if (!working) {
+          callback?.(new Error('connection refused'));
+          return;
+        }
+        taken.push(chunk.toString());
+        callback?.(null);
+      });
+      return true;
+    },
+  };
+  const errors: MetricsError[] = [];
+  metrics.init(destination, { flushIntervalMs: 0, onError: (error) => errors.push(error) });
+  for (let i = 0; i < 3; i++) {
+    dev.ops.add(10);
+    assert.equal(metrics.write(), true);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  assert.equal(missed.count(), 3, 'one missed line per failed callback');
+  assert.deepEqual(errors.map((e) => e.message), Array(3).fill('Failed to write metrics: connection refused'));
+  assert.equal(dev.ops.fetchDiff(), 30, 'the failed lines\' deltas are still to be written');
+  working = true;
+  dev.ops.add(1);
+  metrics.write();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(opsOf(taken.join('')), [31n], 'the line that got out carries every count');
+  assert.equal(dev.ops.fetchDiff(), 0);
+  assert.equal(missed.count(), 3);
+  metrics.close();
+});
+
+test('an object whose write(chunk, callback) calls back synchronously: an error fails the line at once, success commits it', () => {
+  const { metrics, dev, missed } = setup();
+  const taken: string[] = [];
+  let fail = true;
+  const errors: MetricsError[] = [];
+  metrics.init(
+    {
+      write(chunk: Buffer, callback?: (error?: Error | null) => void): void {
+        if (fail) callback?.(new Error('quota exceeded'));
+        else {
+          taken.push(chunk.toString());
+          callback?.();
+        }
+      },
+    },
+    { flushIntervalMs: 0, onError: (error) => errors.push(error) },
+  );
+  dev.ops.add(4);
+  metrics.write();
+  assert.equal(dev.ops.fetchDiff(), 4);
+  assert.equal(missed.count(), 1);
+  assert.deepEqual(errors.map((e) => e.message), ['Failed to write metrics: quota exceeded']);
+  fail = false;
+  dev.ops.add(2);
+  metrics.write();
+  assert.deepEqual(opsOf(taken.join('')), [6n]);
+  assert.equal(dev.ops.fetchDiff(), 0);
+  metrics.close();
+});
+
+test('an object whose write declares one parameter is judged by what write() does: a callback it calls later changes nothing', async () => {
+  const { metrics, dev, missed } = setup();
+  const taken: string[] = [];
+  metrics.init(
+    {
+      write(...args: unknown[]): void {
+        taken.push(String(args[0]));
+        setImmediate(() => {
+          (args[1] as ((error: Error) => void) | undefined)?.(new Error('ignored: write() declares no callback'));
+        });
+      },
+    },
+    { flushIntervalMs: 0 },
+  );
+  dev.ops.add(5);
+  metrics.write();
+  assert.equal(dev.ops.fetchDiff(), 0);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(dev.ops.fetchDiff(), 0);
+  assert.deepEqual(opsOf(taken.join('')), [5n]);
+  assert.equal(missed.count(), 0);
+  metrics.close();
+});
+
+/** A Writable whose own write() throws while `refusing` is set, before the chunk reaches Node. */
+class PickyWritable extends Writable {
+  refusing = 0;
+  override write(chunk: unknown, callback?: unknown): boolean {
+    if (this.refusing > 0) {
+      this.refusing--;
+      throw new RangeError('not now');
+    }
+    return super.write(chunk, callback as (error?: Error | null) => void);
+  }
+}
+
+test('a Writable whose write() threw but which Node can still write to is written again, with the failed lines\' deltas', async () => {
+  const { metrics, dev, missed } = setup();
+  const received: string[] = [];
+  const stream = new PickyWritable({
+    write(chunk: Buffer, _encoding, callback) {
+      received.push(chunk.toString());
+      callback();
+    },
+  });
+  stream.refusing = 2;
+  metrics.init(stream, { flushIntervalMs: 0 });
+  for (const n of [3, 4]) {
+    dev.ops.add(n);
+    assert.throws(() => metrics.write(), (error: unknown) => error instanceof MetricsWriteError && error.message === 'Failed to write metrics: not now');
+  }
+  assert.equal(missed.count(), 2);
+  dev.ops.add(5);
+  assert.equal(metrics.write(), true);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(opsOf(received.join('')), [12n]);
+  assert.equal(dev.ops.fetchDiff(), 0);
+  metrics.close();
+});
+
+test('a Writable that is destroyed, errored or ended is refused, and the error says which', async () => {
+  const cases: [string, () => Writable, RegExp][] = [
+    ['destroyed', () => new Writable({ write: (_c, _e, cb) => cb() }).destroy(), /the stream is closed: it was destroyed/],
+    [
+      'errored',
+      () => {
+        // Without autoDestroy an errored stream stays undestroyed: Node still never writes it again.
+        const stream = new Writable({ autoDestroy: false, write: (_c, _e, cb) => cb(new Error('EIO')) });
+        stream.on('error', () => undefined);
+        stream.write('x');
+        return stream;
+      },
+      /the stream is closed: it errored \(EIO\)/,
+    ],
+    ['ended', () => new Writable({ write: (_c, _e, cb) => cb() }).end(), /the stream is closed: it was ended/],
+  ];
+  for (const [state, make, message] of cases) {
+    const stream = make();
+    await new Promise((resolve) => setImmediate(resolve));
+    const { metrics, dev, missed } = setup();
+    metrics.init(stream, { flushIntervalMs: 0, onError: () => undefined });
+    dev.ops.add(2);
+    assert.throws(() => metrics.write(), (error: unknown) => error instanceof MetricsWriteError && message.test(error.message), state);
+    assert.equal(dev.ops.fetchDiff(), 2, state);
+    assert.equal(missed.count(), 1, state);
+    metrics.close();
+  }
+});
+
 test('a stalled stream holds at most one line: 50,000 flushes write nothing more, keep their deltas and count as missed', () => {
   const { metrics, dev, missed } = setup();
   const received: Buffer[] = [];
