@@ -321,19 +321,19 @@ test('a Writable whose write() threw but which Node can still write to is writte
 
 test('a Writable that is destroyed, errored or ended is refused, and the error says which', async () => {
   const cases: [string, () => Writable, RegExp][] = [
-    ['destroyed', () => new Writable({ write: (_c, _e, cb) => cb() }).destroy(), /the stream is closed: it was destroyed/],
+    ['destroyed', () => new Writable({ write: (_c, _e, cb) => { cb(); } }).destroy(), /the stream is closed: it was destroyed/],
     [
       'errored',
       () => {
         // Without autoDestroy an errored stream stays undestroyed: Node still never writes it again.
-        const stream = new Writable({ autoDestroy: false, write: (_c, _e, cb) => cb(new Error('EIO')) });
+        const stream = new Writable({ autoDestroy: false, write: (_c, _e, cb) => { cb(new Error('EIO')); } });
         stream.on('error', () => undefined);
         stream.write('x');
         return stream;
       },
       /the stream is closed: it errored \(EIO\)/,
     ],
-    ['ended', () => new Writable({ write: (_c, _e, cb) => cb() }).end(), /the stream is closed: it was ended/],
+    ['ended', () => new Writable({ write: (_c, _e, cb) => { cb(); } }).end(), /the stream is closed: it was ended/],
   ];
   for (const [state, make, message] of cases) {
     const stream = make();
