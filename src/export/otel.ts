@@ -19,11 +19,16 @@
  *   collection never resets a counter or disturbs the deltas the JSON lines carry.
  * - Values past 2^53: OpenTelemetry's API takes numbers, so such a value is observed as the
  *   nearest double (2^60 + 3 → 1152921504606846976); µs and ms are divided into seconds.
+ * - The SDK's cardinality limit (2,000 attribute sets per instrument unless a View or the reader
+ *   sets another) sums every further set into one `otel.metric.overflow` point, without an
+ *   error. Each registration records the sets it gives its meter's instruments, over every
+ *   registration on that meter, and warns once when one instrument passes the limit it is told.
  * - `@opentelemetry/api` is imported for its types only: this module never loads it, and the
  *   user's `Meter` comes from whatever API version their SDK uses.
  */
 import type { Attributes, BatchObservableResult, Meter, Observable } from '@opentelemetry/api';
 import type { DocumentEntry, EntryGroup } from '../metrics/document.js';
+import { cardinalityWarning, meterCardinality, SDK_DEFAULT_CARDINALITY_LIMIT } from './otel-cardinality.js';
 import { openTelemetryInstruments, readExact, type OpenTelemetryInstrument, type PrometheusNameOptions } from './names.js';
 
 export interface OpenTelemetryOptions extends PrometheusNameOptions {
@@ -31,6 +36,19 @@ export interface OpenTelemetryOptions extends PrometheusNameOptions {
   readonly document: { readonly entries: readonly DocumentEntry[] };
   /** Attributes on every point, e.g. `{ vm: 'vm-42' }`; `device` is taken by the per-device groups. */
   readonly attributes?: Readonly<Record<string, string>>;
+  /**
+   * The cardinality limit the SDK applies to these instruments (a View's
+   * `aggregationCardinalityLimit`, or the reader's `cardinalitySelector`). Past it the SDK sums
+   * points into one `otel.metric.overflow` point, so `onWarning` hears once when an instrument
+   * on this meter, over every registration, holds more attribute sets than the limit keeps.
+   * @default 2000, the SDK's default
+   */
+  readonly cardinalityLimit?: number;
+  /**
+   * Hears that warning.
+   * @default process.emitWarning
+   */
+  readonly onWarning?: (message: string) => void;
 }
 
 /** What `registerOpenTelemetry` created. */
@@ -54,6 +72,13 @@ interface Bound {
  */
 export function registerOpenTelemetry(meter: Meter, options: OpenTelemetryOptions): OpenTelemetryRegistration {
   const attributes = checkedAttributes(options.attributes ?? {});
+  const limit = options.cardinalityLimit ?? SDK_DEFAULT_CARDINALITY_LIMIT;
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`OpenTelemetry: cardinalityLimit must be a whole number of at least 1, got ${String(limit)}`);
+  const onWarning: unknown = options.onWarning;
+  if (onWarning !== undefined && typeof onWarning !== 'function') throw new TypeError(`OpenTelemetry: onWarning must be a function, got ${typeof onWarning}`);
+  const warn = options.onWarning ?? ((message: string) => { process.emitWarning(message, 'CardinalityWarning'); });
+  const cardinality = meterCardinality(meter);
+  const attributesKey = JSON.stringify(Object.entries(attributes).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   const entries = options.document.entries;
   const instruments = openTelemetryInstruments(entries, options.prefix === undefined ? {} : { prefix: options.prefix });
   const byKey = new Map<string, DocumentEntry>();
@@ -68,6 +93,12 @@ export function registerOpenTelemetry(meter: Meter, options: OpenTelemetryOption
     const observable = instrument.kind === 'counter' ? meter.createObservableCounter(instrument.name, metadata) : meter.createObservableGauge(instrument.name, metadata);
     return { instrument, observable, entry };
   });
+  // The entries read, each with the first of its instruments: the instruments of an entry share
+  // their attribute sets, and those of the same prefix and entry share them on the meter.
+  const families = new Map<DocumentEntry & { groups(): readonly EntryGroup[] }, { readonly key: string; readonly name: string }>();
+  for (const { instrument, entry } of bound) {
+    if (!families.has(entry)) families.set(entry, { key: `${options.prefix ?? ''}\u0000${instrument.family.entry}`, name: instrument.name });
+  }
   const callback = (result: BatchObservableResult): void => {
     for (const { instrument, observable, entry } of bound) {
       const scale = instrument.family.scale;
@@ -76,6 +107,12 @@ export function registerOpenTelemetry(meter: Meter, options: OpenTelemetryOption
         const value = scale === 0 ? Number(exact) : Number(exact) / 10 ** scale;
         result.observe(observable, value, device === undefined ? attributes : { ...attributes, device });
       }
+    }
+    for (const [entry, { key, name }] of families) {
+      const keys = entry.groups().map(({ device }) => (device === undefined ? attributesKey : `${attributesKey}\u0000${device}`));
+      cardinality.observe(key, keys, limit, (sets) => {
+        warn(cardinalityWarning(name, sets, limit));
+      });
     }
   };
   const observables = bound.map((b) => b.observable);

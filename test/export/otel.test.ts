@@ -1,19 +1,19 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
-import { AggregationTemporality, DataPointType, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type MetricData } from '@opentelemetry/sdk-metrics';
+import { describe, test } from 'node:test';
+import { AggregationTemporality, DataPointType, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type MetricData, type ViewOptions } from '@opentelemetry/sdk-metrics';
 import { registerOpenTelemetry } from '../../src/export/otel.js';
-import { defineGroup, EntryDocument, FirecrackerMetrics, groupEntry, inc, type DocumentEntry } from '../../src/index.js';
+import { defineGroup, DeviceFamily, EntryDocument, FirecrackerMetrics, groupEntry, inc, type DocumentEntry } from '../../src/index.js';
 import { collectingWriter } from '../metrics/helpers.js';
 import { Disk, fill, NIC_FIELDS, smallDocument } from './support.js';
 
 const Nic = defineGroup('nic', { ...NIC_FIELDS, drops: inc('Packets dropped.') });
 
 /** A meter whose every collection lands in an in-memory exporter, with cumulative temporality. */
-function sdk() {
+function sdk(views: ViewOptions[] = []) {
   const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
   // The interval is long enough never to fire during a test: each collection is a forceFlush().
   const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000 });
-  const provider = new MeterProvider({ readers: [reader] });
+  const provider = new MeterProvider({ readers: [reader], views });
   const meter = provider.getMeter('vmm-metrics-test');
   /** One collection: every metric exported, by name. */
   const collect = async (): Promise<Map<string, MetricData>> => {
@@ -184,5 +184,81 @@ test('bad attributes, prefixes and entries that cannot be read are refused', (t)
   const opaque: DocumentEntry = { shape: groupEntry(Disk, Disk.create()).shape, writeTo: () => undefined };
   assert.throws(() => registerOpenTelemetry(meter, { document: new EntryDocument([opaque]) }), {
     message: 'OpenTelemetry: the entry disk_us cannot be read at collection time (it has no groups())',
+  });
+});
+
+describe('the SDK\'s cardinality limit', () => {
+  // Block drives alone: the whole Firecracker document would give the SDK 25 instruments a drive
+  // to aggregate, and seconds of work that show nothing more of the limit.
+  const Drive = defineGroup('block', { read_bytes: inc('Bytes read.') });
+  function drives(count: number): EntryDocument {
+    const family = new DeviceFamily('block', Drive);
+    for (let i = 1; i <= count; i++) family.alloc(`drive-${i}`).read_bytes.add(i);
+    return new EntryDocument([family]);
+  }
+  const DRIVES = 10_000;
+  const TOTAL = (DRIVES * (DRIVES + 1)) / 2;
+
+  function total(metric: MetricData | undefined): number {
+    return points(metric).reduce((sum, p) => sum + (p.value as number), 0);
+  }
+
+  test('with the default limit, 10,000 drives lose their points to one overflow point: the registration warns once, naming the instrument', async (t) => {
+    const { meter, collect, shutdown } = sdk();
+    t.after(shutdown);
+    const warnings: string[] = [];
+    registerOpenTelemetry(meter, { document: drives(DRIVES), onWarning: (message) => warnings.push(message) });
+    const exported = points((await collect()).get('firecracker.block.read_bytes'));
+    await collect();
+    // What the SDK does past its limit, which is why the warning exists.
+    assert.equal(exported.length, 2000);
+    assert.equal(exported.filter((p) => p.attributes['otel.metric.overflow'] === true).length, 1);
+    assert.equal(warnings.length, 1, 'once, however many collections and instruments');
+    assert.match(warnings[0] ?? '', /^OpenTelemetry: firecracker\.block\.read_bytes has 10000 attribute sets on this meter, and a cardinality limit of 2000 keeps 1999: /);
+    assert.match(warnings[0] ?? '', /aggregationCardinalityLimit: N/);
+  });
+
+  test('with the limit raised by a View and told to the registration, 10,000 drives are exported exactly and nothing is said', async (t) => {
+    const limit = DRIVES + 1;
+    const { meter, collect, shutdown } = sdk([{ instrumentName: 'firecracker.*', aggregationCardinalityLimit: limit }]);
+    t.after(shutdown);
+    const warnings: string[] = [];
+    registerOpenTelemetry(meter, { document: drives(DRIVES), cardinalityLimit: limit, onWarning: (message) => warnings.push(message) });
+    const metrics = await collect();
+    const exported = points(metrics.get('firecracker.block.read_bytes'));
+    assert.equal(exported.length, DRIVES, 'one point per drive (the block aggregate is not exported)');
+    assert.equal(exported.filter((p) => 'otel.metric.overflow' in p.attributes).length, 0);
+    assert.equal(new Set(exported.map((p) => p.attributes.device)).size, DRIVES);
+    assert.equal(total(metrics.get('firecracker.block.read_bytes')), TOTAL);
+    assert.deepEqual(warnings, []);
+  });
+
+  test('1,000 VMs of 2 drives on one meter reach the default limit together: one warning for the meter; the same VM registered again counts once', async (t) => {
+    const { meter, collect, shutdown } = sdk();
+    t.after(shutdown);
+    const warnings: string[] = [];
+    const onWarning = (message: string): void => {
+      warnings.push(message);
+    };
+    for (let vm = 1; vm < 1000; vm++) registerOpenTelemetry(meter, { document: drives(2), attributes: { vm: `vm-${vm}` }, onWarning });
+    await collect();
+    assert.equal(warnings.length, 0, '999 VMs: 1,998 sets, under the 1,999 kept');
+    registerOpenTelemetry(meter, { document: drives(2), attributes: { vm: 'vm-999' }, onWarning }).unregister();
+    registerOpenTelemetry(meter, { document: drives(2), attributes: { vm: 'vm-1' }, onWarning });
+    await collect();
+    assert.equal(warnings.length, 0, 'registered again under the same attributes: the same sets');
+    registerOpenTelemetry(meter, { document: drives(2), attributes: { vm: 'vm-1000' }, onWarning });
+    await collect();
+    await collect();
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0] ?? '', / has 2000 attribute sets on this meter, and a cardinality limit of 2000 keeps 1999/);
+  });
+
+  test('a cardinality limit that is not a whole number of at least 1 is refused', (t) => {
+    const { meter, shutdown } = sdk();
+    t.after(shutdown);
+    for (const bad of [0, -1, 1.5, Number.NaN]) {
+      assert.throws(() => registerOpenTelemetry(meter, { document: drives(1), cardinalityLimit: bad }), { message: `OpenTelemetry: cardinalityLimit must be a whole number of at least 1, got ${String(bad)}` });
+    }
   });
 });

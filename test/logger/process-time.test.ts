@@ -132,8 +132,11 @@ test('bad reporter options throw errors naming the option', () => {
 
 test('a start time later than now (not read from the monotonic clock) throws and stores nothing', () => {
   const metrics = ApiServerMetrics.create();
-  const wallClockUs = Date.now() * 1000;
-  const reporter = new ProcessTimeReporter({ startTimeUs: wallClockUs, startTimeCpuUs: 1e15, metrics });
+  // A wall-clock reading (2026-12-06) beside a monotonic clock 40 minutes after boot, as a
+  // launcher that read the wrong clock would pass it: the clocks are given, as the system's
+  // (faketime moves its monotonic clock with the wall clock) would not show the mistake every time.
+  const wallClockUs = 1_796_579_416_275_000;
+  const reporter = new ProcessTimeReporter({ startTimeUs: wallClockUs, startTimeCpuUs: 1e15, metrics, clock: fixedClock(2_400_000_000, 1_000_000) });
   assert.throws(() => reporter.reportStartTime(), {
     name: 'RangeError',
     message: /^ProcessTimeReporter: startTimeUs \d+ is later than the monotonic clock now \(\d+ µs\); it must be read from CLOCK_MONOTONIC/,

@@ -585,15 +585,16 @@ describe('the fast path is taken', () => {
     const schema = MetricsSchema.of(document.entries);
     const line = render(document, { id: 'vm-1', properties: { zone: 'b', app: 'x\n"y"' } });
     const before = exactPathLines();
-    const reading = readMetricsLine(line, 1, schema);
+    const atNow = { now: () => NOW };
+    const reading = readMetricsLine(line, 1, schema, atNow);
     assert.equal(exactPathLines(), before, 'the line took the exact path');
-    assert.deepStrictEqual(reading, readMetricsLineExact(line, 1, schema));
+    assert.deepStrictEqual(reading, readMetricsLineExact(line, 1, schema, atNow));
     assert.equal(reading.valid, true);
     assert.equal((reading.record?.groups.block_rootfs as Record<string, ExactJson>).read_bytes, 2n ** 64n - 1n);
     assert.equal((reading.record?.groups.net_eth0 as Record<string, ExactJson>).tx_bytes_count, 2n ** 53n + 1n);
     assert.equal((reading.record?.groups.net_eth0 as Record<string, ExactJson>).rx_bytes_count, 9_007_199_254_740_991);
 
-    readMetricsLine(` ${line}`, 2, schema);
+    readMetricsLine(` ${line}`, 2, schema, atNow);
     assert.equal(exactPathLines(), before + 1, 'a line with a leading space took the fast path');
   });
 
