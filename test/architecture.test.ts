@@ -140,3 +140,29 @@ test('v86 is loaded only by vmm-metrics/v86 (its types, and loadV86 on demand): 
   }
   assert.match(readFileSync(join(SRC, 'v86/guest.ts'), 'utf8'), /await import\('v86'\)/);
 });
+
+test('the transports share one common configuration, named as Firecracker names it: no module device-state, no DeviceState', () => {
+  const transport = modulesUnder('devices/virtio/transport').map(name);
+  assert.ok(transport.includes('devices/virtio/transport/common-config.ts'));
+  for (const file of modulesUnder('.')) {
+    assert.doesNotMatch(name(file), /(?:^|\/)device-state\.ts$/);
+    // Firecracker's DeviceState is a device's inactive/activated state; the name is not reused.
+    assert.doesNotMatch(readFileSync(file, 'utf8'), /^export (?:class|interface|type|const|function) DeviceState\b/m, name(file));
+  }
+});
+
+test('the transports reach the queue registers only through the common configuration', () => {
+  const common = join(SRC, 'devices/virtio/transport/common-config.ts');
+  for (const transport of ['devices/virtio/transport/mmio.ts', 'devices/virtio/transport/pci.ts']) {
+    const file = join(SRC, transport);
+    const source = readFileSync(file, 'utf8');
+    assert.ok(importsOf(file).includes(common), `${transport} builds on common-config.ts`);
+    // Queue is a type to a transport: it makes no queue and sets none up.
+    assert.doesNotMatch(source, /^import (?!type )[^;]*from '\.\.\/queue\.js'/m, transport);
+    assert.doesNotMatch(source, /\.(?:ready|maxSize|descTable|availRing|usedRing)\b/, `${transport} touches a queue's set-up itself`);
+    assert.doesNotMatch(source, /[qQ]ueue\??\.size\b/, `${transport} touches a queue's size itself`);
+    for (const call of ['setQueueSize(', 'setQueueReady(', "setQueueAddress('descTable', 'low'", "setQueueAddress('usedRing', 'high'"]) {
+      assert.ok(source.includes(`common.${call}`), `${transport} sets up queues through the common configuration (${call})`);
+    }
+  }
+});

@@ -2,56 +2,31 @@
  * The virtio-mmio transport, version 2 (virtio 1.2, 4.2; Firecracker's `transport/mmio.rs`):
  * the register block a guest driver reads and writes, in front of a transport-neutral
  * `VirtioDevice`. The transport owns the status handshake, feature negotiation, queue set-up and
- * the interrupt status — the first three through `DeviceState`, which the PCI transport shares;
- * the device sees only `ackFeatures`, its configuration space, `activate` with ready `Queue`s,
- * `notifyQueue` and `reset`.
+ * the interrupt status — the first three through the `CommonConfig` it shares with the PCI
+ * transport, whose module doc (`common-config.ts`) gives the handshake's rules; the device sees
+ * only `ackFeatures`, its configuration space, `activate` with ready `Queue`s, `notifyQueue` and
+ * `reset`.
  *
  * The guest is untrusted, so `read()` and `write()` never throw, whatever the offset, width or
  * value: an access of the wrong width to a register is ignored (a read returns zeros), an unknown
  * register reads as zeros, a write in the wrong state is ignored. An error thrown by the device
  * (which must not happen) is treated like the device asking for a reset.
  *
- * Decisions that are not obvious:
- * - **QueueNotify is synchronous**: the device has processed the queue when `write()` returns,
- *   as a VM exit handler that runs the device on the vCPU thread would.
+ * What MMIO adds:
  * - **Interrupts are delivered after the access that caused them**: `onInterrupt()` is called
  *   when InterruptStatus gains a bit, but a bit gained while the transport is inside the device
  *   (processing a notification, activating, …) is delivered just before the outermost `read()` or
- *   `write()` returns — as a real vCPU takes an interrupt only once the MMIO exit completes. A
- *   driver's interrupt handler may therefore write QueueNotify again without re-entering a device
- *   that is still processing. A bit raised outside any access (a timer, a host API) is delivered at
- *   once. An error thrown by `onInterrupt` is the host's bug: it is rethrown from a microtask
- *   (an uncaught exception, as `EventTarget` reports a listener's error), never out of the guest's
- *   access.
- * - **Refused features**: FEATURES_OK is not kept when the driver accepted a bit the device does
- *   not offer (a nonzero word past the 64 bits counts, until the next reset), or did not accept
- *   VIRTIO_F_VERSION_1 (a version-2 transport has no legacy mode) — virtio 1.2, 2.2.2; Firecracker
- *   instead drops the bits it did not offer. DeviceFeatures shows exactly what the device offers;
- *   a device that does not offer VERSION_1 cannot complete the handshake.
- * - **Activation** at DRIVER_OK: a queue the driver made ready but set up wrongly (size, alignment,
- *   rings outside memory: `Queue.isValid`) or a device whose `activate` throws leaves the device
- *   inactive with DEVICE_NEEDS_RESET set and a configuration interrupt raised (virtio 1.2, 2.1.2);
- *   the transport counts nothing — a device counts its own `activate_fails`.
- * - **DEVICE_NEEDS_RESET** (asked for by the device through `InterruptLine.needsReset()`, or set
- *   after a device error): QueueNotify is ignored until the driver writes 0 to Status. Firecracker
- *   panics the VMM on a corrupted available ring; here only the device stops.
- * - **Reset** (Status written 0): selectors, interrupt status and driver features are cleared,
- *   the queues replaced by new ones (a device holding the old ones cannot see the next set-up), the
- *   interrupt line of the last activation disconnected, and `device.reset()` called; if that
- *   throws, Status reads FAILED, as in Firecracker. Each handshake (Status 0 → ACKNOWLEDGE) reads
- *   the device's `queueMaxSizes` again: a balloon's queue count follows its settings.
- *   ConfigGeneration is never reset: it only grows, as a value a driver compares must.
- * - **ConfigGeneration** grows on each `raise('config')` from the device, the signal that its
- *   configuration space changed; the interrupt that accompanies DEVICE_NEEDS_RESET does not change
- *   the configuration and does not move it.
- * - Status transitions follow the driver initialization sequence (virtio 1.2, 3.1.1) exactly, as
- *   Firecracker's do: ACKNOWLEDGE, then DRIVER, then FEATURES_OK, then DRIVER_OK, each write adding
- *   one bit; FAILED may be added at any time; anything else is ignored.
+ *   `write()` returns, so that a driver's interrupt handler may write QueueNotify again without
+ *   re-entering a device that is still processing (why PCI need not wait: `common-config.ts`). A
+ *   bit raised outside any access (a timer, a host API) is delivered at once. An error thrown by
+ *   `onInterrupt` is the host's bug: it is rethrown from a microtask (an uncaught exception, as
+ *   `EventTarget` reports a listener's error), never out of the guest's access.
+ * - **ConfigGeneration** is a 32-bit register and wraps there.
  */
 import type { GuestMemory } from '../../../vstate/memory.js';
 import type { InterruptKind, VirtioDevice } from '../device.js';
 import type { Queue } from '../queue.js';
-import { DeviceState, setHalf } from './device-state.js';
+import { CommonConfig } from './common-config.js';
 import {
   INTERRUPT_STATUS,
   MMIO_MAGIC_VALUE,
@@ -71,7 +46,7 @@ export interface MmioTransportOptions {
 
 export class MmioTransport {
   readonly #device: VirtioDevice;
-  readonly #state: DeviceState;
+  readonly #common: CommonConfig;
   readonly #onInterrupt: (() => void) | undefined;
 
   #interruptStatus = 0;
@@ -86,7 +61,7 @@ export class MmioTransport {
   constructor(device: VirtioDevice, memory: GuestMemory, options: MmioTransportOptions = {}) {
     this.#device = device;
     this.#onInterrupt = options.onInterrupt;
-    this.#state = new DeviceState(device, memory, {
+    this.#common = new CommonConfig(device, memory, {
       raise: (kind: InterruptKind) => {
         this.#raise(kind === 'config' ? INTERRUPT_STATUS.configChange : INTERRUPT_STATUS.usedBuffer);
       },
@@ -100,7 +75,7 @@ export class MmioTransport {
 
   /** The device status register, as the driver reads it. */
   get status(): number {
-    return this.#state.status;
+    return this.#common.status;
   }
 
   /** The InterruptStatus register: bits raised and not yet acknowledged. */
@@ -110,12 +85,12 @@ export class MmioTransport {
 
   /** The ConfigGeneration register. */
   get configGeneration(): number {
-    return this.#state.configGeneration;
+    return this.#common.configGeneration;
   }
 
   /** The queues as the driver has set them up (replaced by new ones on each reset). */
   get queues(): readonly Queue[] {
-    return this.#state.queues;
+    return this.#common.queues;
   }
 
   /** The guest reads `data.length` bytes at `offset` of the device's window; `data` is filled. */
@@ -135,7 +110,7 @@ export class MmioTransport {
         }
       }
     } catch {
-      this.#state.deviceFailed();
+      this.#common.deviceFailed();
       // Whatever a failing device left half-written, the guest reads zeros.
       data.fill(0);
     } finally {
@@ -150,13 +125,13 @@ export class MmioTransport {
     try {
       if (Number.isSafeInteger(offset) && offset >= 0) {
         if (offset >= REG.config) {
-          if (this.#state.configWritable && offset + data.length <= MMIO_WINDOW_SIZE) this.#device.writeConfig(offset - REG.config, data);
+          if (this.#common.configWritable && offset + data.length <= MMIO_WINDOW_SIZE) this.#device.writeConfig(offset - REG.config, data);
         } else if (data.length === 4) {
           this.#writeRegister(offset, ((data[0] ?? 0) | ((data[1] ?? 0) << 8) | ((data[2] ?? 0) << 16) | ((data[3] ?? 0) << 24)) >>> 0);
         }
       }
     } catch {
-      this.#state.deviceFailed();
+      this.#common.deviceFailed();
     } finally {
       this.#depth--;
     }
@@ -169,7 +144,7 @@ export class MmioTransport {
   }
 
   #readRegister(offset: number): number {
-    const state = this.#state;
+    const common = this.#common;
     switch (offset) {
       case REG.magicValue:
         return MMIO_MAGIC_VALUE;
@@ -180,17 +155,17 @@ export class MmioTransport {
       case REG.vendorId:
         return MMIO_VENDOR_ID;
       case REG.deviceFeatures:
-        return state.deviceFeatureWord;
+        return common.deviceFeatureWord;
       case REG.queueNumMax:
-        return state.selectedQueue?.maxSize ?? 0;
+        return common.queueMaxSize;
       case REG.queueReady:
-        return state.selectedQueue?.ready === true ? 1 : 0;
+        return common.queueReady ? 1 : 0;
       case REG.interruptStatus:
         return this.#interruptStatus;
       case REG.status:
-        return state.status;
+        return common.status;
       case REG.configGeneration:
-        return state.configGeneration;
+        return common.configGeneration;
       default:
         // Write-only and unknown registers read as zeros.
         return 0;
@@ -198,46 +173,52 @@ export class MmioTransport {
   }
 
   #writeRegister(offset: number, value: number): void {
-    const state = this.#state;
+    const common = this.#common;
     switch (offset) {
       case REG.deviceFeaturesSel:
-        state.deviceFeaturesSelect = value;
+        common.deviceFeaturesSelect = value;
         return;
       case REG.driverFeaturesSel:
-        state.driverFeaturesSelect = value;
+        common.driverFeaturesSelect = value;
         return;
       case REG.driverFeatures:
-        state.acceptFeatureWord(value);
+        common.acceptFeatureWord(value);
         return;
       case REG.queueSel:
-        state.queueSelect = value;
+        common.queueSelect = value;
         return;
       case REG.queueNum:
-        state.updateQueue((queue) => (queue.size = value));
+        common.setQueueSize(value);
         return;
       case REG.queueReady:
-        state.updateQueue((queue) => (queue.ready = value === 1));
+        common.setQueueReady(value === 1);
         return;
       case REG.queueDescLow:
+        common.setQueueAddress('descTable', 'low', value);
+        return;
       case REG.queueDescHigh:
-        state.updateQueue((queue) => (queue.descTable = setHalf(queue.descTable, offset === REG.queueDescHigh, value)));
+        common.setQueueAddress('descTable', 'high', value);
         return;
       case REG.queueDriverLow:
+        common.setQueueAddress('availRing', 'low', value);
+        return;
       case REG.queueDriverHigh:
-        state.updateQueue((queue) => (queue.availRing = setHalf(queue.availRing, offset === REG.queueDriverHigh, value)));
+        common.setQueueAddress('availRing', 'high', value);
         return;
       case REG.queueDeviceLow:
+        common.setQueueAddress('usedRing', 'low', value);
+        return;
       case REG.queueDeviceHigh:
-        state.updateQueue((queue) => (queue.usedRing = setHalf(queue.usedRing, offset === REG.queueDeviceHigh, value)));
+        common.setQueueAddress('usedRing', 'high', value);
         return;
       case REG.queueNotify:
-        state.notify(value);
+        common.notify(value);
         return;
       case REG.interruptAck:
         this.#interruptStatus &= ~value;
         return;
       case REG.status:
-        state.setStatus(value);
+        common.setStatus(value);
         return;
       default:
         // Read-only and unknown registers ignore writes.

@@ -5,14 +5,9 @@
  * (`readBar`, `writeBar`) and drives the INTx line (`onInterruptLevel`); an emulator's binding
  * (`vmm-metrics/v86`) puts those on its bus.
  *
- * It keeps the virtio-mmio transport's rules, which the specification shares between the two and
- * which both take from `DeviceState`: the status handshake one bit at a time (3.1.1), FEATURES_OK
- * refused for a bit not offered (a nonzero word past the 64 bits included) or without
- * VIRTIO_F_VERSION_1, queue set-up only between FEATURES_OK and DRIVER_OK, activation at DRIVER_OK
- * with every ready queue checked (`Queue.isValid`), DEVICE_NEEDS_RESET with a configuration
- * interrupt for a device that asks (`InterruptLine.needsReset`) or throws, notifications made
- * before DRIVER_OK held until activation (Linux's balloon kicks its statistics queue during probe),
- * status 0 as a reset that replaces the queues and cuts the old interrupt line.
+ * The handshake, feature negotiation, queue set-up, activation and reset are the virtio-mmio
+ * transport's too: both take them from their `CommonConfig`, whose module doc
+ * (`common-config.ts`) gives the rules.
  *
  * What PCI changes:
  * - **The common configuration** (4.1.4.3) replaces the MMIO registers: 8-, 16- and 32-bit
@@ -22,8 +17,10 @@
  * - **Interrupts are INTx, level-triggered**: the ISR (4.1.4.5) gains bit 0 for a used buffer and
  *   bit 1 for a configuration change, and the line is asserted (`onInterruptLevel(true)`) on each
  *   raise — again when already asserted, as a line shared with another function may have been
- *   lowered by it. Reading the ISR returns its bits, clears them and deasserts the line. A reset
- *   clears the ISR and deasserts. There is no MSI-X: its vector fields read NO_VECTOR (0xffff).
+ *   lowered by it — at once, in the middle of the access that raised it, where MMIO waits for the
+ *   access to end (why that is safe, and the host's part: `common-config.ts`). Reading the ISR
+ *   returns its bits, clears them and deasserts the line. A reset clears the ISR and deasserts.
+ *   There is no MSI-X: its vector fields read NO_VECTOR (0xffff).
  * - **Notifications**: one 16-bit register for every queue (multiplier 0), written with the
  *   queue's index.
  * - **config_generation** is 8 bits and wraps.
@@ -38,7 +35,7 @@
 import type { GuestMemoryAccess } from '../../../vstate/memory.js';
 import type { VirtioDevice } from '../device.js';
 import type { Queue } from '../queue.js';
-import { DeviceState, setHalf, U32_MASK } from './device-state.js';
+import { CommonConfig } from './common-config.js';
 import {
   PCI_CAP_ID_VENDOR,
   PCI_CLASS_OTHER,
@@ -95,7 +92,7 @@ export interface PciTransportOptions {
 
 export class PciTransport {
   readonly #device: VirtioDevice;
-  readonly #state: DeviceState;
+  readonly #common: CommonConfig;
   readonly #onInterruptLevel: ((asserted: boolean) => void) | undefined;
 
   #isr = 0;
@@ -113,7 +110,7 @@ export class PciTransport {
     }
     this.#device = device;
     this.#onInterruptLevel = options.onInterruptLevel;
-    this.#state = new DeviceState(device, memory, {
+    this.#common = new CommonConfig(device, memory, {
       raise: (kind) => {
         this.#raise(kind === 'config' ? VIRTIO_PCI_ISR.config : VIRTIO_PCI_ISR.queue);
       },
@@ -132,7 +129,7 @@ export class PciTransport {
 
   /** The device status, as the driver reads it. */
   get status(): number {
-    return this.#state.status;
+    return this.#common.status;
   }
 
   /** The ISR: interrupt causes raised and not yet read. */
@@ -146,12 +143,12 @@ export class PciTransport {
   }
 
   get configGeneration(): number {
-    return this.#state.configGeneration;
+    return this.#common.configGeneration;
   }
 
   /** The queues as the driver has set them up (replaced by new ones on each reset). */
   get queues(): readonly Queue[] {
-    return this.#state.queues;
+    return this.#common.queues;
   }
 
   /**
@@ -216,7 +213,7 @@ export class PciTransport {
       }
       // The notification register and everything else read as zeros.
     } catch {
-      this.#state.deviceFailed();
+      this.#common.deviceFailed();
       data.fill(0);
     }
   }
@@ -227,53 +224,55 @@ export class PciTransport {
       if (!Number.isSafeInteger(offset) || offset < 0) return;
       const width = data.length;
       if (within(offset, width, BAR.device)) {
-        if (this.#state.configWritable) this.#device.writeConfig(offset - BAR.device.offset, data);
+        if (this.#common.configWritable) this.#device.writeConfig(offset - BAR.device.offset, data);
       } else if (within(offset, width, BAR.common)) {
         if (COMMON_WIDTH.get(offset - BAR.common.offset) === width) this.#writeCommon(offset - BAR.common.offset, getLE(data));
       } else if (offset === BAR.notify.offset && width === 2) {
-        this.#state.notify(getLE(data));
+        this.#common.notify(getLE(data));
       }
     } catch {
-      this.#state.deviceFailed();
+      this.#common.deviceFailed();
     }
   }
 
   #readCommon(field: number): number {
-    const state = this.#state;
-    const queue = state.selectedQueue;
+    const common = this.#common;
     switch (field) {
       case COMMON.deviceFeatureSelect:
-        return state.deviceFeaturesSelect;
+        return common.deviceFeaturesSelect;
       case COMMON.deviceFeature:
-        return state.deviceFeatureWord;
+        return common.deviceFeatureWord;
       case COMMON.driverFeatureSelect:
-        return state.driverFeaturesSelect;
+        return common.driverFeaturesSelect;
       case COMMON.driverFeature:
-        return state.driverFeatureWord;
+        return common.driverFeatureWord;
       case COMMON.configMsixVector:
       case COMMON.queueMsixVector:
         return VIRTIO_MSI_NO_VECTOR;
       case COMMON.numQueues:
-        return state.queues.length;
+        return common.queues.length;
       case COMMON.deviceStatus:
-        return state.status;
+        return common.status;
       case COMMON.configGeneration:
-        return state.configGeneration;
+        return common.configGeneration;
       case COMMON.queueSelect:
-        return state.queueSelect;
+        return common.queueSelect;
       case COMMON.queueSize:
-        return queue?.size ?? 0;
+        return common.queueSize;
       case COMMON.queueEnable:
-        return queue?.ready === true ? 1 : 0;
+        return common.queueReady ? 1 : 0;
       case COMMON.queueDescLow:
+        return common.queueAddress('descTable', 'low');
       case COMMON.queueDescHigh:
-        return half(queue?.descTable, field === COMMON.queueDescHigh);
+        return common.queueAddress('descTable', 'high');
       case COMMON.queueDriverLow:
+        return common.queueAddress('availRing', 'low');
       case COMMON.queueDriverHigh:
-        return half(queue?.availRing, field === COMMON.queueDriverHigh);
+        return common.queueAddress('availRing', 'high');
       case COMMON.queueDeviceLow:
+        return common.queueAddress('usedRing', 'low');
       case COMMON.queueDeviceHigh:
-        return half(queue?.usedRing, field === COMMON.queueDeviceHigh);
+        return common.queueAddress('usedRing', 'high');
       default:
         // queue_notify_off: 0 for every queue (the multiplier is 0 anyway).
         return 0;
@@ -281,41 +280,47 @@ export class PciTransport {
   }
 
   #writeCommon(field: number, value: number): void {
-    const state = this.#state;
+    const common = this.#common;
     switch (field) {
       case COMMON.deviceFeatureSelect:
-        state.deviceFeaturesSelect = value;
+        common.deviceFeaturesSelect = value;
         return;
       case COMMON.driverFeatureSelect:
-        state.driverFeaturesSelect = value;
+        common.driverFeaturesSelect = value;
         return;
       case COMMON.driverFeature:
-        state.acceptFeatureWord(value);
+        common.acceptFeatureWord(value);
         return;
       case COMMON.deviceStatus:
-        state.setStatus(value);
+        common.setStatus(value);
         return;
       case COMMON.queueSelect:
-        state.queueSelect = value;
+        common.queueSelect = value;
         return;
       case COMMON.queueSize:
-        state.updateQueue((queue) => (queue.size = value));
+        common.setQueueSize(value);
         return;
       case COMMON.queueEnable:
         // Writing 0 is forbidden to the driver (4.1.4.3.2): ignored.
-        if (value === 1) state.updateQueue((queue) => (queue.ready = true));
+        if (value === 1) common.setQueueReady(true);
         return;
       case COMMON.queueDescLow:
+        common.setQueueAddress('descTable', 'low', value);
+        return;
       case COMMON.queueDescHigh:
-        state.updateQueue((queue) => (queue.descTable = setHalf(queue.descTable, field === COMMON.queueDescHigh, value)));
+        common.setQueueAddress('descTable', 'high', value);
         return;
       case COMMON.queueDriverLow:
+        common.setQueueAddress('availRing', 'low', value);
+        return;
       case COMMON.queueDriverHigh:
-        state.updateQueue((queue) => (queue.availRing = setHalf(queue.availRing, field === COMMON.queueDriverHigh, value)));
+        common.setQueueAddress('availRing', 'high', value);
         return;
       case COMMON.queueDeviceLow:
+        common.setQueueAddress('usedRing', 'low', value);
+        return;
       case COMMON.queueDeviceHigh:
-        state.updateQueue((queue) => (queue.usedRing = setHalf(queue.usedRing, field === COMMON.queueDeviceHigh, value)));
+        common.setQueueAddress('usedRing', 'high', value);
         return;
       default:
         // Read-only fields and the MSI-X vectors ignore writes.
@@ -355,12 +360,6 @@ export class PciTransport {
 /** Whether `offset … offset + width − 1` lies inside `region` of the BAR. */
 function within(offset: number, width: number, region: { readonly offset: number; readonly length: number }): boolean {
   return width > 0 && offset >= region.offset && offset + width <= region.offset + region.length;
-}
-
-/** The low or high 32 bits of an address (0 without a queue). */
-function half(address: bigint | undefined, high: boolean): number {
-  if (address === undefined) return 0;
-  return Number((high ? address >> 32n : address) & U32_MASK);
 }
 
 /** `value` into `data`, little-endian, as many bytes as `data` has (at most 4). */

@@ -12,12 +12,12 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { Balloon, type BalloonConfig } from '../../../../src/devices/virtio/balloon/device.js';
 import { BalloonDeviceMetrics } from '../../../../src/devices/virtio/balloon/metrics.js';
-import type { VirtioDevice } from '../../../../src/devices/virtio/device.js';
+import type { ActivationContext, VirtioDevice } from '../../../../src/devices/virtio/device.js';
 import { PciTransport } from '../../../../src/devices/virtio/transport/pci.js';
 import { FlatGuestMemory } from '../../../../src/vstate/flat-memory.js';
 import { GuestMemory, type GuestMemoryAccess } from '../../../../src/vstate/memory.js';
 import { layoutQueue, propertyParameters, putChain, usedEntries, type QueueLayout } from '../support/index.js';
-import { ISR, PciDriver, readCapabilities, STATUS } from '../support/pci-driver.js';
+import { ISR, PciDriver, readCapabilities, STATUS, type PciBar } from '../support/pci-driver.js';
 
 const MIB = 1024 * 1024;
 const VERSION_1 = 1n << 32n;
@@ -215,6 +215,63 @@ test('interrupts: the ISR gains a bit, the line is asserted; reading the ISR cle
   r.driver.write('deviceStatus', 0);
   assert.deepEqual(r.levels.slice(-2), [true, false], 'a reset deasserts');
   assert.equal(r.transport.isr, 0);
+});
+
+test('interrupts reach the line at once, in the middle of the access that raised them, once per raise (MMIO waits for the access to end)', () => {
+  let activation: ActivationContext | undefined;
+  const device: VirtioDevice = {
+    deviceType: 5,
+    queueMaxSizes: [16],
+    availableFeatures: VERSION_1,
+    activated: false,
+    ackFeatures: () => undefined,
+    readConfig: () => undefined,
+    writeConfig: () => undefined,
+    activate: (context) => {
+      activation = context;
+    },
+    notifyQueue: () => {
+      activation?.interrupt.raise('vring');
+      activation?.interrupt.raise('config');
+    },
+    reset: () => undefined,
+  };
+  const memory = new GuestMemory(MIB);
+  let inAccess = false;
+  /** For each assertion of the line: whether a guest access was still under way. */
+  const assertedInAccess: boolean[] = [];
+  const transport = new PciTransport(device, memory, {
+    onInterruptLevel: (asserted) => {
+      if (asserted) assertedInAccess.push(inAccess);
+    },
+  });
+  const access = (run: () => void): void => {
+    inAccess = true;
+    try {
+      run();
+    } finally {
+      inAccess = false;
+    }
+  };
+  const bar: PciBar = {
+    readBar: (offset, data) => {
+      access(() => {
+        transport.readBar(offset, data);
+      });
+    },
+    writeBar: (offset, data) => {
+      access(() => {
+        transport.writeBar(offset, data);
+      });
+    },
+  };
+  const driver = new PciDriver(bar, readCapabilities(transport.configSpace(0x9000)));
+  assert.equal(driver.handshake({ queues: [layoutQueue(memory, 0x1000, 16)] }), true);
+  driver.notify(0);
+  assert.deepEqual(assertedInAccess, [true, true], 'both raises asserted the line inside the notification write');
+  assert.equal(driver.readIsr(), ISR.queue | ISR.config);
+  activation?.interrupt.raise('vring');
+  assert.deepEqual(assertedInAccess, [true, true, false], 'a raise outside any access: at once too');
 });
 
 test('a balloon inflated through the PCI function: the queue served, actual_pages written by the driver', () => {
