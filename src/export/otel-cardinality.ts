@@ -9,8 +9,6 @@
  * gone, or a registration that was removed, still takes its place. The sets here are kept the
  * same way: by the attributes themselves, so the same VM registered again counts once.
  */
-import type { Meter } from '@opentelemetry/api';
-
 /** The SDK's `aggregationCardinalityLimit` when no view or reader sets one. */
 export const SDK_DEFAULT_CARDINALITY_LIMIT = 2000;
 
@@ -34,9 +32,10 @@ export class MeterCardinality {
   }
 }
 
-const meters = new WeakMap<Meter, MeterCardinality>();
+// Keyed by the user's Meter, held weakly: the meter's life is the user's.
+const meters = new WeakMap<object, MeterCardinality>();
 
-export function meterCardinality(meter: Meter): MeterCardinality {
+export function meterCardinality(meter: object): MeterCardinality {
   let state = meters.get(meter);
   if (state === undefined) {
     state = new MeterCardinality();
