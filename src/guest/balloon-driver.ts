@@ -39,16 +39,33 @@
  * `BAD_RING`): the driver stops using the device until `probe()` is called again; a device that
  * sets DEVICE_NEEDS_RESET likewise.
  */
-import { PAGE_SIZE, pfnToAddress, type GuestMemory } from '../vstate/memory.js';
-import { BALLOON_CONFIG, BALLOON_FEATURE, HINT_CMD_ID, OOM_DEFLATE_PAGES, PFNS_PER_BUFFER, STAT_SIZE, STAT_TAG, type GuestStats, type StatName } from './balloon-abi.js';
+import {
+  ACTUAL_PAGES_OFFSET,
+  FREE_PAGE_HINT_CMD_ID_OFFSET,
+  FREE_PAGE_HINT_DONE,
+  FREE_PAGE_HINT_STOP,
+  MAX_PAGES_IN_DESC,
+  NUM_PAGES_OFFSET,
+  SIZE_OF_STAT,
+  STAT_TAG,
+  VIRTIO_BALLOON_F_DEFLATE_ON_OOM,
+  VIRTIO_BALLOON_F_FREE_PAGE_HINT,
+  VIRTIO_BALLOON_F_MUST_TELL_HOST,
+  VIRTIO_BALLOON_F_PAGE_REPORTING,
+  VIRTIO_BALLOON_F_STATS_VQ,
+  type BalloonStatName,
+} from '../devices/virtio/balloon/abi.js';
+import { VIRTIO_DEVICE_TYPE } from '../devices/virtio/device.js';
+import { DEVICE_STATUS, INTERRUPT_STATUS } from '../devices/virtio/transport/registers.js';
+import { LITTLE_ENDIAN_HOST, PAGE_SIZE, pfnToAddress, type GuestMemory } from '../vstate/memory.js';
 import { DeviceProtocolError, GuestDriverError, ProbeError } from './errors.js';
 import { CHUNK_PAGES, GuestMemoryModel } from './memory-model.js';
-import { MmioDriver } from './mmio-driver.js';
-import { INTERRUPT, STATUS, type MmioRegisterBlock } from './mmio-registers.js';
+import { MmioDriver, type MmioRegisterBlock } from './mmio-driver.js';
 import { queueLayout, type VirtqueueDriver } from './virtqueue-driver.js';
 import type { Workload } from './workload.js';
 
-const VIRTIO_ID_BALLOON = 5;
+/** Pages the driver gives back per out-of-memory notification (Linux `VIRTIO_BALLOON_OOM_NR_PAGES`). */
+export const OOM_DEFLATE_PAGES = 256;
 /** Ranges per reporting chain (Linux `PAGE_REPORTING_CAPACITY`). */
 const REPORTING_CAPACITY = 32;
 /** Linux's `PAGE_REPORTING_DELAY`: reporting runs at most every 2 s. */
@@ -58,15 +75,16 @@ const DEFAULT_HINT_BLOCK_PAGES = 1024;
 /** Firecracker's balloon queues have 256 entries; a larger offer is not needed. */
 const DEFAULT_MAX_QUEUE_SIZE = 256;
 const MAX_QUEUES = 5;
-/** Whether a Uint32Array holds its numbers little-endian, as the balloon's buffers do. */
-const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /** Statistics in the order Linux 6.12's `update_balloon_stats` writes them. */
-const STATS_ORDER: readonly StatName[] = [
+const STATS_ORDER: readonly BalloonStatName[] = [
   'swap_in', 'swap_out', 'major_faults', 'minor_faults', 'oom_kill', 'alloc_stall', 'async_scan', 'direct_scan',
   'async_reclaim', 'direct_reclaim', 'hugetlb_allocations', 'hugetlb_failures', 'free_memory', 'total_memory',
   'available_memory', 'disk_caches',
 ];
+
+/** One statistics report: every statistic the driver knows, with its value (memory in bytes). */
+export type StatsReport = Record<BalloonStatName, number>;
 
 /** The features this driver can use, to turn some off. Each defaults to true. */
 export interface BalloonDriverFeatures {
@@ -185,10 +203,10 @@ export class SimulatedBalloonDriver {
    * a round's frame numbers are a view of these, kept until its buffer comes back, so a round
    * allocates no memory of its own.
    */
-  readonly #inflateFrames = new Uint32Array(PFNS_PER_BUFFER);
-  readonly #deflateFrames = new Uint32Array(PFNS_PER_BUFFER);
+  readonly #inflateFrames = new Uint32Array(MAX_PAGES_IN_DESC);
+  readonly #deflateFrames = new Uint32Array(MAX_PAGES_IN_DESC);
   /** Frame numbers as the buffer holds them (u32 LE), on a big-endian host only. */
-  readonly #pfnBytes = new Uint8Array(4 * PFNS_PER_BUFFER);
+  readonly #pfnBytes = new Uint8Array(4 * MAX_PAGES_IN_DESC);
   readonly #pfnView = new DataView(this.#pfnBytes.buffer);
   #inflating: Uint32Array | undefined;
   #deflating: Uint32Array | undefined;
@@ -205,8 +223,8 @@ export class SimulatedBalloonDriver {
   #scheduled = false;
   // Free page hinting state (Linux `cmd_id_received_cache`, `cmd_id_active`, `free_page_list`).
   #hintCmdStale = false;
-  #hintCmdReceived: number = HINT_CMD_ID.stop;
-  #hintCmdActive: number = HINT_CMD_ID.stop;
+  #hintCmdReceived: number = FREE_PAGE_HINT_STOP;
+  #hintCmdActive: number = FREE_PAGE_HINT_STOP;
   readonly #hinted: number[] = [];
   #reporting = false;
   #lastReportMs = -Infinity;
@@ -226,11 +244,11 @@ export class SimulatedBalloonDriver {
     this.model = options.workload?.model ?? new GuestMemoryModel(options.memory);
     this.#balloon = new PageStack(this.model.totalPages);
     const features = options.features ?? {};
-    let wanted = 1n << BigInt(BALLOON_FEATURE.mustTellHost);
-    if (features.statsVq !== false) wanted |= 1n << BigInt(BALLOON_FEATURE.statsVq);
-    if (features.deflateOnOom !== false) wanted |= 1n << BigInt(BALLOON_FEATURE.deflateOnOom);
-    if (features.freePageHint !== false) wanted |= 1n << BigInt(BALLOON_FEATURE.freePageHint);
-    if (features.pageReporting !== false) wanted |= 1n << BigInt(BALLOON_FEATURE.pageReporting);
+    let wanted = 1n << BigInt(VIRTIO_BALLOON_F_MUST_TELL_HOST);
+    if (features.statsVq !== false) wanted |= 1n << BigInt(VIRTIO_BALLOON_F_STATS_VQ);
+    if (features.deflateOnOom !== false) wanted |= 1n << BigInt(VIRTIO_BALLOON_F_DEFLATE_ON_OOM);
+    if (features.freePageHint !== false) wanted |= 1n << BigInt(VIRTIO_BALLOON_F_FREE_PAGE_HINT);
+    if (features.pageReporting !== false) wanted |= 1n << BigInt(VIRTIO_BALLOON_F_PAGE_REPORTING);
     this.#wanted = wanted;
     this.#reportingIntervalMs = options.reportingIntervalMs ?? DEFAULT_REPORTING_INTERVAL_MS;
     this.#hintBlockPages = options.hintBlockPages ?? DEFAULT_HINT_BLOCK_PAGES;
@@ -293,10 +311,10 @@ export class SimulatedBalloonDriver {
 
   get negotiated(): NegotiatedBalloonFeatures {
     return {
-      statsVq: this.#has(BALLOON_FEATURE.statsVq),
-      deflateOnOom: this.#has(BALLOON_FEATURE.deflateOnOom),
-      freePageHint: this.#has(BALLOON_FEATURE.freePageHint),
-      pageReporting: this.#has(BALLOON_FEATURE.pageReporting),
+      statsVq: this.#has(VIRTIO_BALLOON_F_STATS_VQ),
+      deflateOnOom: this.#has(VIRTIO_BALLOON_F_DEFLATE_ON_OOM),
+      freePageHint: this.#has(VIRTIO_BALLOON_F_FREE_PAGE_HINT),
+      pageReporting: this.#has(VIRTIO_BALLOON_F_PAGE_REPORTING),
     };
   }
 
@@ -306,11 +324,11 @@ export class SimulatedBalloonDriver {
   }
 
   /** What the driver reports in its statistics buffer now (memory in bytes). */
-  stats(): GuestStats {
+  stats(): StatsReport {
     const events = this.model.events;
     const balloon = this.model.pages('balloon');
     // Without DEFLATE_ON_OOM Linux takes ballooned pages out of the managed total.
-    const total = this.model.totalPages - (this.#has(BALLOON_FEATURE.deflateOnOom) ? 0 : balloon);
+    const total = this.model.totalPages - (this.#has(VIRTIO_BALLOON_F_DEFLATE_ON_OOM) ? 0 : balloon);
     const free = this.model.freePages;
     return {
       swap_in: 0,
@@ -343,17 +361,17 @@ export class SimulatedBalloonDriver {
   probe(): void {
     this.#forgetSession();
     const identity = this.#mmio.identify();
-    if (identity.deviceId !== VIRTIO_ID_BALLOON) throw new ProbeError(`device type ${identity.deviceId} is not a balloon (${VIRTIO_ID_BALLOON})`);
+    if (identity.deviceId !== VIRTIO_DEVICE_TYPE.balloon) throw new ProbeError(`device type ${identity.deviceId} is not a balloon (${VIRTIO_DEVICE_TYPE.balloon})`);
     this.#mmio.reset();
-    this.#mmio.addStatus(STATUS.acknowledge);
-    this.#mmio.addStatus(STATUS.driver);
+    this.#mmio.addStatus(DEVICE_STATUS.acknowledge);
+    this.#mmio.addStatus(DEVICE_STATUS.driver);
     try {
       this.#features = this.#mmio.negotiate(this.#wanted);
       const reserved = this.#reserve();
       const roles: Role[] = ['inflate', 'deflate'];
-      if (this.#has(BALLOON_FEATURE.statsVq)) roles.push('stats');
-      if (this.#has(BALLOON_FEATURE.freePageHint)) roles.push('hint');
-      if (this.#has(BALLOON_FEATURE.pageReporting)) roles.push('report');
+      if (this.#has(VIRTIO_BALLOON_F_STATS_VQ)) roles.push('stats');
+      if (this.#has(VIRTIO_BALLOON_F_FREE_PAGE_HINT)) roles.push('hint');
+      if (this.#has(VIRTIO_BALLOON_F_PAGE_REPORTING)) roles.push('report');
       const made = new Map<Role, VirtqueueDriver<Token>>();
       const index: Record<Role, number> = { inflate: -1, deflate: -1, stats: -1, hint: -1, report: -1 };
       roles.forEach((role, i) => {
@@ -365,21 +383,21 @@ export class SimulatedBalloonDriver {
       const deflate = made.get('deflate');
       if (inflate === undefined || deflate === undefined) throw new ProbeError('the inflate and deflate queues were not set up');
       this.#queues = { inflate, deflate, stats: made.get('stats'), hint: made.get('hint'), report: made.get('report'), index };
-      this.#mmio.addStatus(STATUS.driverOk);
+      this.#mmio.addStatus(DEVICE_STATUS.driverOk);
       const status = this.#mmio.status;
-      if ((status & STATUS.deviceNeedsReset) !== 0 || (status & STATUS.driverOk) === 0) throw new ProbeError(`the device did not start (Status 0x${status.toString(16)})`);
+      if ((status & DEVICE_STATUS.deviceNeedsReset) !== 0 || (status & DEVICE_STATUS.driverOk) === 0) throw new ProbeError(`the device did not start (Status 0x${status.toString(16)})`);
     } catch (error) {
       this.#queues = undefined;
-      this.#mmio.addStatus(STATUS.failed);
+      this.#mmio.addStatus(DEVICE_STATUS.failed);
       throw error;
     }
     // The hint stop id, written once (Linux `cmd_id_stop`).
-    this.#memory.writeU32(this.#buffers().hintStop, HINT_CMD_ID.stop);
+    this.#memory.writeU32(this.#buffers().hintStop, FREE_PAGE_HINT_STOP);
     this.#run(() => {
       if (this.#queues?.stats !== undefined) this.#sendStats();
       // Linux: `if (towards_target(vb)) virtballoon_changed(vdev)`.
       this.#resizePending = true;
-      this.#hintPending = this.#has(BALLOON_FEATURE.freePageHint);
+      this.#hintPending = this.#has(VIRTIO_BALLOON_F_FREE_PAGE_HINT);
       this.#hintCmdStale = true;
     });
   }
@@ -464,14 +482,14 @@ export class SimulatedBalloonDriver {
     const status = this.#mmio.takeInterrupt();
     if (status === 0) return;
     this.#activity.interrupts++;
-    if ((status & INTERRUPT.usedBuffer) !== 0) this.#reapAll();
-    if ((status & INTERRUPT.configChange) !== 0) {
-      if ((this.#mmio.status & STATUS.deviceNeedsReset) !== 0) {
+    if ((status & INTERRUPT_STATUS.usedBuffer) !== 0) this.#reapAll();
+    if ((status & INTERRUPT_STATUS.configChange) !== 0) {
+      if ((this.#mmio.status & DEVICE_STATUS.deviceNeedsReset) !== 0) {
         this.#broken = new DeviceProtocolError('the device needs a reset (DEVICE_NEEDS_RESET)');
         return;
       }
       this.#resizePending = true;
-      if (this.#has(BALLOON_FEATURE.freePageHint)) {
+      if (this.#has(VIRTIO_BALLOON_F_FREE_PAGE_HINT)) {
         this.#hintCmdStale = true;
         this.#hintPending = true;
       }
@@ -525,14 +543,14 @@ export class SimulatedBalloonDriver {
   #resize(): void {
     const queues = this.#queues;
     if (queues === undefined || this.#inflating !== undefined || this.#deflating !== undefined) return;
-    this.#targetPages = this.#mmio.readConfigU32(BALLOON_CONFIG.numPages);
+    this.#targetPages = this.#mmio.readConfigU32(NUM_PAGES_OFFSET);
     const diff = this.#targetPages - this.#balloon.length;
     if (diff === 0) {
       this.#resizeStalled = false;
       return;
     }
     if (diff > 0) {
-      const wanted = Math.min(diff, PFNS_PER_BUFFER);
+      const wanted = Math.min(diff, MAX_PAGES_IN_DESC);
       const frames = this.#inflateFrames;
       let count = 0;
       while (count < wanted) {
@@ -550,7 +568,7 @@ export class SimulatedBalloonDriver {
       this.#activity.inflatedPages += pfns.length;
     } else {
       this.#resizeStalled = false;
-      this.#leak(Math.min(-diff, PFNS_PER_BUFFER), true);
+      this.#leak(Math.min(-diff, MAX_PAGES_IN_DESC), true);
     }
   }
 
@@ -585,13 +603,13 @@ export class SimulatedBalloonDriver {
 
   #writeActual(): void {
     this.#actualPages = this.#balloon.length;
-    this.#mmio.writeConfigU32(BALLOON_CONFIG.actualPages, this.#actualPages);
+    this.#mmio.writeConfigU32(ACTUAL_PAGES_OFFSET, this.#actualPages);
     this.#activity.actualPagesWrites++;
   }
 
   /** Linux's OOM notifier: 256 pages out of the balloon, now. Returns the pages freed. */
   #deflateOnOom(): number {
-    if (!this.#has(BALLOON_FEATURE.deflateOnOom) || this.#running || this.#broken !== undefined) return 0;
+    if (!this.#has(VIRTIO_BALLOON_F_DEFLATE_ON_OOM) || this.#running || this.#broken !== undefined) return 0;
     const before = this.model.freePages;
     // Only the deflation: other pending work (a resize among it) waits for the work loop.
     this.#running = true;
@@ -612,11 +630,11 @@ export class SimulatedBalloonDriver {
     const queues = this.#queues;
     if (queues?.stats === undefined) return;
     const stats = this.stats();
-    const bytes = new Uint8Array(STAT_SIZE * STATS_ORDER.length);
+    const bytes = new Uint8Array(SIZE_OF_STAT * STATS_ORDER.length);
     const view = new DataView(bytes.buffer);
     STATS_ORDER.forEach((name, i) => {
-      view.setUint16(STAT_SIZE * i, STAT_TAG[name], true);
-      view.setBigUint64(STAT_SIZE * i + 2, BigInt(stats[name]), true);
+      view.setUint16(SIZE_OF_STAT * i, STAT_TAG[name], true);
+      view.setBigUint64(SIZE_OF_STAT * i + 2, BigInt(stats[name]), true);
     });
     const address = this.#buffers().stats;
     this.#memory.write(address, bytes);
@@ -651,7 +669,7 @@ export class SimulatedBalloonDriver {
   #cmdIdReceived(): number {
     if (this.#hintCmdStale) {
       this.#hintCmdStale = false;
-      this.#hintCmdReceived = this.#mmio.readConfigU32(BALLOON_CONFIG.freePageHintCmdId);
+      this.#hintCmdReceived = this.#mmio.readConfigU32(FREE_PAGE_HINT_CMD_ID_OFFSET);
     }
     return this.#hintCmdReceived;
   }
@@ -659,9 +677,9 @@ export class SimulatedBalloonDriver {
   /** Linux `report_free_page_func`. */
   #freePageHintWork(): void {
     const received = this.#cmdIdReceived();
-    if (received === HINT_CMD_ID.done) {
+    if (received === FREE_PAGE_HINT_DONE) {
       this.#returnHinted(Infinity);
-    } else if (received !== HINT_CMD_ID.stop && received !== this.#hintCmdActive) {
+    } else if (received !== FREE_PAGE_HINT_STOP && received !== this.#hintCmdActive) {
       this.#hintRun();
     }
   }
@@ -731,16 +749,16 @@ export class SimulatedBalloonDriver {
   #reserve(): { readonly base: bigint; readonly queueBytes: number; readonly buffers: Buffers } {
     if (this.#reserved !== undefined) return this.#reserved;
     const queueBytes = Math.ceil(queueLayout(0n, this.#maxQueueSize).bytes / PAGE_SIZE) * PAGE_SIZE;
-    const bufferBytes = 2 * 4 * PFNS_PER_BUFFER + STAT_SIZE * STATS_ORDER.length + 16;
+    const bufferBytes = 2 * 4 * MAX_PAGES_IN_DESC + SIZE_OF_STAT * STATS_ORDER.length + 16;
     const pages = (MAX_QUEUES * queueBytes) / PAGE_SIZE + Math.ceil(bufferBytes / PAGE_SIZE);
     const base = pfnToAddress(this.model.reserveContiguous(pages));
     const at = base + BigInt(MAX_QUEUES * queueBytes);
-    const stats = at + BigInt(2 * 4 * PFNS_PER_BUFFER);
-    const hintCmd = stats + BigInt(STAT_SIZE * STATS_ORDER.length);
+    const stats = at + BigInt(2 * 4 * MAX_PAGES_IN_DESC);
+    const hintCmd = stats + BigInt(SIZE_OF_STAT * STATS_ORDER.length);
     this.#reserved = {
       base,
       queueBytes,
-      buffers: { inflatePfns: at, deflatePfns: at + BigInt(4 * PFNS_PER_BUFFER), stats, hintCmd, hintStop: hintCmd + 4n },
+      buffers: { inflatePfns: at, deflatePfns: at + BigInt(4 * MAX_PAGES_IN_DESC), stats, hintCmd, hintStop: hintCmd + 4n },
     };
     return this.#reserved;
   }
@@ -773,8 +791,8 @@ export class SimulatedBalloonDriver {
     this.#reportPending = false;
     this.#reporting = false;
     this.#hintCmdStale = false;
-    this.#hintCmdReceived = HINT_CMD_ID.stop;
-    this.#hintCmdActive = HINT_CMD_ID.stop;
+    this.#hintCmdReceived = FREE_PAGE_HINT_STOP;
+    this.#hintCmdActive = FREE_PAGE_HINT_STOP;
   }
 }
 

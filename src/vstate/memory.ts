@@ -16,6 +16,12 @@ const PAGE_SHIFT = 12n;
 const CHUNK_PAGES = 512;
 const GROUP_PAGES = 512 * CHUNK_PAGES;
 const U64_LIMIT = 1n << 64n;
+/**
+ * Whether this host's typed arrays hold their numbers little-endian, as guest memory does
+ * (virtio is little-endian): then a Uint32Array's bytes are copied to or from the guest as they
+ * are, and otherwise swapped.
+ */
+export const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** A guest physical address: a non-negative integer below 2^64, as a number or a bigint. */

@@ -55,7 +55,7 @@
  * queue: at most `size` chains, each of at most `size` descriptors and 2,048 frame numbers
  * buffered at a time.
  */
-import { GuestMemoryError, PAGE_SIZE, pfnToAddress, type GuestMemoryAccess } from '../../../vstate/memory.js';
+import { GuestMemoryError, LITTLE_ENDIAN_HOST, PAGE_SIZE, pfnToAddress, type GuestMemoryAccess } from '../../../vstate/memory.js';
 import {
   DeviceActivationError,
   VIRTIO_DEVICE_TYPE,
@@ -75,6 +75,20 @@ import {
   type Queue,
 } from '../queue.js';
 import {
+  ACTUAL_PAGES_OFFSET,
+  BALLOON_CONFIG_SPACE_SIZE,
+  FREE_PAGE_HINT_CMD_ID_OFFSET,
+  FREE_PAGE_HINT_DONE,
+  FREE_PAGE_HINT_STOP,
+  MAX_PAGES_IN_DESC,
+  NUM_PAGES_OFFSET,
+  SIZE_OF_STAT,
+  VIRTIO_BALLOON_F_DEFLATE_ON_OOM,
+  VIRTIO_BALLOON_F_FREE_PAGE_HINT,
+  VIRTIO_BALLOON_F_PAGE_REPORTING,
+  VIRTIO_BALLOON_F_STATS_VQ,
+} from './abi.js';
+import {
   BalloonInterruptError,
   DeviceNotActiveError,
   HintingNotEnabledError,
@@ -84,7 +98,7 @@ import {
   TooMuchMemoryRequestedError,
 } from './errors.js';
 import { METRICS, type BalloonDeviceMetrics } from './metrics.js';
-import { MAX_STATS_DESC_LEN, SIZE_OF_STAT, updateWithStats, type BalloonStats, type GuestStats } from './stats.js';
+import { MAX_STATS_DESC_LEN, updateWithStats, type BalloonStats, type ReceivedStats } from './stats.js';
 import { compactPageFrameNumbers } from './util.js';
 
 /** Firecracker's balloon configuration (its API's field names). */
@@ -129,24 +143,10 @@ export interface HintingStatus {
   guest_cmd: number | null;
 }
 
-/** Feature bits of the balloon (virtio 1.2, 5.5.3). */
-export const VIRTIO_BALLOON_F_STATS_VQ = 1;
-export const VIRTIO_BALLOON_F_DEFLATE_ON_OOM = 2;
-export const VIRTIO_BALLOON_F_FREE_PAGE_HINT = 3;
-export const VIRTIO_BALLOON_F_PAGE_REPORTING = 5;
-
-/** Hinting commands: the guest's "finished", the host's "release the hinted pages". Run ids start at 2. */
-export const FREE_PAGE_HINT_STOP = 0;
-export const FREE_PAGE_HINT_DONE = 1;
-
 /** Firecracker's `FIRECRACKER_MAX_QUEUE_SIZE`, the size of every balloon queue. */
 export const BALLOON_QUEUE_SIZE = 256;
-/** The configuration space: `num_pages`, `actual_pages`, `free_page_hint_cmd_id`, u32 LE each. */
-export const BALLOON_CONFIG_SPACE_SIZE = 12;
 /** 4 KiB pages in a MiB. */
 export const MIB_TO_4K_PAGES = 256;
-/** The most frame numbers one inflate descriptor may carry (Firecracker's `MAX_PAGES_IN_DESC`). */
-export const MAX_PAGES_IN_DESC = 256;
 /** Frame numbers gathered before they are compacted and released (a multiple of `MAX_PAGES_IN_DESC`). */
 export const MAX_PAGE_COMPACT_BUFFER = 2048;
 
@@ -155,9 +155,6 @@ const U32_MAX = 0xffff_ffff;
 const U16_MAX = 0xffff;
 /** The largest `amount_mib` whose page count fits `num_pages` (Firecracker: `u32::MAX / MIB_TO_4K_PAGES`). */
 const MAX_AMOUNT_MIB = Math.floor(U32_MAX / MIB_TO_4K_PAGES);
-const ACTUAL_PAGES_OFFSET = 4;
-/** Whether a Uint32Array holds its numbers little-endian, as the guest writes them. */
-const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 type QueueRole = 'inflate' | 'deflate' | 'stats' | 'hinting' | 'reporting';
 
@@ -194,7 +191,7 @@ export class Balloon implements VirtioDevice {
   #statsTimer: NodeJS.Timeout | undefined;
   /** The stats buffer held until the next polling tick (Firecracker's `stats_desc_index`). */
   #statsDescIndex: number | undefined;
-  readonly #latestStats: GuestStats = {};
+  readonly #latestStats: ReceivedStats = {};
   readonly #pfnBuffer = new Uint32Array(MAX_PAGE_COMPACT_BUFFER);
   readonly #pfnBytes = new Uint8Array(this.#pfnBuffer.buffer);
   readonly #pfnView = new DataView(this.#pfnBuffer.buffer);
@@ -720,9 +717,9 @@ export class Balloon implements VirtioDevice {
    */
   #configBytes(): Uint8Array {
     const view = this.#configView;
-    view.setUint32(0, this.#numPages, true);
+    view.setUint32(NUM_PAGES_OFFSET, this.#numPages, true);
     view.setUint32(ACTUAL_PAGES_OFFSET, this.#actualPages, true);
-    view.setUint32(8, this.#freePageHintCmdId, true);
+    view.setUint32(FREE_PAGE_HINT_CMD_ID_OFFSET, this.#freePageHintCmdId, true);
     return this.#configSpace;
   }
 }

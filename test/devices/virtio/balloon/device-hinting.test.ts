@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FREE_PAGE_HINT_DONE, FREE_PAGE_HINT_STOP } from '../../../../src/devices/virtio/balloon/device.js';
+import { FREE_PAGE_HINT_DONE, FREE_PAGE_HINT_STOP } from '../../../../src/devices/virtio/balloon/abi.js';
 import { PAGE_SIZE } from '../../../../src/vstate/memory.js';
 import { activated, counts, DATA_BASE, expected, filledWith, MEMORY_MIB, MIB, put, touchPages, used, type Harness } from './device-setup.js';
 import type { BufferSpec } from '../support/index.js';
