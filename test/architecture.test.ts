@@ -193,3 +193,12 @@ test('no module exports a name under another name (`export { a as b }`): each th
     assert.doesNotMatch(source, /^export \* as /m, name(file));
   }
 });
+
+test('every chain is walked and checked in devices/virtio/queue.ts: no other module reads a descriptor, follows NEXT or checks a buffer\'s range', () => {
+  for (const file of modulesUnder('.')) {
+    const module = name(file);
+    if (module === 'devices/virtio/queue.ts' || module.startsWith('vstate/') || module === 'devices/virtio/index.ts') continue;
+    const source = readFileSync(file, 'utf8');
+    assert.doesNotMatch(source, /\.readDescriptor\(|VIRTQ_DESC_F_(?:NEXT|INDIRECT)\b|\.checkRange\(/, module);
+  }
+});

@@ -50,6 +50,12 @@
  * - A range not aligned to pages, in hinting or reporting, is released as `discardRange` does:
  *   its whole pages freed and its partial edge pages zeroed (Firecracker's `madvise` refuses a
  *   misaligned start and rounds the length up to whole pages).
+ * - `reset()` keeps the host's hinting run and forgets only the guest's command id: afterwards
+ *   `free_page_hint_cmd_id` still reads the run's id (or DONE), `hintingStatus().host_cmd` says
+ *   so, and the next run's id follows the last (`HintingState.reset`). Firecracker's reset sets
+ *   the command to STOP and starts the ids over. A run is the host's, begun and ended through its
+ *   API; a guest resetting its driver does not end it behind the host's back, and a new driver
+ *   that reads the configuration finds the run and may hint under it.
  *
  * A queue notification is processed synchronously, inside `notifyQueue()`, and bounded by the
  * queue: at most `size` chains, each of at most `size` descriptors and 2,048 frame numbers
@@ -65,21 +71,11 @@ import {
   type InterruptLine,
   type VirtioDevice,
 } from '../device.js';
-import {
-  InvalidAvailIndexError,
-  MalformedChainError,
-  VIRTQ_DESC_F_INDIRECT,
-  VIRTQ_DESC_F_NEXT,
-  type Descriptor,
-  type DescriptorChain,
-  type Queue,
-} from '../queue.js';
+import { InvalidAvailIndexError, MalformedChainError, type DescriptorChain, type Queue } from '../queue.js';
 import {
   ACTUAL_PAGES_OFFSET,
   BALLOON_CONFIG_SPACE_SIZE,
   FREE_PAGE_HINT_CMD_ID_OFFSET,
-  FREE_PAGE_HINT_DONE,
-  FREE_PAGE_HINT_STOP,
   MAX_PAGES_IN_DESC,
   NUM_PAGES_OFFSET,
   SIZE_OF_STAT,
@@ -97,6 +93,7 @@ import {
   StatisticsStateChangeError,
   TooMuchMemoryRequestedError,
 } from './errors.js';
+import { HintingState, type HintingStatus, type StartHintingCmd } from './hinting.js';
 import { METRICS, type BalloonDeviceMetrics } from './metrics.js';
 import { MAX_STATS_DESC_LEN, updateWithStats, type BalloonStats, type ReceivedStats } from './stats.js';
 import { compactPageFrameNumbers } from './util.js';
@@ -127,20 +124,6 @@ export interface BalloonConfigState {
 export interface BalloonOptions {
   /** The group to count into. @default the global balloon group (`METRICS` of `vmm-metrics/balloon`) */
   readonly metrics?: BalloonDeviceMetrics;
-}
-
-/** `startHinting()`'s command (Firecracker's `StartHintingCmd`). */
-export interface StartHintingCmd {
-  /** Answer the guest's STOP with DONE, so that it may reuse the hinted pages. @default true */
-  readonly acknowledge_on_stop?: boolean;
-}
-
-/** `hintingStatus()` (Firecracker's `HintingStatus`). */
-export interface HintingStatus {
-  /** The command the host last requested: a run's id, or STOP (0) / DONE (1). */
-  host_cmd: number;
-  /** The command id the guest last sent; null before it sent one. */
-  guest_cmd: number | null;
 }
 
 /** Firecracker's `FIRECRACKER_MAX_QUEUE_SIZE`, the size of every balloon queue. */
@@ -183,7 +166,8 @@ export class Balloon implements VirtioDevice {
   #ackedFeatures = 0n;
   #numPages: number;
   #actualPages = 0;
-  #freePageHintCmdId = FREE_PAGE_HINT_STOP;
+  /** Free page hinting's state; `free_page_hint_cmd_id` reads its host command. */
+  readonly #hinting = new HintingState();
 
   #active: Active | undefined;
   /** Set when the guest corrupted a ring: nothing is served until `reset()`. */
@@ -197,12 +181,6 @@ export class Balloon implements VirtioDevice {
   readonly #pfnView = new DataView(this.#pfnBuffer.buffer);
   readonly #configSpace = new Uint8Array(BALLOON_CONFIG_SPACE_SIZE);
   readonly #configView = new DataView(this.#configSpace.buffer);
-
-  /** Free page hinting (Firecracker's `HintingState`). */
-  #hostCmd = FREE_PAGE_HINT_STOP;
-  #lastCmdId = FREE_PAGE_HINT_STOP;
-  #guestCmd: number | undefined;
-  #acknowledgeOnFinish = false;
 
   constructor(config: BalloonConfig, options: BalloonOptions = {}) {
     const { amount_mib, deflate_on_oom, stats_polling_interval_s } = config;
@@ -346,7 +324,8 @@ export class Balloon implements VirtioDevice {
     this.#ackedFeatures = 0n;
     this.#statsDescIndex = undefined;
     this.#actualPages = 0;
-    this.#guestCmd = undefined;
+    // The host's hinting run outlives a reset (see the differences from Firecracker above).
+    this.#hinting.reset();
   }
 
   // ---- host API -------------------------------------------------------------------------
@@ -393,23 +372,22 @@ export class Balloon implements VirtioDevice {
     const acknowledge = cmd.acknowledge_on_stop ?? true;
     if (typeof acknowledge !== 'boolean') throw new InvalidBalloonConfigError(`acknowledge_on_stop must be a boolean, got ${describe(acknowledge)}`);
     const active = this.#requireActive();
-    let cmdId = (this.#lastCmdId + 1) % (U32_MAX + 1);
-    if (cmdId <= FREE_PAGE_HINT_DONE) cmdId = 2;
-    this.#acknowledgeOnFinish = acknowledge;
-    this.#lastCmdId = cmdId;
-    this.#updateFreePageHintCmd(active, cmdId);
+    this.#hinting.start(acknowledge);
+    this.#raiseConfig(active);
   }
 
   /** The host's last command and the guest's last command id. */
   hintingStatus(): HintingStatus {
     if (!this.#freePageHinting) throw new HintingNotEnabledError();
-    return { host_cmd: this.#hostCmd, guest_cmd: this.#guestCmd ?? null };
+    return this.#hinting.status();
   }
 
   /** Ends the hinting run (DONE): the guest may use the hinted pages again. */
   stopHinting(): void {
     if (!this.#freePageHinting) throw new HintingNotEnabledError();
-    this.#updateFreePageHintCmd(this.#requireActive(), FREE_PAGE_HINT_DONE);
+    const active = this.#requireActive();
+    this.#hinting.finish();
+    this.#raiseConfig(active);
   }
 
   config(): BalloonConfigState {
@@ -493,7 +471,7 @@ export class Balloon implements VirtioDevice {
         try {
           // Its buffer is checked only if it is read: a descriptor Firecracker skips unread
           // (write-only, a length not of whole frame numbers, too many) moves no metric.
-          descriptor = chain.headDescriptor(memory, { buffer: false });
+          descriptor = chain.headDescriptor(memory, { buffers: false });
         } catch (error) {
           this.#rejectChain(active, queue, chain, error);
           needsInterrupt = true;
@@ -507,9 +485,9 @@ export class Balloon implements VirtioDevice {
               break;
             }
             try {
-              memory.checkRange(descriptor.addr, descriptor.len);
+              chain.checkBuffer(memory, descriptor);
             } catch (error) {
-              this.#rejectChain(active, queue, chain, new MalformedChainError(`descriptor ${chain.head}: ${(error as Error).message}`));
+              this.#rejectChain(active, queue, chain, error);
               needsInterrupt = true;
               continue;
             }
@@ -597,25 +575,21 @@ export class Balloon implements VirtioDevice {
 
   #processHinting(active: Active, queue: Queue): void {
     const { memory } = active;
+    const hinting = this.#hinting;
     // Ranges are judged against the command the host had when the notification came.
-    const hostCmd = this.#hostCmd;
+    const hostCmd = hinting.hostCmd;
     let needsInterrupt = false;
     let complete = false;
     for (let chain = this.#pop(active, queue); chain !== undefined; chain = this.#pop(active, queue)) {
       try {
-        for (const descriptor of chainDescriptors(memory, chain)) {
+        // A range outside guest memory is a release that fails, not a malformed chain.
+        for (const descriptor of chain.descriptors(memory, { buffers: false })) {
           // A command id is always 4 bytes; a page range never is (Linux hints 4 MiB blocks).
           if (descriptor.len === SIZE_OF_U32) {
-            const cmd = memory.readU32(descriptor.addr);
-            this.#guestCmd = cmd;
-            // DONE is the host's to send; from the guest it is taken as a STOP.
-            complete = cmd === FREE_PAGE_HINT_STOP || cmd === FREE_PAGE_HINT_DONE;
+            complete = hinting.receive(memory.readU32(descriptor.addr));
             continue;
           }
-          // After DONE (or before any run), hints still in flight are dropped.
-          if (hostCmd === FREE_PAGE_HINT_DONE || hostCmd === FREE_PAGE_HINT_STOP) continue;
-          // A range before any command id, or from an earlier run.
-          if (this.#guestCmd === undefined || this.#guestCmd !== hostCmd) continue;
+          if (!hinting.releases(hostCmd)) continue;
           this.#metrics.free_page_hint_count.inc();
           if (this.#discard(memory, descriptor.addr, descriptor.len, 'hinting')) this.#metrics.free_page_hint_freed.add(descriptor.len);
           else this.#metrics.free_page_hint_fails.inc();
@@ -629,9 +603,10 @@ export class Balloon implements VirtioDevice {
       needsInterrupt = true;
     }
     if (needsInterrupt) this.#signalUsedQueue(active);
-    if (complete && this.#acknowledgeOnFinish) {
+    if (complete && hinting.acknowledgeOnFinish) {
+      hinting.finish();
       try {
-        this.#updateFreePageHintCmd(active, FREE_PAGE_HINT_DONE);
+        this.#raiseConfig(active);
       } catch {
         this.#metrics.event_fails.inc();
       }
@@ -644,7 +619,8 @@ export class Balloon implements VirtioDevice {
     for (let chain = this.#pop(active, queue); chain !== undefined; chain = this.#pop(active, queue)) {
       let descriptors;
       try {
-        descriptors = chainDescriptors(memory, chain);
+        // A range outside guest memory is a release that fails, not a malformed chain.
+        descriptors = chain.descriptors(memory, { buffers: false });
       } catch (error) {
         this.#rejectChain(active, queue, chain, error);
         needsInterrupt = true;
@@ -705,12 +681,6 @@ export class Balloon implements VirtioDevice {
     }
   }
 
-  #updateFreePageHintCmd(active: Active, cmdId: number): void {
-    this.#hostCmd = cmdId;
-    this.#freePageHintCmdId = cmdId;
-    this.#raiseConfig(active);
-  }
-
   /**
    * The configuration space as it is now, in one buffer the device keeps (the driver reads it a
    * few times per inflate round); valid until the next call.
@@ -719,30 +689,8 @@ export class Balloon implements VirtioDevice {
     const view = this.#configView;
     view.setUint32(NUM_PAGES_OFFSET, this.#numPages, true);
     view.setUint32(ACTUAL_PAGES_OFFSET, this.#actualPages, true);
-    view.setUint32(FREE_PAGE_HINT_CMD_ID_OFFSET, this.#freePageHintCmdId, true);
+    view.setUint32(FREE_PAGE_HINT_CMD_ID_OFFSET, this.#hinting.hostCmd, true);
     return this.#configSpace;
-  }
-}
-
-/**
- * The descriptors of a hinting or reporting chain, checked as `DescriptorChain.descriptors()`
- * checks them (indices inside the table, no loop, nothing indirect) except that a buffer outside
- * guest memory is left for the caller: for these queues it is a range that cannot be released,
- * counted in `free_page_*_fails` as Firecracker counts a failed `discard_range`, not a malformed
- * chain.
- */
-function chainDescriptors(memory: GuestMemoryAccess, chain: DescriptorChain): Descriptor[] {
-  const queue = chain.queue;
-  const out: Descriptor[] = [];
-  let index = chain.head;
-  for (;;) {
-    if (index >= queue.size) throw new MalformedChainError(`descriptor index ${index} is outside the table of ${queue.size}`);
-    if (out.length === queue.size) throw new MalformedChainError(`the chain from ${chain.head} is longer than the queue (a loop?)`);
-    const descriptor = queue.readDescriptor(memory, index);
-    if ((descriptor.flags & VIRTQ_DESC_F_INDIRECT) !== 0) throw new MalformedChainError(`descriptor ${index} is indirect, which was not offered`);
-    out.push(descriptor);
-    if ((descriptor.flags & VIRTQ_DESC_F_NEXT) === 0) return out;
-    index = descriptor.next;
   }
 }
 

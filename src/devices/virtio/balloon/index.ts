@@ -24,7 +24,7 @@ export {
 } from './abi.js';
 export type { BalloonStatName } from './abi.js';
 export { Balloon, BALLOON_QUEUE_SIZE, MAX_PAGE_COMPACT_BUFFER, MIB_TO_4K_PAGES } from './device.js';
-export type { BalloonConfig, BalloonConfigState, BalloonOptions, HintingStatus, StartHintingCmd } from './device.js';
+export type { BalloonConfig, BalloonConfigState, BalloonOptions } from './device.js';
 export {
   BalloonError,
   BalloonInterruptError,
@@ -35,4 +35,5 @@ export {
   StatisticsStateChangeError,
   TooMuchMemoryRequestedError,
 } from './errors.js';
+export type { HintingStatus, StartHintingCmd } from './hinting.js';
 export type { BalloonStats, ReceivedStats } from './stats.js';
