@@ -202,3 +202,16 @@ test('every chain is walked and checked in devices/virtio/queue.ts: no other mod
     assert.doesNotMatch(source, /\.readDescriptor\(|VIRTQ_DESC_F_(?:NEXT|INDIRECT)\b|\.checkRange\(/, module);
   }
 });
+
+test('the simulated driver\'s parts stand below it, one class a module: its session, hinting, reporting and page stack never import the driver', () => {
+  const parts = ['guest/balloon-session.ts', 'guest/free-page-hinting.ts', 'guest/free-page-reporting.ts', 'guest/page-stack.ts'];
+  for (const part of parts) {
+    for (const target of importsOf(join(SRC, part))) assert.notEqual(name(target), 'guest/balloon-driver.ts', `${part} imports the driver`);
+  }
+  assert.ok(!parts.some((part) => importsOf(join(SRC, part)).some((target) => name(target) === 'guest/balloon-session.ts')), 'the session holds its parts, not the other way round');
+  for (const file of modulesUnder('guest')) {
+    if (name(file) === 'guest/errors.ts') continue;
+    const classes = [...readFileSync(file, 'utf8').matchAll(/^(?:export )?class (\w+)/gm)].map((m) => m[1]);
+    assert.ok(classes.length <= 1, `${name(file)} declares ${classes.join(', ')}`);
+  }
+});

@@ -146,6 +146,11 @@ export class MmioDriver {
     this.writeRegister(MMIO_REGISTER.queueNotify, index);
   }
 
+  /** Notifies queue `index` of `queue`'s new buffers unless the device asked not to be (Linux `virtqueue_kick`). */
+  kick(queue: VirtqueueDriver<unknown>, index: number): void {
+    if (queue.needsNotification()) this.notify(index);
+  }
+
   /** Reads InterruptStatus and acknowledges every bit in it; returns the bits. */
   takeInterrupt(): number {
     const status = this.readRegister(MMIO_REGISTER.interruptStatus);

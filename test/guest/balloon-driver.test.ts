@@ -360,6 +360,33 @@ describe('SimulatedBalloonDriver: a misbehaving device', () => {
     assert.equal(fake.actualPages, 20);
   });
 
+  test('probing again drops the old session whole: its balloon, a round in flight, hinted blocks and a reporting chain go back to the allocator', () => {
+    // Queues of 4: a reporting chain of 4 chunks leaves free blocks for hinting.
+    const { fake, driver } = setUp(ALL, { memoryMiB: 64, reportingIntervalMs: 0, maxQueueSize: 4 });
+    driver.probe();
+    fake.setConfig('num_pages', 300);
+    fake.hold.add('inflate');
+    fake.setConfig('num_pages', 600);
+    fake.hold.add('report');
+    driver.tick(0);
+    fake.setConfig('free_page_hint_cmd_id', 5);
+    const model = driver.model;
+    assert.deepEqual([model.pages('balloon'), driver.balloonPages], [300 + 256, 300], 'a round of 256 is in flight');
+    assert.equal(model.pages('reporting'), 4 * 512);
+    const hintedBlocks = model.pages('hinting') / 1024;
+    assert.ok(hintedBlocks > 0);
+    const returned = driver.activity.hintedBlocksReturned;
+    fake.hold.clear();
+    // The target and the command id settle first, so that the new session has nothing to do.
+    fake.setConfig('num_pages', 0);
+    fake.setConfig('free_page_hint_cmd_id', 0);
+    driver.probe();
+    assert.deepEqual([model.pages('balloon'), model.pages('hinting'), model.pages('reporting')], [0, 0, 0]);
+    assert.equal(driver.freePages, driver.totalPages - driver.driverPages);
+    assert.deepEqual([driver.balloonPages, driver.actualPages, driver.hintedPages], [0, 0, 0]);
+    assert.equal(driver.activity.hintedBlocksReturned - returned, hintedBlocks);
+  });
+
   test('DEVICE_NEEDS_RESET with a configuration interrupt stops the driver', () => {
     const { fake, driver } = setUp();
     driver.probe();
