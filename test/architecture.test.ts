@@ -215,3 +215,9 @@ test('the simulated driver\'s parts stand below it, one class a module: its sess
     assert.ok(classes.length <= 1, `${name(file)} declares ${classes.join(', ')}`);
   }
 });
+
+test('one describe() for a value a caller got wrong (metrics/describe.ts), one CHUNK_PAGES (vstate/memory.ts)', () => {
+  // The reader's own describe() names JSON values, not unknown ones.
+  assert.deepEqual(declaring('describe').filter((module) => !module.startsWith('reader/')), ['metrics/describe.ts']);
+  assert.deepEqual(declaring('CHUNK_PAGES'), ['vstate/memory.ts']);
+});

@@ -53,12 +53,12 @@ import {
 } from '../devices/virtio/balloon/abi.js';
 import { VIRTIO_DEVICE_TYPE } from '../devices/virtio/device.js';
 import { DEVICE_STATUS, INTERRUPT_STATUS } from '../devices/virtio/transport/registers.js';
-import { LITTLE_ENDIAN_HOST, PAGE_SIZE, pfnToAddress, type GuestMemory } from '../vstate/memory.js';
+import { CHUNK_PAGES, LITTLE_ENDIAN_HOST, PAGE_SIZE, pfnToAddress, type GuestMemory } from '../vstate/memory.js';
 import { BalloonSession, type DeflateRound, type DriverQueue, type SessionQueues } from './balloon-session.js';
 import { DeviceProtocolError, GuestDriverError, ProbeError } from './errors.js';
 import { FreePageHinting, type HintingActivity, type HintToken } from './free-page-hinting.js';
 import { FreePageReporting, type ReportingActivity, type ReportToken } from './free-page-reporting.js';
-import { CHUNK_PAGES, GuestMemoryModel } from './memory-model.js';
+import { GuestMemoryModel } from './memory-model.js';
 import { MmioDriver, type MmioRegisterBlock } from './mmio-driver.js';
 import { queueLayout } from './virtqueue-driver.js';
 import type { Workload } from './workload.js';

@@ -9,8 +9,8 @@
  * One per probe that negotiated PAGE_REPORTING, part of the driver's session and dropped with
  * it, once `release()` has given a chain still in flight back.
  */
-import { PAGE_SIZE, pfnToAddress } from '../vstate/memory.js';
-import { CHUNK_PAGES, type GuestMemoryModel } from './memory-model.js';
+import { CHUNK_PAGES, PAGE_SIZE, pfnToAddress } from '../vstate/memory.js';
+import type { GuestMemoryModel } from './memory-model.js';
 import type { MmioDriver } from './mmio-driver.js';
 import type { VirtqueueDriver } from './virtqueue-driver.js';
 

@@ -19,10 +19,11 @@
  * setInterval(() => { driver.tick(Date.now()); }, 100); // workload, free page reporting, retries
  * ```
  */
+export { CHUNK_PAGES } from '../vstate/memory.js';
 export { OOM_DEFLATE_PAGES, SimulatedBalloonDriver } from './balloon-driver.js';
 export type { BalloonDriverActivity, BalloonDriverFeatures, NegotiatedBalloonFeatures, SimulatedBalloonDriverOptions, StatsReport } from './balloon-driver.js';
 export { DeviceProtocolError, GuestDriverError, ProbeError, QueueFullError } from './errors.js';
-export { CHUNK_PAGES, GuestMemoryModel } from './memory-model.js';
+export { GuestMemoryModel } from './memory-model.js';
 export type { PageOwner, Reclaimer, VmEvents } from './memory-model.js';
 export { MmioDriver } from './mmio-driver.js';
 export type { DeviceIdentity, MmioRegisterBlock } from './mmio-driver.js';

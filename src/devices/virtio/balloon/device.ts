@@ -61,6 +61,7 @@
  * queue: at most `size` chains, each of at most `size` descriptors and 2,048 frame numbers
  * buffered at a time.
  */
+import { describe } from '../../../metrics/describe.js';
 import { GuestMemoryError, LITTLE_ENDIAN_HOST, PAGE_SIZE, pfnToAddress, type GuestMemoryAccess } from '../../../vstate/memory.js';
 import {
   DeviceActivationError,
@@ -193,7 +194,7 @@ export class Balloon implements VirtioDevice {
       ['free_page_hinting', free_page_hinting],
       ['free_page_reporting', free_page_reporting],
     ] as const) {
-      if (typeof value !== 'boolean') throw new InvalidBalloonConfigError(`${name} must be a boolean, got ${describe(value)}`);
+      if (typeof value !== 'boolean') throw new InvalidBalloonConfigError(`${name} must be a boolean, got ${describe(value, 'literal')}`);
     }
     this.#metrics = options.metrics ?? METRICS;
     this.#deflateOnOom = deflate_on_oom;
@@ -370,7 +371,7 @@ export class Balloon implements VirtioDevice {
   startHinting(cmd: StartHintingCmd = {}): void {
     if (!this.#freePageHinting) throw new HintingNotEnabledError();
     const acknowledge = cmd.acknowledge_on_stop ?? true;
-    if (typeof acknowledge !== 'boolean') throw new InvalidBalloonConfigError(`acknowledge_on_stop must be a boolean, got ${describe(acknowledge)}`);
+    if (typeof acknowledge !== 'boolean') throw new InvalidBalloonConfigError(`acknowledge_on_stop must be a boolean, got ${describe(acknowledge, 'literal')}`);
     const active = this.#requireActive();
     this.#hinting.start(acknowledge);
     this.#raiseConfig(active);
@@ -696,7 +697,7 @@ export class Balloon implements VirtioDevice {
 
 function checkAmountMib(value: unknown): asserts value is number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-    throw new InvalidBalloonConfigError(`amount_mib must be a whole number of MiB, got ${describe(value)}`);
+    throw new InvalidBalloonConfigError(`amount_mib must be a whole number of MiB, got ${describe(value, 'literal')}`);
   }
   // num_pages is a u32 (Firecracker's `mib_to_pages`).
   if (value > MAX_AMOUNT_MIB) throw new TooMuchMemoryRequestedError(MAX_AMOUNT_MIB);
@@ -704,10 +705,6 @@ function checkAmountMib(value: unknown): asserts value is number {
 
 function checkInterval(value: unknown): asserts value is number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > U16_MAX) {
-    throw new InvalidBalloonConfigError(`stats_polling_interval_s must be an integer from 0 to ${U16_MAX}, got ${describe(value)}`);
+    throw new InvalidBalloonConfigError(`stats_polling_interval_s must be an integer from 0 to ${U16_MAX}, got ${describe(value, 'literal')}`);
   }
-}
-
-function describe(value: unknown): string {
-  return typeof value === 'string' ? JSON.stringify(value) : typeof value === 'bigint' ? `${value}n` : String(value);
 }
