@@ -166,3 +166,84 @@ test('the transports reach the queue registers only through the common configura
     }
   }
 });
+
+/** The modules of src/ that declare `identifier` at their top level (a const, let, function or class). */
+function declaring(identifier: string): string[] {
+  const declaration = new RegExp(`^(?:export )?(?:const|let|function|class) ${identifier}\\b`, 'm');
+  return modulesUnder('.')
+    .filter((file) => declaration.test(readFileSync(file, 'utf8')))
+    .map(name);
+}
+
+test('the balloon\'s wire format is declared once, in balloon/abi.ts, which imports nothing; the guest reaches the balloon through it alone', () => {
+  const abi = join(SRC, 'devices/virtio/balloon/abi.ts');
+  assert.deepEqual(importsOf(abi), [], 'abi.ts imports nothing');
+  const exported = [...readFileSync(abi, 'utf8').matchAll(/^export const (\w+)/gm)].map((m) => m[1] ?? '');
+  assert.ok(exported.includes('ACTUAL_PAGES_OFFSET') && exported.includes('SIZE_OF_STAT') && exported.includes('STAT_TAGS'));
+  for (const constant of exported) assert.deepEqual(declaring(constant), ['devices/virtio/balloon/abi.ts'], constant);
+  // Feature bits and hinting command ids under any name of the specification's families.
+  for (const file of modulesUnder('.')) {
+    if (name(file) === 'devices/virtio/balloon/abi.ts') continue;
+    assert.doesNotMatch(readFileSync(file, 'utf8'), /^(?:export )?const (?:VIRTIO_BALLOON_F_|FREE_PAGE_HINT_|VIRTIO_BALLOON_S_)\w* =/m, name(file));
+  }
+  for (const file of modulesUnder('guest')) {
+    for (const target of importsOf(file)) {
+      const to = name(target);
+      if (to.startsWith('devices/virtio/balloon/')) assert.equal(to, 'devices/virtio/balloon/abi.ts', `${name(file)} imports ${to}`);
+    }
+  }
+  const balloonModules = [...reachable('guest/index.ts')].filter((module) => module.startsWith('devices/virtio/balloon/'));
+  assert.deepEqual(balloonModules, ['devices/virtio/balloon/abi.ts'], 'vmm-metrics/guest loads no part of the device');
+});
+
+test('the guest imports guest memory, its own modules, and of the devices only the wire formats it speaks', () => {
+  const wire = ['devices/virtio/balloon/abi.ts', 'devices/virtio/transport/registers.ts', 'devices/virtio/device.ts'];
+  for (const file of modulesUnder('guest')) {
+    for (const target of importsOf(file)) {
+      const to = name(target);
+      assert.ok(to.startsWith('guest/') || to.startsWith('vstate/') || wire.includes(to), `${name(file)} imports ${to}`);
+    }
+  }
+  assert.deepEqual(declaring('LITTLE_ENDIAN_HOST'), ['vstate/memory.ts']);
+});
+
+test('no module exports a name under another name (`export { a as b }`): each thing has one name', () => {
+  for (const file of modulesUnder('.')) {
+    const source = readFileSync(file, 'utf8');
+    for (const list of source.matchAll(/^export (?:type )?\{([^}]*)\}/gm)) {
+      for (const specifier of (list[1] ?? '').split(',')) {
+        const [local, exported] = specifier.replace(/^\s*type\s+/, '').trim().split(/\s+as\s+/);
+        assert.ok(exported === undefined || exported === local, `${name(file)} exports ${local ?? ''} as ${exported ?? ''}`);
+      }
+    }
+    assert.doesNotMatch(source, /^export \* as /m, name(file));
+  }
+});
+
+test('every chain is walked and checked in devices/virtio/queue.ts: no other module reads a descriptor, follows NEXT or checks a buffer\'s range', () => {
+  for (const file of modulesUnder('.')) {
+    const module = name(file);
+    if (module === 'devices/virtio/queue.ts' || module.startsWith('vstate/') || module === 'devices/virtio/index.ts') continue;
+    const source = readFileSync(file, 'utf8');
+    assert.doesNotMatch(source, /\.readDescriptor\(|VIRTQ_DESC_F_(?:NEXT|INDIRECT)\b|\.checkRange\(/, module);
+  }
+});
+
+test('the simulated driver\'s parts stand below it, one class a module: its session, hinting, reporting and page stack never import the driver', () => {
+  const parts = ['guest/balloon-session.ts', 'guest/free-page-hinting.ts', 'guest/free-page-reporting.ts', 'guest/page-stack.ts'];
+  for (const part of parts) {
+    for (const target of importsOf(join(SRC, part))) assert.notEqual(name(target), 'guest/balloon-driver.ts', `${part} imports the driver`);
+  }
+  assert.ok(!parts.some((part) => importsOf(join(SRC, part)).some((target) => name(target) === 'guest/balloon-session.ts')), 'the session holds its parts, not the other way round');
+  for (const file of modulesUnder('guest')) {
+    if (name(file) === 'guest/errors.ts') continue;
+    const classes = [...readFileSync(file, 'utf8').matchAll(/^(?:export )?class (\w+)/gm)].map((m) => m[1]);
+    assert.ok(classes.length <= 1, `${name(file)} declares ${classes.join(', ')}`);
+  }
+});
+
+test('one describe() for a value a caller got wrong (metrics/describe.ts), one CHUNK_PAGES (vstate/memory.ts)', () => {
+  // The reader's own describe() names JSON values, not unknown ones.
+  assert.deepEqual(declaring('describe').filter((module) => !module.startsWith('reader/')), ['metrics/describe.ts']);
+  assert.deepEqual(declaring('CHUNK_PAGES'), ['vstate/memory.ts']);
+});

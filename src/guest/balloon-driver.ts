@@ -16,15 +16,11 @@
  *   200 ms. Deflating tells the host first and frees the pages once the buffer is back.
  * - **stats**: one buffer of every tag the driver knows (16 × 10 bytes); when the device hands
  *   it back, it is refilled from the memory model and made available again.
- * - **free page reporting** (Linux `page_reporting`): on `tick()`, every `reportingIntervalMs`,
- *   the 2 MiB free chunks not reported since their last allocation are isolated and sent as
- *   chains of up to 32 device-writable descriptors (one range each); they stay isolated until
- *   the chain comes back, then return to the cold end of the free list.
- * - **free page hinting**: when a configuration change brings a new command id (not STOP 0 or
- *   DONE 1), the driver sends the id in a 4-byte buffer, then free 4 MiB blocks (Linux's
- *   `MAX_PAGE_ORDER` blocks) one per chain, held out of the allocator, as long as the id stays
- *   the same, then STOP (0) — as Linux does; DONE from the host gives the blocks back. Under
- *   memory pressure they are given back first (Linux's shrinker).
+ * - **free page reporting** (`free-page-reporting.ts`): on `tick()`, every
+ *   `reportingIntervalMs`, a chain of the 2 MiB free chunks not reported since their last
+ *   allocation.
+ * - **free page hinting** (`free-page-hinting.ts`): under each new command id of the host, free
+ *   blocks held out of the allocator until DONE, given back first under memory pressure.
  * - **deflate on OOM** (with DEFLATE_ON_OOM): an allocation that finds no free page deflates
  *   256 pages (Linux's OOM notifier) and updates `actual_pages`; the balloon does not grow back
  *   until the target changes.
@@ -38,19 +34,37 @@
  * A device that corrupts a used ring gets the driver's queues marked broken (Linux's
  * `BAD_RING`): the driver stops using the device until `probe()` is called again; a device that
  * sets DEVICE_NEEDS_RESET likewise.
+ *
+ * Everything a probe sets up or holds is its session's (`balloon-session.ts`), dropped whole at
+ * the next probe; the driver keeps its options, its reserved memory and its counters.
  */
-import { PAGE_SIZE, pfnToAddress, type GuestMemory } from '../vstate/memory.js';
-import { BALLOON_CONFIG, BALLOON_FEATURE, HINT_CMD_ID, OOM_DEFLATE_PAGES, PFNS_PER_BUFFER, STAT_SIZE, STAT_TAG, type GuestStats, type StatName } from './balloon-abi.js';
+import {
+  ACTUAL_PAGES_OFFSET,
+  MAX_PAGES_IN_DESC,
+  NUM_PAGES_OFFSET,
+  SIZE_OF_STAT,
+  STAT_TAG,
+  VIRTIO_BALLOON_F_DEFLATE_ON_OOM,
+  VIRTIO_BALLOON_F_FREE_PAGE_HINT,
+  VIRTIO_BALLOON_F_MUST_TELL_HOST,
+  VIRTIO_BALLOON_F_PAGE_REPORTING,
+  VIRTIO_BALLOON_F_STATS_VQ,
+  type BalloonStatName,
+} from '../devices/virtio/balloon/abi.js';
+import { VIRTIO_DEVICE_TYPE } from '../devices/virtio/device.js';
+import { DEVICE_STATUS, INTERRUPT_STATUS } from '../devices/virtio/transport/registers.js';
+import { CHUNK_PAGES, LITTLE_ENDIAN_HOST, PAGE_SIZE, pfnToAddress, type GuestMemory } from '../vstate/memory.js';
+import { BalloonSession, type DeflateRound, type DriverQueue, type SessionQueues } from './balloon-session.js';
 import { DeviceProtocolError, GuestDriverError, ProbeError } from './errors.js';
-import { CHUNK_PAGES, GuestMemoryModel } from './memory-model.js';
-import { MmioDriver } from './mmio-driver.js';
-import { INTERRUPT, STATUS, type MmioRegisterBlock } from './mmio-registers.js';
-import { queueLayout, type VirtqueueDriver } from './virtqueue-driver.js';
+import { FreePageHinting, type HintingActivity, type HintToken } from './free-page-hinting.js';
+import { FreePageReporting, type ReportingActivity, type ReportToken } from './free-page-reporting.js';
+import { GuestMemoryModel } from './memory-model.js';
+import { MmioDriver, type MmioRegisterBlock } from './mmio-driver.js';
+import { queueLayout } from './virtqueue-driver.js';
 import type { Workload } from './workload.js';
 
-const VIRTIO_ID_BALLOON = 5;
-/** Ranges per reporting chain (Linux `PAGE_REPORTING_CAPACITY`). */
-const REPORTING_CAPACITY = 32;
+/** Pages the driver gives back per out-of-memory notification (Linux `VIRTIO_BALLOON_OOM_NR_PAGES`). */
+export const OOM_DEFLATE_PAGES = 256;
 /** Linux's `PAGE_REPORTING_DELAY`: reporting runs at most every 2 s. */
 const DEFAULT_REPORTING_INTERVAL_MS = 2000;
 /** Linux's hint blocks are `MAX_PAGE_ORDER` (10) blocks: 4 MiB of 4 KiB pages. */
@@ -58,15 +72,18 @@ const DEFAULT_HINT_BLOCK_PAGES = 1024;
 /** Firecracker's balloon queues have 256 entries; a larger offer is not needed. */
 const DEFAULT_MAX_QUEUE_SIZE = 256;
 const MAX_QUEUES = 5;
-/** Whether a Uint32Array holds its numbers little-endian, as the balloon's buffers do. */
-const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+/** The bytes of a frame number, and of a hinting command id. */
+const SIZE_OF_U32 = 4;
 
 /** Statistics in the order Linux 6.12's `update_balloon_stats` writes them. */
-const STATS_ORDER: readonly StatName[] = [
+const STATS_ORDER: readonly BalloonStatName[] = [
   'swap_in', 'swap_out', 'major_faults', 'minor_faults', 'oom_kill', 'alloc_stall', 'async_scan', 'direct_scan',
   'async_reclaim', 'direct_reclaim', 'hugetlb_allocations', 'hugetlb_failures', 'free_memory', 'total_memory',
   'available_memory', 'disk_caches',
 ];
+
+/** One statistics report: every statistic the driver knows, with its value (memory in bytes). */
+export type StatsReport = Record<BalloonStatName, number>;
 
 /** The features this driver can use, to turn some off. Each defaults to true. */
 export interface BalloonDriverFeatures {
@@ -107,7 +124,7 @@ export interface SimulatedBalloonDriverOptions {
 }
 
 /** What the driver has done, counted since its construction. */
-export interface BalloonDriverActivity {
+export interface BalloonDriverActivity extends HintingActivity, ReportingActivity {
   inflateBuffers: number;
   inflatedPages: number;
   deflateBuffers: number;
@@ -116,14 +133,6 @@ export interface BalloonDriverActivity {
   oomDeflations: number;
   actualPagesWrites: number;
   statsBuffers: number;
-  reportChains: number;
-  reportedRanges: number;
-  reportedBytes: number;
-  hintRuns: number;
-  hintedRanges: number;
-  hintedBytes: number;
-  /** Hinted blocks given back to the allocator (DONE, or memory pressure). */
-  hintedBlocksReturned: number;
   interrupts: number;
 }
 
@@ -135,31 +144,14 @@ export interface NegotiatedBalloonFeatures {
   readonly pageReporting: boolean;
 }
 
-type Token =
-  | { readonly kind: 'inflate'; readonly pfns: Uint32Array }
-  | { readonly kind: 'deflate'; readonly pfns: Uint32Array; readonly resize: boolean }
-  | { readonly kind: 'stats' }
-  | { readonly kind: 'report'; readonly blocks: readonly number[] }
-  | { readonly kind: 'hint-cmd' }
-  | { readonly kind: 'hint' };
-
-type Role = 'inflate' | 'deflate' | 'stats' | 'hint' | 'report';
-
-interface Queues {
-  readonly inflate: VirtqueueDriver<Token>;
-  readonly deflate: VirtqueueDriver<Token>;
-  readonly stats: VirtqueueDriver<Token> | undefined;
-  readonly hint: VirtqueueDriver<Token> | undefined;
-  readonly report: VirtqueueDriver<Token> | undefined;
-  readonly index: Readonly<Record<Role, number>>;
-}
-
-/** Where the driver's buffers lie in its reserved memory. */
-interface Buffers {
+/** Where the driver's rings and buffers lie in the memory it reserved at its first probe. */
+interface Reserved {
+  readonly base: bigint;
+  readonly queueBytes: number;
   readonly inflatePfns: bigint;
   readonly deflatePfns: bigint;
   readonly stats: bigint;
-  readonly hintCmd: bigint;
+  readonly hintCmdId: bigint;
   readonly hintStop: bigint;
 }
 
@@ -173,42 +165,23 @@ export class SimulatedBalloonDriver {
   readonly #hintBlockPages: number;
   readonly #maxQueueSize: number;
   readonly #schedule: (work: () => void) => void;
-  #reserved: { readonly base: bigint; readonly queueBytes: number; readonly buffers: Buffers } | undefined;
-  #queues: Queues | undefined;
-  #features = 0n;
-  #broken: GuestDriverError | undefined;
-  /** Pages in the balloon, acknowledged by the host; the last pushed is the first deflated. */
-  readonly #balloon: PageStack;
-  /** A round's frame numbers as they go into its buffer (u32 LE). */
+  #reserved: Reserved | undefined;
+  /** The last probe's, or before any probe one that holds nothing; replaced whole by `probe()`. */
+  #session = new BalloonSession(0);
   /**
-   * The frames of the round in flight on each queue (one at a time, as in Linux's `vb->pfns`):
-   * a round's frame numbers are a view of these, kept until its buffer comes back, so a round
-   * allocates no memory of its own.
+   * The frames of a round as they go into its buffer, one array per queue: a round's frame
+   * numbers are a view of these, kept until its buffer comes back, so a round allocates no
+   * memory of its own.
    */
-  readonly #inflateFrames = new Uint32Array(PFNS_PER_BUFFER);
-  readonly #deflateFrames = new Uint32Array(PFNS_PER_BUFFER);
+  readonly #inflateFrames = new Uint32Array(MAX_PAGES_IN_DESC);
+  readonly #deflateFrames = new Uint32Array(MAX_PAGES_IN_DESC);
   /** Frame numbers as the buffer holds them (u32 LE), on a big-endian host only. */
-  readonly #pfnBytes = new Uint8Array(4 * PFNS_PER_BUFFER);
+  readonly #pfnBytes = new Uint8Array(SIZE_OF_U32 * MAX_PAGES_IN_DESC);
   readonly #pfnView = new DataView(this.#pfnBytes.buffer);
-  #inflating: Uint32Array | undefined;
-  #deflating: Uint32Array | undefined;
-  #targetPages = 0;
-  #actualPages = 0;
-  // Work flags, the driver's work queue.
-  #irqPending = false;
-  #resizePending = false;
-  #resizeStalled = false;
-  #statsRefillPending = false;
-  #hintPending = false;
-  #reportPending = false;
+  /** The work loop is running (it does not nest). */
   #running = false;
+  /** A call of `processPending()` is scheduled. */
   #scheduled = false;
-  // Free page hinting state (Linux `cmd_id_received_cache`, `cmd_id_active`, `free_page_list`).
-  #hintCmdStale = false;
-  #hintCmdReceived: number = HINT_CMD_ID.stop;
-  #hintCmdActive: number = HINT_CMD_ID.stop;
-  readonly #hinted: number[] = [];
-  #reporting = false;
   #lastReportMs = -Infinity;
   readonly #activity: BalloonDriverActivity = {
     inflateBuffers: 0, inflatedPages: 0, deflateBuffers: 0, deflatedPages: 0, oomDeflations: 0, actualPagesWrites: 0,
@@ -224,13 +197,12 @@ export class SimulatedBalloonDriver {
       throw new RangeError("SimulatedBalloonDriver: the workload's model must be over the driver's memory");
     }
     this.model = options.workload?.model ?? new GuestMemoryModel(options.memory);
-    this.#balloon = new PageStack(this.model.totalPages);
     const features = options.features ?? {};
-    let wanted = 1n << BigInt(BALLOON_FEATURE.mustTellHost);
-    if (features.statsVq !== false) wanted |= 1n << BigInt(BALLOON_FEATURE.statsVq);
-    if (features.deflateOnOom !== false) wanted |= 1n << BigInt(BALLOON_FEATURE.deflateOnOom);
-    if (features.freePageHint !== false) wanted |= 1n << BigInt(BALLOON_FEATURE.freePageHint);
-    if (features.pageReporting !== false) wanted |= 1n << BigInt(BALLOON_FEATURE.pageReporting);
+    let wanted = 1n << BigInt(VIRTIO_BALLOON_F_MUST_TELL_HOST);
+    if (features.statsVq !== false) wanted |= 1n << BigInt(VIRTIO_BALLOON_F_STATS_VQ);
+    if (features.deflateOnOom !== false) wanted |= 1n << BigInt(VIRTIO_BALLOON_F_DEFLATE_ON_OOM);
+    if (features.freePageHint !== false) wanted |= 1n << BigInt(VIRTIO_BALLOON_F_FREE_PAGE_HINT);
+    if (features.pageReporting !== false) wanted |= 1n << BigInt(VIRTIO_BALLOON_F_PAGE_REPORTING);
     this.#wanted = wanted;
     this.#reportingIntervalMs = options.reportingIntervalMs ?? DEFAULT_REPORTING_INTERVAL_MS;
     this.#hintBlockPages = options.hintBlockPages ?? DEFAULT_HINT_BLOCK_PAGES;
@@ -238,7 +210,7 @@ export class SimulatedBalloonDriver {
     this.#maxQueueSize = options.maxQueueSize ?? DEFAULT_MAX_QUEUE_SIZE;
     this.#schedule = options.schedule ?? queueMicrotask;
     // Linux's shrinker (hinted pages) runs before its OOM notifier (deflate_on_oom).
-    this.model.addReclaimer((pages) => this.#returnHinted(Math.ceil(pages / this.#hintBlockPages)) * this.#hintBlockPages);
+    this.model.addReclaimer((pages) => (this.#session.queues?.hinting?.returnBlocks(Math.ceil(pages / this.#hintBlockPages)) ?? 0) * this.#hintBlockPages);
     this.model.addReclaimer(() => this.#deflateOnOom());
   }
 
@@ -259,7 +231,7 @@ export class SimulatedBalloonDriver {
 
   /** Pages in the balloon, the host acknowledged (what `actual_pages` says). */
   get balloonPages(): number {
-    return this.#balloon.length;
+    return this.#session.balloon.length;
   }
 
   /** Pages held out of the allocator after hinting, until the host says DONE. */
@@ -274,12 +246,12 @@ export class SimulatedBalloonDriver {
 
   /** `num_pages` as last read from the device. */
   get targetPages(): number {
-    return this.#targetPages;
+    return this.#session.targetPages;
   }
 
   /** `actual_pages` as last written to the device. */
   get actualPages(): number {
-    return this.#actualPages;
+    return this.#session.actualPages;
   }
 
   get activity(): Readonly<BalloonDriverActivity> {
@@ -288,29 +260,30 @@ export class SimulatedBalloonDriver {
 
   /** The feature bits accepted at the last probe (0 before). */
   get acceptedFeatures(): bigint {
-    return this.#features;
+    return this.#session.features;
   }
 
   get negotiated(): NegotiatedBalloonFeatures {
+    const session = this.#session;
     return {
-      statsVq: this.#has(BALLOON_FEATURE.statsVq),
-      deflateOnOom: this.#has(BALLOON_FEATURE.deflateOnOom),
-      freePageHint: this.#has(BALLOON_FEATURE.freePageHint),
-      pageReporting: this.#has(BALLOON_FEATURE.pageReporting),
+      statsVq: session.has(VIRTIO_BALLOON_F_STATS_VQ),
+      deflateOnOom: session.has(VIRTIO_BALLOON_F_DEFLATE_ON_OOM),
+      freePageHint: session.has(VIRTIO_BALLOON_F_FREE_PAGE_HINT),
+      pageReporting: session.has(VIRTIO_BALLOON_F_PAGE_REPORTING),
     };
   }
 
   /** Why the driver stopped using the device (a corrupted ring, DEVICE_NEEDS_RESET), if it did. */
   get broken(): GuestDriverError | undefined {
-    return this.#broken;
+    return this.#session.broken;
   }
 
   /** What the driver reports in its statistics buffer now (memory in bytes). */
-  stats(): GuestStats {
+  stats(): StatsReport {
     const events = this.model.events;
     const balloon = this.model.pages('balloon');
     // Without DEFLATE_ON_OOM Linux takes ballooned pages out of the managed total.
-    const total = this.model.totalPages - (this.#has(BALLOON_FEATURE.deflateOnOom) ? 0 : balloon);
+    const total = this.model.totalPages - (this.#session.has(VIRTIO_BALLOON_F_DEFLATE_ON_OOM) ? 0 : balloon);
     const free = this.model.freePages;
     return {
       swap_in: 0,
@@ -341,54 +314,69 @@ export class SimulatedBalloonDriver {
    * go back to the allocator. Throws `ProbeError` (Status then has FAILED).
    */
   probe(): void {
-    this.#forgetSession();
+    this.#session.release(this.model);
+    const session = (this.#session = new BalloonSession(this.model.totalPages));
     const identity = this.#mmio.identify();
-    if (identity.deviceId !== VIRTIO_ID_BALLOON) throw new ProbeError(`device type ${identity.deviceId} is not a balloon (${VIRTIO_ID_BALLOON})`);
+    if (identity.deviceId !== VIRTIO_DEVICE_TYPE.balloon) throw new ProbeError(`device type ${identity.deviceId} is not a balloon (${VIRTIO_DEVICE_TYPE.balloon})`);
     this.#mmio.reset();
-    this.#mmio.addStatus(STATUS.acknowledge);
-    this.#mmio.addStatus(STATUS.driver);
+    this.#mmio.addStatus(DEVICE_STATUS.acknowledge);
+    this.#mmio.addStatus(DEVICE_STATUS.driver);
     try {
-      this.#features = this.#mmio.negotiate(this.#wanted);
-      const reserved = this.#reserve();
-      const roles: Role[] = ['inflate', 'deflate'];
-      if (this.#has(BALLOON_FEATURE.statsVq)) roles.push('stats');
-      if (this.#has(BALLOON_FEATURE.freePageHint)) roles.push('hint');
-      if (this.#has(BALLOON_FEATURE.pageReporting)) roles.push('report');
-      const made = new Map<Role, VirtqueueDriver<Token>>();
-      const index: Record<Role, number> = { inflate: -1, deflate: -1, stats: -1, hint: -1, report: -1 };
-      roles.forEach((role, i) => {
-        const base = reserved.base + BigInt(i * reserved.queueBytes);
-        made.set(role, this.#mmio.setUpQueue<Token>(this.#memory, i, base, reserved.queueBytes, this.#maxQueueSize));
-        index[role] = i;
-      });
-      const inflate = made.get('inflate');
-      const deflate = made.get('deflate');
-      if (inflate === undefined || deflate === undefined) throw new ProbeError('the inflate and deflate queues were not set up');
-      this.#queues = { inflate, deflate, stats: made.get('stats'), hint: made.get('hint'), report: made.get('report'), index };
-      this.#mmio.addStatus(STATUS.driverOk);
+      session.features = this.#mmio.negotiate(this.#wanted);
+      session.queues = this.#setUpQueues(session);
+      this.#mmio.addStatus(DEVICE_STATUS.driverOk);
       const status = this.#mmio.status;
-      if ((status & STATUS.deviceNeedsReset) !== 0 || (status & STATUS.driverOk) === 0) throw new ProbeError(`the device did not start (Status 0x${status.toString(16)})`);
+      if ((status & DEVICE_STATUS.deviceNeedsReset) !== 0 || (status & DEVICE_STATUS.driverOk) === 0) throw new ProbeError(`the device did not start (Status 0x${status.toString(16)})`);
     } catch (error) {
-      this.#queues = undefined;
-      this.#mmio.addStatus(STATUS.failed);
+      session.queues = undefined;
+      this.#mmio.addStatus(DEVICE_STATUS.failed);
       throw error;
     }
-    // The hint stop id, written once (Linux `cmd_id_stop`).
-    this.#memory.writeU32(this.#buffers().hintStop, HINT_CMD_ID.stop);
     this.#run(() => {
-      if (this.#queues?.stats !== undefined) this.#sendStats();
+      if (session.queues?.stats !== undefined) this.#sendStats();
       // Linux: `if (towards_target(vb)) virtballoon_changed(vdev)`.
-      this.#resizePending = true;
-      this.#hintPending = this.#has(BALLOON_FEATURE.freePageHint);
-      this.#hintCmdStale = true;
+      session.pending.resize = true;
+      session.pending.hint = session.has(VIRTIO_BALLOON_F_FREE_PAGE_HINT);
+      session.queues?.hinting?.configChanged();
     });
+  }
+
+  /** Queues inflate, deflate, then stats, hinting and reporting as negotiated, in the reserved memory. */
+  #setUpQueues(session: BalloonSession): SessionQueues {
+    const reserved = this.#reserve();
+    let next = 0;
+    const setUp = <T>(): DriverQueue<T> => {
+      const index = next++;
+      const base = reserved.base + BigInt(index * reserved.queueBytes);
+      return { ring: this.#mmio.setUpQueue<T>(this.#memory, index, base, reserved.queueBytes, this.#maxQueueSize), index };
+    };
+    const inflate = setUp<Uint32Array>();
+    const deflate = setUp<DeflateRound>();
+    const stats = session.has(VIRTIO_BALLOON_F_STATS_VQ) ? setUp<'stats'>() : undefined;
+    const hint = session.has(VIRTIO_BALLOON_F_FREE_PAGE_HINT) ? setUp<HintToken>() : undefined;
+    const report = session.has(VIRTIO_BALLOON_F_PAGE_REPORTING) ? setUp<ReportToken>() : undefined;
+    const context = { mmio: this.#mmio, model: this.model, activity: this.#activity };
+    const hinting =
+      hint === undefined
+        ? undefined
+        : new FreePageHinting({
+            ...context,
+            memory: this.#memory,
+            queue: hint.ring,
+            queueIndex: hint.index,
+            cmdIdBuffer: reserved.hintCmdId,
+            stopBuffer: reserved.hintStop,
+            blockPages: this.#hintBlockPages,
+          });
+    const reporting = report === undefined ? undefined : new FreePageReporting({ ...context, queue: report.ring, queueIndex: report.index });
+    return { inflate, deflate, stats, hinting, reporting };
   }
 
   // ---- Events ------------------------------------------------------------------------------------
 
   /** The device raised its interrupt: the work is scheduled (see the module doc). */
   handleInterrupt(): void {
-    this.#irqPending = true;
+    this.#session.pending.interrupt = true;
     // Scheduled even while the driver runs: a synchronous `schedule` finds it running and leaves
     // the flag to the running loop; a deferred one runs after it.
     if (this.#scheduled) return;
@@ -410,13 +398,14 @@ export class SimulatedBalloonDriver {
    */
   tick(nowMs: number): void {
     this.workload?.tick(nowMs);
-    if (this.#queues === undefined || this.#broken !== undefined) return;
+    const session = this.#session;
+    if (session.queues === undefined || session.broken !== undefined) return;
     // An interrupt the host raised without calling handleInterrupt() is found here.
-    this.#irqPending = true;
-    if (this.#resizeStalled) this.#resizePending = true;
-    if (this.#queues.report !== undefined && nowMs - this.#lastReportMs >= this.#reportingIntervalMs) {
+    session.pending.interrupt = true;
+    if (session.resizeStalled) session.pending.resize = true;
+    if (session.queues.reporting !== undefined && nowMs - this.#lastReportMs >= this.#reportingIntervalMs) {
       this.#lastReportMs = nowMs;
-      this.#reportPending = true;
+      session.pending.report = true;
     }
     this.processPending();
   }
@@ -427,33 +416,35 @@ export class SimulatedBalloonDriver {
     if (this.#running) return;
     this.#running = true;
     try {
-      if (this.#broken === undefined) first();
+      if (this.#session.broken === undefined) first();
       // Bounded, so a device that keeps the driver busy cannot hang the guest: one pass per
       // round of 256 pages, per reporting chain, per interrupt. What is left waits for the next call.
       const passes = 1024 + Math.ceil(this.model.totalPages / 64);
-      for (let pass = 0; this.#broken === undefined && pass < passes; pass++) {
-        if (this.#irqPending) {
-          this.#irqPending = false;
+      for (let pass = 0; this.#session.broken === undefined && pass < passes; pass++) {
+        const session = this.#session;
+        const pending = session.pending;
+        if (pending.interrupt) {
+          pending.interrupt = false;
           this.#serviceInterrupt();
-        } else if (this.#statsRefillPending) {
-          this.#statsRefillPending = false;
+        } else if (pending.statsRefill) {
+          pending.statsRefill = false;
           this.#sendStats();
-        } else if (this.#resizePending) {
-          this.#resizePending = false;
+        } else if (pending.resize) {
+          pending.resize = false;
           this.#resize();
-        } else if (this.#hintPending) {
-          this.#hintPending = false;
-          this.#freePageHintWork();
-        } else if (this.#reportPending) {
-          this.#reportPending = false;
-          this.#reportFreePages();
+        } else if (pending.hint) {
+          pending.hint = false;
+          session.queues?.hinting?.work(() => this.#serviceInterruptMeanwhile());
+        } else if (pending.report) {
+          pending.report = false;
+          if (session.queues?.reporting?.report() === true) pending.report = true;
         } else {
           break;
         }
       }
     } catch (error) {
       if (!(error instanceof GuestDriverError)) throw error;
-      this.#broken = error;
+      this.#session.broken = error;
     } finally {
       this.#running = false;
     }
@@ -461,78 +452,85 @@ export class SimulatedBalloonDriver {
 
   /** Linux `vm_interrupt`: read and acknowledge the causes, then handle each. */
   #serviceInterrupt(): void {
+    const session = this.#session;
     const status = this.#mmio.takeInterrupt();
     if (status === 0) return;
     this.#activity.interrupts++;
-    if ((status & INTERRUPT.usedBuffer) !== 0) this.#reapAll();
-    if ((status & INTERRUPT.configChange) !== 0) {
-      if ((this.#mmio.status & STATUS.deviceNeedsReset) !== 0) {
-        this.#broken = new DeviceProtocolError('the device needs a reset (DEVICE_NEEDS_RESET)');
+    if ((status & INTERRUPT_STATUS.usedBuffer) !== 0) this.#reapAll();
+    if ((status & INTERRUPT_STATUS.configChange) !== 0) {
+      if ((this.#mmio.status & DEVICE_STATUS.deviceNeedsReset) !== 0) {
+        session.broken = new DeviceProtocolError('the device needs a reset (DEVICE_NEEDS_RESET)');
         return;
       }
-      this.#resizePending = true;
-      if (this.#has(BALLOON_FEATURE.freePageHint)) {
-        this.#hintCmdStale = true;
-        this.#hintPending = true;
+      session.pending.resize = true;
+      if (session.has(VIRTIO_BALLOON_F_FREE_PAGE_HINT)) {
+        session.queues?.hinting?.configChanged();
+        session.pending.hint = true;
       }
     }
+  }
+
+  /** For a hinting run: services an interrupt that came meanwhile; whether the device may still be used. */
+  #serviceInterruptMeanwhile(): boolean {
+    const session = this.#session;
+    if (session.pending.interrupt) {
+      session.pending.interrupt = false;
+      this.#serviceInterrupt();
+    }
+    return session.broken === undefined;
   }
 
   #reapAll(): void {
-    const queues = this.#queues;
+    const session = this.#session;
+    const queues = session.queues;
     if (queues === undefined) return;
-    for (const queue of [queues.inflate, queues.deflate, queues.stats, queues.hint, queues.report]) {
-      if (queue !== undefined) this.#reap(queue);
+    this.#reapInflate(queues.inflate);
+    this.#reapDeflate(queues.deflate);
+    if (queues.stats !== undefined) this.#reapStats(queues.stats);
+    queues.hinting?.reap();
+    if (queues.reporting?.reap() === true) session.pending.report = true;
+  }
+
+  #reapInflate(queue: DriverQueue<Uint32Array>): void {
+    const session = this.#session;
+    for (let used = queue.ring.popUsed(); used !== undefined; used = queue.ring.popUsed()) {
+      session.balloon.pushAll(used.token);
+      session.inflating = undefined;
+      this.#writeActual();
+      session.pending.resize = true;
     }
   }
 
-  #reap(queue: VirtqueueDriver<Token>): void {
-    for (let used = queue.popUsed(); used !== undefined; used = queue.popUsed()) {
-      const token = used.token;
-      switch (token.kind) {
-        case 'inflate':
-          this.#balloon.pushAll(token.pfns);
-          this.#inflating = undefined;
-          this.#writeActual();
-          this.#resizePending = true;
-          break;
-        case 'deflate':
-          // Told first, freed once the host has the buffer (VIRTIO_BALLOON_F_MUST_TELL_HOST).
-          for (const pfn of token.pfns) this.model.freePage(pfn, 'balloon');
-          this.#deflating = undefined;
-          this.#writeActual();
-          if (token.resize) this.#resizePending = true;
-          break;
-        case 'stats':
-          this.#statsRefillPending = true;
-          break;
-        case 'report':
-          for (const first of token.blocks) this.model.releaseBlock(first, CHUNK_PAGES, 'reporting', { reported: true });
-          this.#reporting = false;
-          this.#reportPending = true;
-          break;
-        case 'hint-cmd':
-        case 'hint':
-          // Hinted blocks stay out of the allocator until the host says DONE.
-          break;
-      }
+  #reapDeflate(queue: DriverQueue<DeflateRound>): void {
+    const session = this.#session;
+    for (let used = queue.ring.popUsed(); used !== undefined; used = queue.ring.popUsed()) {
+      // Told first, freed once the host has the buffer (VIRTIO_BALLOON_F_MUST_TELL_HOST).
+      for (const pfn of used.token.pfns) this.model.freePage(pfn, 'balloon');
+      session.deflating = undefined;
+      this.#writeActual();
+      if (used.token.resize) session.pending.resize = true;
     }
+  }
+
+  #reapStats(queue: DriverQueue<'stats'>): void {
+    while (queue.ring.popUsed() !== undefined) this.#session.pending.statsRefill = true;
   }
 
   // ---- Inflate and deflate --------------------------------------------------------------------------
 
   /** Linux `update_balloon_size_func`: rounds towards `num_pages` while each is acknowledged. */
   #resize(): void {
-    const queues = this.#queues;
-    if (queues === undefined || this.#inflating !== undefined || this.#deflating !== undefined) return;
-    this.#targetPages = this.#mmio.readConfigU32(BALLOON_CONFIG.numPages);
-    const diff = this.#targetPages - this.#balloon.length;
+    const session = this.#session;
+    const queues = session.queues;
+    if (queues === undefined || session.inflating !== undefined || session.deflating !== undefined) return;
+    session.targetPages = this.#mmio.readConfigU32(NUM_PAGES_OFFSET);
+    const diff = session.targetPages - session.balloon.length;
     if (diff === 0) {
-      this.#resizeStalled = false;
+      session.resizeStalled = false;
       return;
     }
     if (diff > 0) {
-      const wanted = Math.min(diff, PFNS_PER_BUFFER);
+      const wanted = Math.min(diff, MAX_PAGES_IN_DESC);
       const frames = this.#inflateFrames;
       let count = 0;
       while (count < wanted) {
@@ -541,57 +539,61 @@ export class SimulatedBalloonDriver {
         frames[count++] = pfn;
       }
       // Out of puff: Linux sleeps 200 ms and tries again; this driver tries on the next tick.
-      this.#resizeStalled = count < wanted;
+      session.resizeStalled = count < wanted;
       if (count === 0) return;
       const pfns = frames.subarray(0, count);
-      this.#inflating = pfns;
-      this.#tellHost(queues.inflate, queues.index.inflate, this.#buffers().inflatePfns, pfns, { kind: 'inflate', pfns });
+      session.inflating = pfns;
+      this.#tellHost(queues.inflate, this.#reserve().inflatePfns, pfns, pfns);
+      this.#reapInflate(queues.inflate);
       this.#activity.inflateBuffers++;
       this.#activity.inflatedPages += pfns.length;
     } else {
-      this.#resizeStalled = false;
-      this.#leak(Math.min(-diff, PFNS_PER_BUFFER), true);
+      session.resizeStalled = false;
+      this.#leak(Math.min(-diff, MAX_PAGES_IN_DESC), true);
     }
   }
 
   /** Sends up to `count` balloon pages on the deflate queue; returns how many. */
   #leak(count: number, resize: boolean): number {
-    const queues = this.#queues;
-    if (queues === undefined || this.#deflating !== undefined) return 0;
-    const pfns = this.#deflateFrames.subarray(0, Math.min(count, this.#balloon.length));
+    const session = this.#session;
+    const queues = session.queues;
+    if (queues === undefined || session.deflating !== undefined) return 0;
+    const pfns = this.#deflateFrames.subarray(0, Math.min(count, session.balloon.length));
     if (pfns.length === 0) return 0;
-    this.#balloon.popInto(pfns);
-    this.#deflating = pfns;
-    this.#tellHost(queues.deflate, queues.index.deflate, this.#buffers().deflatePfns, pfns, { kind: 'deflate', pfns, resize });
+    session.balloon.popInto(pfns);
+    session.deflating = pfns;
+    this.#tellHost(queues.deflate, this.#reserve().deflatePfns, pfns, { pfns, resize });
+    this.#reapDeflate(queues.deflate);
     this.#activity.deflateBuffers++;
     this.#activity.deflatedPages += pfns.length;
     return pfns.length;
   }
 
-  /** Linux `tell_host`: one buffer of frame numbers, a notification, and a look at the used ring. */
-  #tellHost(queue: VirtqueueDriver<Token>, index: number, buffer: bigint, pfns: Uint32Array, token: Token): void {
+  /** Linux `tell_host`: one buffer of frame numbers and a notification (the caller then looks at the used ring). */
+  #tellHost<T>(queue: DriverQueue<T>, buffer: bigint, pfns: Uint32Array, token: T): void {
     // One write of the whole buffer: on a little-endian host the frames' own bytes are already
     // the u32 LE the device reads.
     let bytes = new Uint8Array(pfns.buffer, pfns.byteOffset, pfns.byteLength);
     if (!LITTLE_ENDIAN_HOST) {
-      for (let i = 0; i < pfns.length; i++) this.#pfnView.setUint32(4 * i, pfns[i] ?? 0, true);
+      for (let i = 0; i < pfns.length; i++) this.#pfnView.setUint32(SIZE_OF_U32 * i, pfns[i] ?? 0, true);
       bytes = this.#pfnBytes.subarray(0, pfns.byteLength);
     }
     this.#memory.write(buffer, bytes);
-    queue.add([{ addr: buffer, len: bytes.length }], token);
-    this.#notify(queue, index);
-    this.#reap(queue);
+    queue.ring.add([{ addr: buffer, len: bytes.length }], token);
+    this.#mmio.kick(queue.ring, queue.index);
   }
 
   #writeActual(): void {
-    this.#actualPages = this.#balloon.length;
-    this.#mmio.writeConfigU32(BALLOON_CONFIG.actualPages, this.#actualPages);
+    const session = this.#session;
+    session.actualPages = session.balloon.length;
+    this.#mmio.writeConfigU32(ACTUAL_PAGES_OFFSET, session.actualPages);
     this.#activity.actualPagesWrites++;
   }
 
   /** Linux's OOM notifier: 256 pages out of the balloon, now. Returns the pages freed. */
   #deflateOnOom(): number {
-    if (!this.#has(BALLOON_FEATURE.deflateOnOom) || this.#running || this.#broken !== undefined) return 0;
+    const session = this.#session;
+    if (!session.has(VIRTIO_BALLOON_F_DEFLATE_ON_OOM) || this.#running || session.broken !== undefined) return 0;
     const before = this.model.freePages;
     // Only the deflation: other pending work (a resize among it) waits for the work loop.
     this.#running = true;
@@ -599,7 +601,7 @@ export class SimulatedBalloonDriver {
       if (this.#leak(OOM_DEFLATE_PAGES, false) > 0) this.#activity.oomDeflations++;
     } catch (error) {
       if (!(error instanceof GuestDriverError)) throw error;
-      this.#broken = error;
+      session.broken = error;
     } finally {
       this.#running = false;
     }
@@ -609,215 +611,36 @@ export class SimulatedBalloonDriver {
   // ---- Statistics ------------------------------------------------------------------------------------
 
   #sendStats(): void {
-    const queues = this.#queues;
-    if (queues?.stats === undefined) return;
+    const queue = this.#session.queues?.stats;
+    if (queue === undefined) return;
     const stats = this.stats();
-    const bytes = new Uint8Array(STAT_SIZE * STATS_ORDER.length);
+    const bytes = new Uint8Array(SIZE_OF_STAT * STATS_ORDER.length);
     const view = new DataView(bytes.buffer);
     STATS_ORDER.forEach((name, i) => {
-      view.setUint16(STAT_SIZE * i, STAT_TAG[name], true);
-      view.setBigUint64(STAT_SIZE * i + 2, BigInt(stats[name]), true);
+      view.setUint16(SIZE_OF_STAT * i, STAT_TAG[name], true);
+      view.setBigUint64(SIZE_OF_STAT * i + 2, BigInt(stats[name]), true);
     });
-    const address = this.#buffers().stats;
+    const address = this.#reserve().stats;
     this.#memory.write(address, bytes);
-    queues.stats.add([{ addr: address, len: bytes.length }], { kind: 'stats' });
+    queue.ring.add([{ addr: address, len: bytes.length }], 'stats');
     this.#activity.statsBuffers++;
-    this.#notify(queues.stats, queues.index.stats);
+    this.#mmio.kick(queue.ring, queue.index);
   }
 
-  // ---- Free page reporting -----------------------------------------------------------------------------
-
-  /** Linux `page_reporting_cycle`: chains of free 2 MiB chunks, each waited for. */
-  #reportFreePages(): void {
-    const queue = this.#queues?.report;
-    const index = this.#queues?.index.report ?? -1;
-    if (queue === undefined || this.#reporting) return;
-    const blocks = this.model.isolateFreeBlocks(CHUNK_PAGES, 'reporting', Math.min(REPORTING_CAPACITY, queue.numFree), { unreportedOnly: true });
-    if (blocks.length === 0) return;
-    this.#reporting = true;
-    const bytes = CHUNK_PAGES * PAGE_SIZE;
-    queue.add(blocks.map((first) => ({ addr: pfnToAddress(first), len: bytes, writable: true })), { kind: 'report', blocks });
-    this.#activity.reportChains++;
-    this.#activity.reportedRanges += blocks.length;
-    this.#activity.reportedBytes += blocks.length * bytes;
-    this.#notify(queue, index);
-    // Its completion (now, or on a later interrupt) queues the next chain.
-    this.#reap(queue);
-  }
-
-  // ---- Free page hinting ------------------------------------------------------------------------------
-
-  /** Linux `virtio_balloon_cmd_id_received`: the config is read again only after a change. */
-  #cmdIdReceived(): number {
-    if (this.#hintCmdStale) {
-      this.#hintCmdStale = false;
-      this.#hintCmdReceived = this.#mmio.readConfigU32(BALLOON_CONFIG.freePageHintCmdId);
-    }
-    return this.#hintCmdReceived;
-  }
-
-  /** Linux `report_free_page_func`. */
-  #freePageHintWork(): void {
-    const received = this.#cmdIdReceived();
-    if (received === HINT_CMD_ID.done) {
-      this.#returnHinted(Infinity);
-    } else if (received !== HINT_CMD_ID.stop && received !== this.#hintCmdActive) {
-      this.#hintRun();
-    }
-  }
-
-  /** Linux `virtio_balloon_report_free_page`: the id, free blocks while it holds, then STOP. */
-  #hintRun(): void {
-    const queue = this.#queues?.hint;
-    const index = this.#queues?.index.hint ?? -1;
-    if (queue === undefined) return;
-    const buffers = this.#buffers();
-    this.#activity.hintRuns++;
-    this.#reap(queue);
-    this.#hintCmdActive = this.#cmdIdReceived();
-    this.#memory.writeU32(buffers.hintCmd, this.#hintCmdActive);
-    queue.add([{ addr: buffers.hintCmd, len: 4 }], { kind: 'hint-cmd' });
-    this.#notify(queue, index);
-    const bytes = this.#hintBlockPages * PAGE_SIZE;
-    for (;;) {
-      // A new id or a stop from the host ends the run (the interrupt is serviced in between).
-      if (this.#irqPending) {
-        this.#irqPending = false;
-        this.#serviceInterrupt();
-        if (this.#broken !== undefined) return;
-      }
-      if (this.#cmdIdReceived() !== this.#hintCmdActive) break;
-      this.#reap(queue);
-      const first = this.model.isolateFreeBlocks(this.#hintBlockPages, 'hinting', 1)[0];
-      if (first === undefined) break;
-      // One entry stays for the stop id.
-      if (queue.numFree > 1) {
-        queue.add([{ addr: pfnToAddress(first), len: bytes, writable: true }], { kind: 'hint' });
-        this.#hinted.push(first);
-        this.#activity.hintedRanges++;
-        this.#activity.hintedBytes += bytes;
-        this.#notify(queue, index);
-      } else {
-        this.model.releaseBlock(first, this.#hintBlockPages, 'hinting');
-        break;
-      }
-    }
-    this.#reap(queue);
-    queue.add([{ addr: buffers.hintStop, len: 4 }], { kind: 'hint-cmd' });
-    this.#notify(queue, index);
-  }
-
-  /** Gives back up to `blocks` hinted blocks to the allocator; returns how many. */
-  #returnHinted(blocks: number): number {
-    let returned = 0;
-    for (; returned < blocks && this.#hinted.length > 0; returned++) {
-      this.model.releaseBlock(this.#hinted.pop() ?? 0, this.#hintBlockPages, 'hinting');
-    }
-    this.#activity.hintedBlocksReturned += returned;
-    return returned;
-  }
-
-  // ---- Plumbing ---------------------------------------------------------------------------------------------
-
-  #notify(queue: VirtqueueDriver<Token>, index: number): void {
-    if (queue.needsNotification()) this.#mmio.notify(index);
-  }
-
-  #has(bit: number): boolean {
-    return (this.#features & (1n << BigInt(bit))) !== 0n;
-  }
+  // ---- Memory ------------------------------------------------------------------------------------------
 
   /** The driver's rings and buffers, reserved from the guest's RAM at the first probe. */
-  #reserve(): { readonly base: bigint; readonly queueBytes: number; readonly buffers: Buffers } {
+  #reserve(): Reserved {
     if (this.#reserved !== undefined) return this.#reserved;
     const queueBytes = Math.ceil(queueLayout(0n, this.#maxQueueSize).bytes / PAGE_SIZE) * PAGE_SIZE;
-    const bufferBytes = 2 * 4 * PFNS_PER_BUFFER + STAT_SIZE * STATS_ORDER.length + 16;
+    const pfnBytes = SIZE_OF_U32 * MAX_PAGES_IN_DESC;
+    const bufferBytes = 2 * pfnBytes + SIZE_OF_STAT * STATS_ORDER.length + 4 * SIZE_OF_U32;
     const pages = (MAX_QUEUES * queueBytes) / PAGE_SIZE + Math.ceil(bufferBytes / PAGE_SIZE);
     const base = pfnToAddress(this.model.reserveContiguous(pages));
-    const at = base + BigInt(MAX_QUEUES * queueBytes);
-    const stats = at + BigInt(2 * 4 * PFNS_PER_BUFFER);
-    const hintCmd = stats + BigInt(STAT_SIZE * STATS_ORDER.length);
-    this.#reserved = {
-      base,
-      queueBytes,
-      buffers: { inflatePfns: at, deflatePfns: at + BigInt(4 * PFNS_PER_BUFFER), stats, hintCmd, hintStop: hintCmd + 4n },
-    };
+    const inflatePfns = base + BigInt(MAX_QUEUES * queueBytes);
+    const stats = inflatePfns + BigInt(2 * pfnBytes);
+    const hintCmdId = stats + BigInt(SIZE_OF_STAT * STATS_ORDER.length);
+    this.#reserved = { base, queueBytes, inflatePfns, deflatePfns: inflatePfns + BigInt(pfnBytes), stats, hintCmdId, hintStop: hintCmdId + BigInt(SIZE_OF_U32) };
     return this.#reserved;
-  }
-
-  #buffers(): Buffers {
-    return this.#reserve().buffers;
-  }
-
-  /** Before a new probe: what the old session held goes back to the allocator. */
-  #forgetSession(): void {
-    for (const pfn of this.#balloon.values()) this.model.freePage(pfn, 'balloon');
-    this.#balloon.clear();
-    for (const pfn of [...(this.#inflating ?? []), ...(this.#deflating ?? [])]) this.model.freePage(pfn, 'balloon');
-    this.#inflating = undefined;
-    this.#deflating = undefined;
-    this.#returnHinted(Infinity);
-    for (let pfn = 0; pfn < this.model.totalPages; pfn += CHUNK_PAGES) {
-      if (this.model.ownerOf(pfn) === 'reporting') this.model.releaseBlock(pfn, CHUNK_PAGES, 'reporting');
-    }
-    this.#queues = undefined;
-    this.#features = 0n;
-    this.#broken = undefined;
-    this.#targetPages = 0;
-    this.#actualPages = 0;
-    this.#irqPending = false;
-    this.#resizePending = false;
-    this.#resizeStalled = false;
-    this.#statsRefillPending = false;
-    this.#hintPending = false;
-    this.#reportPending = false;
-    this.#reporting = false;
-    this.#hintCmdStale = false;
-    this.#hintCmdReceived = HINT_CMD_ID.stop;
-    this.#hintCmdActive = HINT_CMD_ID.stop;
-  }
-}
-
-/**
- * The balloon's page frames, a stack (the last page in is the first deflated) in a typed array
- * sized for the whole guest when the driver is made: a round adds its frames in one copy, and
- * inflating allocates no memory. (Growing it as the balloon grows would make new ArrayBuffers
- * mid-inflation; each counts as external memory, and right after a guest held much of it, V8
- * answers with a full garbage collection there and then.) Like the model's own per-page arrays,
- * it takes address space for every page, host memory only for those the balloon holds. Frame
- * numbers fit 32 bits, as the model's free queue (an Int32Array) and the u32 entries of the
- * inflate buffers require.
- */
-class PageStack {
-  readonly #pages: Uint32Array;
-  #length = 0;
-
-  constructor(capacity: number) {
-    this.#pages = new Uint32Array(capacity);
-  }
-
-  get length(): number {
-    return this.#length;
-  }
-
-  pushAll(pfns: Uint32Array): void {
-    if (this.#length + pfns.length > this.#pages.length) throw new RangeError(`PageStack.pushAll: more than ${this.#pages.length} pages`);
-    this.#pages.set(pfns, this.#length);
-    this.#length += pfns.length;
-  }
-
-  /** Fills `into` with the pages last pushed, the last first, and takes them off. */
-  popInto(into: Uint32Array): void {
-    if (into.length > this.#length) throw new RangeError(`PageStack.popInto: ${into.length} pages wanted, ${this.#length} held`);
-    for (let i = 0; i < into.length; i++) into[i] = this.#pages[--this.#length] ?? 0;
-  }
-
-  /** The pages, oldest first; a view, valid until the stack changes. */
-  values(): Uint32Array {
-    return this.#pages.subarray(0, this.#length);
-  }
-
-  clear(): void {
-    this.#length = 0;
   }
 }

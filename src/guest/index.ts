@@ -2,7 +2,8 @@
  * `vmm-metrics/guest`: a simulated guest for the virtio devices of this project, driving them
  * through their registers and rings as a Linux guest would. `SimulatedBalloonDriver` is Linux's
  * `virtio_balloon` over virtio-mmio; `GuestMemoryModel` and `Workload` are the guest's memory
- * and a program using it.
+ * and a program using it. The balloon's wire format it speaks is `vmm-metrics/balloon`'s, the
+ * register block's `vmm-metrics/virtio`'s.
  *
  * @example
  * ```ts
@@ -18,17 +19,14 @@
  * setInterval(() => { driver.tick(Date.now()); }, 100); // workload, free page reporting, retries
  * ```
  */
-export { SimulatedBalloonDriver } from './balloon-driver.js';
-export type { BalloonDriverActivity, BalloonDriverFeatures, NegotiatedBalloonFeatures, SimulatedBalloonDriverOptions } from './balloon-driver.js';
-export { BALLOON_CONFIG, BALLOON_FEATURE, HINT_CMD_ID, OOM_DEFLATE_PAGES, PFNS_PER_BUFFER, STAT_SIZE, STAT_TAG } from './balloon-abi.js';
-export type { GuestStats, StatName } from './balloon-abi.js';
+export { CHUNK_PAGES } from '../vstate/memory.js';
+export { OOM_DEFLATE_PAGES, SimulatedBalloonDriver } from './balloon-driver.js';
+export type { BalloonDriverActivity, BalloonDriverFeatures, NegotiatedBalloonFeatures, SimulatedBalloonDriverOptions, StatsReport } from './balloon-driver.js';
 export { DeviceProtocolError, GuestDriverError, ProbeError, QueueFullError } from './errors.js';
-export { CHUNK_PAGES, GuestMemoryModel } from './memory-model.js';
+export { GuestMemoryModel } from './memory-model.js';
 export type { PageOwner, Reclaimer, VmEvents } from './memory-model.js';
 export { MmioDriver } from './mmio-driver.js';
-export type { DeviceIdentity } from './mmio-driver.js';
-export { INTERRUPT, MMIO, MMIO_MAGIC, MMIO_VERSION, STATUS, VIRTIO_F_VERSION_1 } from './mmio-registers.js';
-export type { MmioRegisterBlock } from './mmio-registers.js';
+export type { DeviceIdentity, MmioRegisterBlock } from './mmio-driver.js';
 export { DESC_F_NEXT, DESC_F_WRITE, queueLayout, USED_F_NO_NOTIFY, VirtqueueDriver } from './virtqueue-driver.js';
 export type { Buffer, QueueLayout, UsedChain } from './virtqueue-driver.js';
 export { oscillatingWorkingSet, Workload } from './workload.js';

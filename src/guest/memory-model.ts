@@ -14,7 +14,7 @@
  *
  * Every operation is O(1) amortized except the block searches, which walk the chunk counts.
  */
-import { PAGE_SIZE, pfnToAddress, type GuestMemory } from '../vstate/memory.js';
+import { CHUNK_PAGES, PAGE_SIZE, pfnToAddress, type GuestMemory } from '../vstate/memory.js';
 
 /** Who holds a page. */
 export type PageOwner = 'free' | 'workload' | 'balloon' | 'driver' | 'reporting' | 'hinting';
@@ -23,9 +23,6 @@ const OWNERS: readonly PageOwner[] = ['free', 'workload', 'balloon', 'driver', '
 /** Each owner's index in `OWNERS`, the code stored per page (a lookup, not a search, per page allocated). */
 const OWNER_CODE: Readonly<Record<PageOwner, number>> = { free: 0, workload: 1, balloon: 2, driver: 3, reporting: 4, hinting: 5 };
 const FREE = 0;
-
-/** Pages of a 2 MiB chunk, the unit of free page reporting (Linux `pageblock_order` 9, x86). */
-export const CHUNK_PAGES = 512;
 
 /** Gives back up to `pages` pages to the free pool; returns how many it freed. */
 export type Reclaimer = (pages: number) => number;

@@ -17,6 +17,7 @@
  * CPU time is `process.cpuUsage()`, user plus system time of all the process's threads, as
  * `CLOCK_PROCESS_CPUTIME_ID` gives it.
  */
+import { describe } from '../metrics/describe.js';
 import type { LatencyRecorder } from '../metrics/latency.js';
 import { runTimed } from '../metrics/timed.js';
 import type { StoreMetric } from '../metrics/metric.js';
@@ -83,7 +84,7 @@ export class ProcessTimeReporter {
   constructor(options: ProcessTimeReporterOptions = {}) {
     const given: unknown = options;
     if (typeof given !== 'object' || given === null) {
-      throw new TypeError(`ProcessTimeReporter: options must be an object, got ${describe(given)}`);
+      throw new TypeError(`ProcessTimeReporter: options must be an object, got ${describe(given, 'typed')}`);
     }
     this.#startTimeUs = optionalMicros(options.startTimeUs, 'startTimeUs');
     this.#startTimeCpuUs = optionalMicros(options.startTimeCpuUs, 'startTimeCpuUs');
@@ -188,7 +189,7 @@ export function measureLatencyUs<T>(metric: StoreMetric, operation: () => T): T;
 export function measureLatencyUs<T>(metric: StoreMetric, operation: () => T): T | Promise<Awaited<T>> {
   checkStoreMetric(metric, 'measureLatencyUs');
   if (typeof operation !== 'function') {
-    throw new TypeError(`measureLatencyUs: operation must be a function, got ${describe(operation)}`);
+    throw new TypeError(`measureLatencyUs: operation must be a function, got ${describe(operation, 'typed')}`);
   }
   return runTimed(startLatencyUs(metric), operation);
 }
@@ -201,7 +202,7 @@ function checkStoreMetric(metric: unknown, caller: string): asserts metric is St
       : 'sum_us' in metric
         ? ' without a store() method (a latency aggregate records durations itself: use its record() or time())'
         : ' without a store() method';
-    throw new TypeError(`${caller}: metric must be a store metric, got ${describe(metric)}${hint}`);
+    throw new TypeError(`${caller}: metric must be a store metric, got ${describe(metric, 'typed')}${hint}`);
   }
 }
 
@@ -212,15 +213,4 @@ function optionalMicros(value: unknown, option: string): bigint | undefined {
 
 function readClock(read: () => unknown, what: string): bigint {
   return u64ToBigInt(toU64(read(), `ProcessTimeReporter: ${what}`));
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value === 'object') {
-    const name = (value as { name?: unknown }).name;
-    return typeof name === 'string' ? `an object named ${JSON.stringify(name)}` : 'an object';
-  }
-  if (typeof value === 'string') return `the string ${JSON.stringify(value)}`;
-  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return `${typeof value} ${String(value)}`;
-  return typeof value;
 }

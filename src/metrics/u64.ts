@@ -6,6 +6,8 @@
  * that invariant, which lets callers test `value === 0` and take fast paths on `typeof`.
  * Arithmetic wraps modulo 2^64, like Rust's `AtomicU64::fetch_add` in Firecracker.
  */
+import { describe } from './describe.js';
+
 export type U64 = number | bigint;
 
 export const U64_MAX = (1n << 64n) - 1n;
@@ -59,14 +61,7 @@ export function toU64(value: unknown, what: string): U64 {
   }
   if (typeof value === 'bigint') {
     if (value >= 0n && value <= U64_MAX) return normalizeU64(value);
-    throw new RangeError(`${what}: expected an integer from 0 to 2^64-1, got ${value}n`);
+    throw new RangeError(`${what}: expected an integer from 0 to 2^64-1, got ${describe(value)}`);
   }
-  throw new TypeError(`${what}: expected a number or a bigint, got ${describe(value)}`);
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'number') return Object.is(value, -0) ? '-0' : String(value);
-  if (typeof value === 'string') return `the string ${JSON.stringify(value)}`;
-  if (value === null) return 'null';
-  return typeof value;
+  throw new TypeError(`${what}: expected a number or a bigint, got ${describe(value, 'typed')}`);
 }

@@ -12,10 +12,19 @@
 /** The page size of the guest and of the balloon's page frame numbers. */
 export const PAGE_SIZE = 4096;
 const PAGE_SHIFT = 12n;
-/** Pages per 2 MiB chunk and per 1 GiB group, the two levels of the residency counts. */
-const CHUNK_PAGES = 512;
+/**
+ * Pages of a 2 MiB chunk: the first level of the residency counts here (a 1 GiB group is the
+ * second), and the guest's unit of free page reporting (Linux's `pageblock_order` 9 on x86).
+ */
+export const CHUNK_PAGES = 512;
 const GROUP_PAGES = 512 * CHUNK_PAGES;
 const U64_LIMIT = 1n << 64n;
+/**
+ * Whether this host's typed arrays hold their numbers little-endian, as guest memory does
+ * (virtio is little-endian): then a Uint32Array's bytes are copied to or from the guest as they
+ * are, and otherwise swapped.
+ */
+export const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** A guest physical address: a non-negative integer below 2^64, as a number or a bigint. */

@@ -1,11 +1,11 @@
 /** The simulated balloon driver against a scripted device (test/guest/support/fake-balloon.ts). */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { STAT_TAG } from '../../src/devices/virtio/balloon/abi.js';
+import { MMIO_REGISTER } from '../../src/devices/virtio/transport/registers.js';
 import { SimulatedBalloonDriver, type SimulatedBalloonDriverOptions } from '../../src/guest/balloon-driver.js';
-import { STAT_TAG } from '../../src/guest/balloon-abi.js';
 import { DeviceProtocolError, ProbeError } from '../../src/guest/errors.js';
 import { GuestMemoryModel } from '../../src/guest/memory-model.js';
-import { MMIO } from '../../src/guest/mmio-registers.js';
 import { Workload } from '../../src/guest/workload.js';
 import { PAGE_SIZE } from '../../src/vstate/memory.js';
 import { F, FakeBalloon } from './support/fake-balloon.js';
@@ -38,11 +38,11 @@ describe('SimulatedBalloonDriver: probe', () => {
   test('walks the handshake, accepts the offered features it knows, and sets up the queues in order', () => {
     const { fake, driver } = setUp();
     driver.probe();
-    const statusWrites = fake.device.writes().filter(([offset]) => offset === MMIO.status).map(([, value]) => value);
+    const statusWrites = fake.device.writes().filter(([offset]) => offset === MMIO_REGISTER.status).map(([, value]) => value);
     assert.deepEqual(statusWrites, [0, 1, 3, 11, 15]);
     assert.equal(fake.device.driverFeatures, (1n << 32n) | (1n << 1n) | (1n << 2n) | (1n << 3n) | (1n << 5n));
     assert.deepEqual(driver.negotiated, { statsVq: true, deflateOnOom: true, freePageHint: true, pageReporting: true });
-    const selected = fake.device.writes().filter(([offset]) => offset === MMIO.queueSel).map(([, value]) => value);
+    const selected = fake.device.writes().filter(([offset]) => offset === MMIO_REGISTER.queueSel).map(([, value]) => value);
     assert.deepEqual(selected, [0, 1, 2, 3, 4]);
     for (const queue of fake.device.queues) {
       assert.ok(queue.isValid(fake.memory));
@@ -53,8 +53,8 @@ describe('SimulatedBalloonDriver: probe', () => {
     assert.equal(driver.driverPages, 11);
     // The stats buffer is made available after DRIVER_OK: the device holds it.
     assert.equal(fake.on('stats').length, 1);
-    const driverOkAt = fake.device.log.findIndex((a) => a.op === 'write' && a.offset === MMIO.status && a.value === 15);
-    const notifyAt = fake.device.log.findIndex((a) => a.op === 'write' && a.offset === MMIO.queueNotify);
+    const driverOkAt = fake.device.log.findIndex((a) => a.op === 'write' && a.offset === MMIO_REGISTER.status && a.value === 15);
+    const notifyAt = fake.device.log.findIndex((a) => a.op === 'write' && a.offset === MMIO_REGISTER.queueNotify);
     assert.ok(driverOkAt >= 0 && notifyAt > driverOkAt);
   });
 
@@ -72,7 +72,7 @@ describe('SimulatedBalloonDriver: probe', () => {
     Object.assign(fake.device, { status: 0 });
     const refusing = new FakeBalloon({ memoryMiB: 4, features: [] });
     (refusing.device as unknown as { write: (o: number, d: Uint8Array) => void }).write = ((write) => (offset: number, data: Uint8Array) => {
-      if (offset === MMIO.status && (data[0] ?? 0) & 8) data = Uint8Array.of((data[0] ?? 0) & ~8, 0, 0, 0);
+      if (offset === MMIO_REGISTER.status && (data[0] ?? 0) & 8) data = Uint8Array.of((data[0] ?? 0) & ~8, 0, 0, 0);
       write(offset, data);
     })(refusing.device.write.bind(refusing.device));
     const other = new SimulatedBalloonDriver({ mmio: refusing.device, memory: refusing.memory });
@@ -89,7 +89,7 @@ describe('SimulatedBalloonDriver: inflate and deflate', () => {
   test('inflates towards num_pages in buffers of at most 256 frame numbers, writing actual_pages after each', () => {
     const { fake, driver } = setUp();
     driver.probe();
-    const actualWrites = (): number[] => fake.device.log.filter((a) => a.op === 'write' && a.offset === MMIO.config + 4).map((a) => a.value);
+    const actualWrites = (): number[] => fake.device.log.filter((a) => a.op === 'write' && a.offset === MMIO_REGISTER.config + 4).map((a) => a.value);
     fake.setConfig('num_pages', 1000);
     const buffers = fake.on('inflate');
     assert.deepEqual(buffers.map((b) => b.descriptors.length), [1, 1, 1, 1]);
@@ -293,7 +293,7 @@ describe('SimulatedBalloonDriver: free page hinting', () => {
     const original = fake.device.write.bind(fake.device);
     fake.device.write = (offset, data) => {
       original(offset, data);
-      if (offset === MMIO.queueNotify && data[0] === 3 && ++ranges === 3) fake.setConfig('free_page_hint_cmd_id', 0);
+      if (offset === MMIO_REGISTER.queueNotify && data[0] === 3 && ++ranges === 3) fake.setConfig('free_page_hint_cmd_id', 0);
     };
     fake.setConfig('free_page_hint_cmd_id', 9);
     // cmd 9, two blocks, then the STOP from the host is seen: STOP from the guest ends the run.
@@ -358,6 +358,33 @@ describe('SimulatedBalloonDriver: a misbehaving device', () => {
     assert.equal(fake.actualPages, 10);
     fake.setConfig('num_pages', 20);
     assert.equal(fake.actualPages, 20);
+  });
+
+  test('probing again drops the old session whole: its balloon, a round in flight, hinted blocks and a reporting chain go back to the allocator', () => {
+    // Queues of 4: a reporting chain of 4 chunks leaves free blocks for hinting.
+    const { fake, driver } = setUp(ALL, { memoryMiB: 64, reportingIntervalMs: 0, maxQueueSize: 4 });
+    driver.probe();
+    fake.setConfig('num_pages', 300);
+    fake.hold.add('inflate');
+    fake.setConfig('num_pages', 600);
+    fake.hold.add('report');
+    driver.tick(0);
+    fake.setConfig('free_page_hint_cmd_id', 5);
+    const model = driver.model;
+    assert.deepEqual([model.pages('balloon'), driver.balloonPages], [300 + 256, 300], 'a round of 256 is in flight');
+    assert.equal(model.pages('reporting'), 4 * 512);
+    const hintedBlocks = model.pages('hinting') / 1024;
+    assert.ok(hintedBlocks > 0);
+    const returned = driver.activity.hintedBlocksReturned;
+    fake.hold.clear();
+    // The target and the command id settle first, so that the new session has nothing to do.
+    fake.setConfig('num_pages', 0);
+    fake.setConfig('free_page_hint_cmd_id', 0);
+    driver.probe();
+    assert.deepEqual([model.pages('balloon'), model.pages('hinting'), model.pages('reporting')], [0, 0, 0]);
+    assert.equal(driver.freePages, driver.totalPages - driver.driverPages);
+    assert.deepEqual([driver.balloonPages, driver.actualPages, driver.hintedPages], [0, 0, 0]);
+    assert.equal(driver.activity.hintedBlocksReturned - returned, hintedBlocks);
   });
 
   test('DEVICE_NEEDS_RESET with a configuration interrupt stops the driver', () => {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { CHUNK_PAGES, GuestMemoryModel } from '../../src/guest/memory-model.js';
+import { GuestMemoryModel } from '../../src/guest/memory-model.js';
 import { oscillatingWorkingSet, Workload } from '../../src/guest/workload.js';
-import { GuestMemory, PAGE_SIZE } from '../../src/vstate/memory.js';
+import { CHUNK_PAGES, GuestMemory, PAGE_SIZE } from '../../src/vstate/memory.js';
 
 const MiB = 1024 * 1024;
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ProbeError } from '../../src/guest/errors.js';
 import { MmioDriver } from '../../src/guest/mmio-driver.js';
-import { MMIO } from '../../src/guest/mmio-registers.js';
+import { MMIO_REGISTER } from '../../src/devices/virtio/transport/registers.js';
 import { GuestMemory } from '../../src/vstate/memory.js';
 import { FakeMmioDevice, type FakeDeviceOptions } from './support/fake-mmio-device.js';
 
@@ -32,20 +32,20 @@ describe('MmioDriver', () => {
     assert.equal(fake.driverFeatures, accepted);
     assert.equal(fake.status, 1 | 2 | 8);
     assert.deepEqual(fake.writes(), [
-      [MMIO.status, 0],
-      [MMIO.status, 1],
-      [MMIO.status, 3],
-      [MMIO.deviceFeaturesSel, 0],
-      [MMIO.deviceFeaturesSel, 1],
-      [MMIO.driverFeaturesSel, 0],
-      [MMIO.driverFeatures, 0b110],
-      [MMIO.driverFeaturesSel, 1],
-      [MMIO.driverFeatures, 1],
-      [MMIO.status, 11],
+      [MMIO_REGISTER.status, 0],
+      [MMIO_REGISTER.status, 1],
+      [MMIO_REGISTER.status, 3],
+      [MMIO_REGISTER.deviceFeaturesSel, 0],
+      [MMIO_REGISTER.deviceFeaturesSel, 1],
+      [MMIO_REGISTER.driverFeaturesSel, 0],
+      [MMIO_REGISTER.driverFeatures, 0b110],
+      [MMIO_REGISTER.driverFeaturesSel, 1],
+      [MMIO_REGISTER.driverFeatures, 1],
+      [MMIO_REGISTER.status, 11],
     ]);
     // FEATURES_OK is read back after it is written.
     const last = fake.log.at(-1);
-    assert.deepEqual(last, { op: 'read', offset: MMIO.status, value: 11 });
+    assert.deepEqual(last, { op: 'read', offset: MMIO_REGISTER.status, value: 11 });
   });
 
   test('a device that does not keep FEATURES_OK, or offers no VERSION_1, fails the probe', () => {
@@ -70,8 +70,8 @@ describe('MmioDriver', () => {
     assert.ok(device1.ready);
     assert.ok(device1.isValid(fake.memory));
     assert.deepEqual(fake.writes().map(([offset]) => offset), [
-      MMIO.queueSel, MMIO.queueNum, MMIO.queueDescLow, MMIO.queueDescHigh, MMIO.queueDriverLow, MMIO.queueDriverHigh,
-      MMIO.queueDeviceLow, MMIO.queueDeviceHigh, MMIO.queueReady,
+      MMIO_REGISTER.queueSel, MMIO_REGISTER.queueNum, MMIO_REGISTER.queueDescLow, MMIO_REGISTER.queueDescHigh, MMIO_REGISTER.queueDriverLow, MMIO_REGISTER.queueDriverHigh,
+      MMIO_REGISTER.queueDeviceLow, MMIO_REGISTER.queueDeviceHigh, MMIO_REGISTER.queueReady,
     ]);
     assert.throws(() => driver.setUpQueue(fake.memory, 1, 0x2_0000n, 16_384, 256), /already live/);
     assert.throws(() => driver.setUpQueue(fake.memory, 2, 0x2_0000n, 16_384, 256), /QueueNumMax 0/);
@@ -94,9 +94,9 @@ describe('MmioDriver', () => {
     fake.raise(3);
     assert.equal(driver.takeInterrupt(), 3);
     assert.equal(fake.interruptStatus, 0);
-    assert.deepEqual(fake.writes(), [[MMIO.interruptAck, 3]]);
+    assert.deepEqual(fake.writes(), [[MMIO_REGISTER.interruptAck, 3]]);
     driver.notify(1);
-    assert.deepEqual(fake.writes().at(-1), [MMIO.queueNotify, 1]);
+    assert.deepEqual(fake.writes().at(-1), [MMIO_REGISTER.queueNotify, 1]);
   });
 
   test('configuration reads retry while ConfigGeneration moves; writes go to 0x100 + offset', () => {
@@ -106,7 +106,7 @@ describe('MmioDriver', () => {
     fake.tearConfigReads = 2;
     fake.log.length = 0;
     assert.equal(driver.readConfigU32(0), 4096);
-    const generationReads = fake.log.filter((a) => a.offset === MMIO.configGeneration).length;
+    const generationReads = fake.log.filter((a) => a.offset === MMIO_REGISTER.configGeneration).length;
     assert.ok(generationReads >= 4, `read ConfigGeneration ${generationReads} times`);
     driver.writeConfigU32(4, 77);
     assert.equal(fake.configView.getUint32(4, true), 77);

@@ -10,6 +10,11 @@
  *   ends), it uses no indirect table (VIRTIO_F_INDIRECT_DESC is not offered), and every buffer
  *   lies inside guest memory (`MalformedChainError`: the device skips that chain).
  * Each notification thus costs at most `size` chains of at most `size` descriptors.
+ *
+ * Every walk of a chain is this module's. A device that judges the buffers' ranges itself walks
+ * with `{ buffers: false }`, and checks a buffer here (`checkBuffer`) before it reads it: for a
+ * buffer it may skip unread, or a range it only hands to `discardRange` (where outside memory is
+ * a release that failed, not a malformed chain).
  */
 import { GuestMemoryError, type GuestAddress, type GuestMemoryAccess } from '../../vstate/memory.js';
 
@@ -40,6 +45,12 @@ export interface Descriptor {
   readonly writeOnly: boolean;
 }
 
+/** What a walk of a chain checks beyond its structure (indices, length, no indirect table). */
+export interface ChainChecks {
+  /** Whether each buffer must lie inside guest memory. @default true */
+  readonly buffers?: boolean;
+}
+
 /** The available index ran more than a queue's size ahead: the ring cannot be trusted. */
 export class InvalidAvailIndexError extends Error {
   override name = 'InvalidAvailIndexError';
@@ -65,8 +76,11 @@ export class DescriptorChain {
     readonly head: number,
   ) {}
 
-  /** The chain's descriptors, in order, each checked; throws `MalformedChainError`. */
-  descriptors(memory: GuestMemoryAccess): Descriptor[] {
+  /**
+   * The chain's descriptors, in order, each checked; throws `MalformedChainError`. With
+   * `{ buffers: false }` the buffers' ranges are left to the caller.
+   */
+  descriptors(memory: GuestMemoryAccess, checks: ChainChecks = {}): Descriptor[] {
     const size = this.queue.size;
     const out: Descriptor[] = [];
     let index = this.head;
@@ -75,12 +89,7 @@ export class DescriptorChain {
       if (out.length === size) throw new MalformedChainError(`the chain from ${this.head} is longer than the queue (a loop?)`);
       const descriptor = this.queue.readDescriptor(memory, index);
       if ((descriptor.flags & VIRTQ_DESC_F_INDIRECT) !== 0) throw new MalformedChainError(`descriptor ${index} is indirect, which was not offered`);
-      try {
-        memory.checkRange(descriptor.addr, descriptor.len);
-      } catch (error) {
-        if (error instanceof GuestMemoryError) throw new MalformedChainError(`descriptor ${index}: ${error.message}`);
-        throw error;
-      }
+      if (checks.buffers !== false) this.checkBuffer(memory, descriptor);
       out.push(descriptor);
       if ((descriptor.flags & VIRTQ_DESC_F_NEXT) === 0) return out;
       index = descriptor.next;
@@ -89,22 +98,26 @@ export class DescriptorChain {
 
   /**
    * The head descriptor alone, checked as `descriptors()` checks each; throws
-   * `MalformedChainError`. With `{ buffer: false }` its buffer is not checked: for a device that
-   * may skip the buffer unread, and checks it only before it reads.
+   * `MalformedChainError`. With `{ buffers: false }` its buffer is left to the caller: for a
+   * device that may skip it unread, and calls `checkBuffer` only before it reads.
    */
-  headDescriptor(memory: GuestMemoryAccess, options: { readonly buffer?: boolean } = {}): Descriptor {
+  headDescriptor(memory: GuestMemoryAccess, checks: ChainChecks = {}): Descriptor {
     const size = this.queue.size;
     if (this.head >= size) throw new MalformedChainError(`descriptor index ${this.head} is outside the table of ${size}`);
     const descriptor = this.queue.readDescriptor(memory, this.head);
     if ((descriptor.flags & VIRTQ_DESC_F_INDIRECT) !== 0) throw new MalformedChainError(`descriptor ${this.head} is indirect, which was not offered`);
-    if (options.buffer === false) return descriptor;
+    if (checks.buffers !== false) this.checkBuffer(memory, descriptor);
+    return descriptor;
+  }
+
+  /** Checks that `descriptor`'s buffer lies inside guest memory; throws `MalformedChainError`. */
+  checkBuffer(memory: GuestMemoryAccess, descriptor: Descriptor): void {
     try {
       memory.checkRange(descriptor.addr, descriptor.len);
     } catch (error) {
-      if (error instanceof GuestMemoryError) throw new MalformedChainError(`descriptor ${this.head}: ${error.message}`);
+      if (error instanceof GuestMemoryError) throw new MalformedChainError(`descriptor ${descriptor.index}: ${error.message}`);
       throw error;
     }
-    return descriptor;
   }
 }
 

@@ -182,6 +182,19 @@ describe('Queue', () => {
         const chain = queue.pop(memory);
         assert.ok(chain !== undefined);
         assert.throws(() => chain.descriptors(memory), (error: unknown) => error instanceof MalformedChainError && error.name === 'MalformedChainError' && message.test(error.message));
+        // With the buffers left to the device, only the buffer cases pass, and checkBuffer then
+        // finds them as the walk would have.
+        const bufferCase = message.source.startsWith('descriptor 0:');
+        if (bufferCase) {
+          const [descriptor] = chain.descriptors(memory, { buffers: false });
+          assert.ok(descriptor !== undefined);
+          assert.deepEqual(chain.headDescriptor(memory, { buffers: false }), descriptor);
+          assert.throws(() => {
+            chain.checkBuffer(memory, descriptor);
+          }, (error: unknown) => error instanceof MalformedChainError && message.test(error.message));
+        } else {
+          assert.throws(() => chain.descriptors(memory, { buffers: false }), (error: unknown) => error instanceof MalformedChainError && message.test(error.message));
+        }
       });
     }
 
@@ -302,14 +315,14 @@ describe('Queue', () => {
      * The reference: the chain from `head` as the specification describes it, read from the table
      * the test wrote — the indices of its descriptors, or 'malformed'.
      */
-    function referenceWalk(table: readonly RawDescriptor[], head: number, size: number): number[] | 'malformed' {
+    function referenceWalk(table: readonly RawDescriptor[], head: number, size: number, buffers = true): number[] | 'malformed' {
       const out: number[] = [];
       let at = head;
       for (;;) {
         const descriptor = table[at];
         if (at >= size || descriptor === undefined || out.length === size) return 'malformed';
         if ((descriptor.flags & DESC_F_INDIRECT) !== 0) return 'malformed';
-        if (BigInt(descriptor.addr) + BigInt(descriptor.len) > BigInt(MEMORY_SIZE)) return 'malformed';
+        if (buffers && BigInt(descriptor.addr) + BigInt(descriptor.len) > BigInt(MEMORY_SIZE)) return 'malformed';
         out.push(at);
         if ((descriptor.flags & DESC_F_NEXT) === 0) return out;
         at = descriptor.next;
@@ -378,6 +391,10 @@ describe('Queue', () => {
                 assert.deepEqual(d, { index: d.index, addr: BigInt(raw.addr), len: raw.len, flags: raw.flags, next: raw.next, writeOnly: (raw.flags & DESC_F_WRITE) !== 0 });
               }
             }
+            const structure = referenceWalk(s.table, chain.head, s.size, false);
+            const unchecked = guarded('descriptors without buffers', () => chain.descriptors(memory, { buffers: false }));
+            if (structure === 'malformed') assert.ok(unchecked instanceof MalformedChainError, `expected a MalformedChainError, got ${inspect(unchecked)}`);
+            else assert.deepEqual(unchecked instanceof Error ? unchecked : unchecked.map((d) => d.index), structure);
             const headAlone = referenceWalk(s.table.map((d) => ({ ...d, flags: d.flags & ~DESC_F_NEXT })), chain.head, s.size);
             const head = guarded('headDescriptor', () => chain.headDescriptor(memory));
             if (headAlone === 'malformed') assert.ok(head instanceof MalformedChainError);

@@ -50,12 +50,19 @@
  * - A range not aligned to pages, in hinting or reporting, is released as `discardRange` does:
  *   its whole pages freed and its partial edge pages zeroed (Firecracker's `madvise` refuses a
  *   misaligned start and rounds the length up to whole pages).
+ * - `reset()` keeps the host's hinting run and forgets only the guest's command id: afterwards
+ *   `free_page_hint_cmd_id` still reads the run's id (or DONE), `hintingStatus().host_cmd` says
+ *   so, and the next run's id follows the last (`HintingState.reset`). Firecracker's reset sets
+ *   the command to STOP and starts the ids over. A run is the host's, begun and ended through its
+ *   API; a guest resetting its driver does not end it behind the host's back, and a new driver
+ *   that reads the configuration finds the run and may hint under it.
  *
  * A queue notification is processed synchronously, inside `notifyQueue()`, and bounded by the
  * queue: at most `size` chains, each of at most `size` descriptors and 2,048 frame numbers
  * buffered at a time.
  */
-import { GuestMemoryError, PAGE_SIZE, pfnToAddress, type GuestMemoryAccess } from '../../../vstate/memory.js';
+import { describe } from '../../../metrics/describe.js';
+import { GuestMemoryError, LITTLE_ENDIAN_HOST, PAGE_SIZE, pfnToAddress, type GuestMemoryAccess } from '../../../vstate/memory.js';
 import {
   DeviceActivationError,
   VIRTIO_DEVICE_TYPE,
@@ -65,15 +72,19 @@ import {
   type InterruptLine,
   type VirtioDevice,
 } from '../device.js';
+import { InvalidAvailIndexError, MalformedChainError, type DescriptorChain, type Queue } from '../queue.js';
 import {
-  InvalidAvailIndexError,
-  MalformedChainError,
-  VIRTQ_DESC_F_INDIRECT,
-  VIRTQ_DESC_F_NEXT,
-  type Descriptor,
-  type DescriptorChain,
-  type Queue,
-} from '../queue.js';
+  ACTUAL_PAGES_OFFSET,
+  BALLOON_CONFIG_SPACE_SIZE,
+  FREE_PAGE_HINT_CMD_ID_OFFSET,
+  MAX_PAGES_IN_DESC,
+  NUM_PAGES_OFFSET,
+  SIZE_OF_STAT,
+  VIRTIO_BALLOON_F_DEFLATE_ON_OOM,
+  VIRTIO_BALLOON_F_FREE_PAGE_HINT,
+  VIRTIO_BALLOON_F_PAGE_REPORTING,
+  VIRTIO_BALLOON_F_STATS_VQ,
+} from './abi.js';
 import {
   BalloonInterruptError,
   DeviceNotActiveError,
@@ -83,8 +94,9 @@ import {
   StatisticsStateChangeError,
   TooMuchMemoryRequestedError,
 } from './errors.js';
+import { HintingState, type HintingStatus, type StartHintingCmd } from './hinting.js';
 import { METRICS, type BalloonDeviceMetrics } from './metrics.js';
-import { MAX_STATS_DESC_LEN, SIZE_OF_STAT, updateWithStats, type BalloonStats, type GuestStats } from './stats.js';
+import { MAX_STATS_DESC_LEN, updateWithStats, type BalloonStats, type ReceivedStats } from './stats.js';
 import { compactPageFrameNumbers } from './util.js';
 
 /** Firecracker's balloon configuration (its API's field names). */
@@ -115,38 +127,10 @@ export interface BalloonOptions {
   readonly metrics?: BalloonDeviceMetrics;
 }
 
-/** `startHinting()`'s command (Firecracker's `StartHintingCmd`). */
-export interface StartHintingCmd {
-  /** Answer the guest's STOP with DONE, so that it may reuse the hinted pages. @default true */
-  readonly acknowledge_on_stop?: boolean;
-}
-
-/** `hintingStatus()` (Firecracker's `HintingStatus`). */
-export interface HintingStatus {
-  /** The command the host last requested: a run's id, or STOP (0) / DONE (1). */
-  host_cmd: number;
-  /** The command id the guest last sent; null before it sent one. */
-  guest_cmd: number | null;
-}
-
-/** Feature bits of the balloon (virtio 1.2, 5.5.3). */
-export const VIRTIO_BALLOON_F_STATS_VQ = 1;
-export const VIRTIO_BALLOON_F_DEFLATE_ON_OOM = 2;
-export const VIRTIO_BALLOON_F_FREE_PAGE_HINT = 3;
-export const VIRTIO_BALLOON_F_PAGE_REPORTING = 5;
-
-/** Hinting commands: the guest's "finished", the host's "release the hinted pages". Run ids start at 2. */
-export const FREE_PAGE_HINT_STOP = 0;
-export const FREE_PAGE_HINT_DONE = 1;
-
 /** Firecracker's `FIRECRACKER_MAX_QUEUE_SIZE`, the size of every balloon queue. */
 export const BALLOON_QUEUE_SIZE = 256;
-/** The configuration space: `num_pages`, `actual_pages`, `free_page_hint_cmd_id`, u32 LE each. */
-export const BALLOON_CONFIG_SPACE_SIZE = 12;
 /** 4 KiB pages in a MiB. */
 export const MIB_TO_4K_PAGES = 256;
-/** The most frame numbers one inflate descriptor may carry (Firecracker's `MAX_PAGES_IN_DESC`). */
-export const MAX_PAGES_IN_DESC = 256;
 /** Frame numbers gathered before they are compacted and released (a multiple of `MAX_PAGES_IN_DESC`). */
 export const MAX_PAGE_COMPACT_BUFFER = 2048;
 
@@ -155,9 +139,6 @@ const U32_MAX = 0xffff_ffff;
 const U16_MAX = 0xffff;
 /** The largest `amount_mib` whose page count fits `num_pages` (Firecracker: `u32::MAX / MIB_TO_4K_PAGES`). */
 const MAX_AMOUNT_MIB = Math.floor(U32_MAX / MIB_TO_4K_PAGES);
-const ACTUAL_PAGES_OFFSET = 4;
-/** Whether a Uint32Array holds its numbers little-endian, as the guest writes them. */
-const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 type QueueRole = 'inflate' | 'deflate' | 'stats' | 'hinting' | 'reporting';
 
@@ -186,7 +167,8 @@ export class Balloon implements VirtioDevice {
   #ackedFeatures = 0n;
   #numPages: number;
   #actualPages = 0;
-  #freePageHintCmdId = FREE_PAGE_HINT_STOP;
+  /** Free page hinting's state; `free_page_hint_cmd_id` reads its host command. */
+  readonly #hinting = new HintingState();
 
   #active: Active | undefined;
   /** Set when the guest corrupted a ring: nothing is served until `reset()`. */
@@ -194,18 +176,12 @@ export class Balloon implements VirtioDevice {
   #statsTimer: NodeJS.Timeout | undefined;
   /** The stats buffer held until the next polling tick (Firecracker's `stats_desc_index`). */
   #statsDescIndex: number | undefined;
-  readonly #latestStats: GuestStats = {};
+  readonly #latestStats: ReceivedStats = {};
   readonly #pfnBuffer = new Uint32Array(MAX_PAGE_COMPACT_BUFFER);
   readonly #pfnBytes = new Uint8Array(this.#pfnBuffer.buffer);
   readonly #pfnView = new DataView(this.#pfnBuffer.buffer);
   readonly #configSpace = new Uint8Array(BALLOON_CONFIG_SPACE_SIZE);
   readonly #configView = new DataView(this.#configSpace.buffer);
-
-  /** Free page hinting (Firecracker's `HintingState`). */
-  #hostCmd = FREE_PAGE_HINT_STOP;
-  #lastCmdId = FREE_PAGE_HINT_STOP;
-  #guestCmd: number | undefined;
-  #acknowledgeOnFinish = false;
 
   constructor(config: BalloonConfig, options: BalloonOptions = {}) {
     const { amount_mib, deflate_on_oom, stats_polling_interval_s } = config;
@@ -218,7 +194,7 @@ export class Balloon implements VirtioDevice {
       ['free_page_hinting', free_page_hinting],
       ['free_page_reporting', free_page_reporting],
     ] as const) {
-      if (typeof value !== 'boolean') throw new InvalidBalloonConfigError(`${name} must be a boolean, got ${describe(value)}`);
+      if (typeof value !== 'boolean') throw new InvalidBalloonConfigError(`${name} must be a boolean, got ${describe(value, 'literal')}`);
     }
     this.#metrics = options.metrics ?? METRICS;
     this.#deflateOnOom = deflate_on_oom;
@@ -349,7 +325,8 @@ export class Balloon implements VirtioDevice {
     this.#ackedFeatures = 0n;
     this.#statsDescIndex = undefined;
     this.#actualPages = 0;
-    this.#guestCmd = undefined;
+    // The host's hinting run outlives a reset (see the differences from Firecracker above).
+    this.#hinting.reset();
   }
 
   // ---- host API -------------------------------------------------------------------------
@@ -394,25 +371,24 @@ export class Balloon implements VirtioDevice {
   startHinting(cmd: StartHintingCmd = {}): void {
     if (!this.#freePageHinting) throw new HintingNotEnabledError();
     const acknowledge = cmd.acknowledge_on_stop ?? true;
-    if (typeof acknowledge !== 'boolean') throw new InvalidBalloonConfigError(`acknowledge_on_stop must be a boolean, got ${describe(acknowledge)}`);
+    if (typeof acknowledge !== 'boolean') throw new InvalidBalloonConfigError(`acknowledge_on_stop must be a boolean, got ${describe(acknowledge, 'literal')}`);
     const active = this.#requireActive();
-    let cmdId = (this.#lastCmdId + 1) % (U32_MAX + 1);
-    if (cmdId <= FREE_PAGE_HINT_DONE) cmdId = 2;
-    this.#acknowledgeOnFinish = acknowledge;
-    this.#lastCmdId = cmdId;
-    this.#updateFreePageHintCmd(active, cmdId);
+    this.#hinting.start(acknowledge);
+    this.#raiseConfig(active);
   }
 
   /** The host's last command and the guest's last command id. */
   hintingStatus(): HintingStatus {
     if (!this.#freePageHinting) throw new HintingNotEnabledError();
-    return { host_cmd: this.#hostCmd, guest_cmd: this.#guestCmd ?? null };
+    return this.#hinting.status();
   }
 
   /** Ends the hinting run (DONE): the guest may use the hinted pages again. */
   stopHinting(): void {
     if (!this.#freePageHinting) throw new HintingNotEnabledError();
-    this.#updateFreePageHintCmd(this.#requireActive(), FREE_PAGE_HINT_DONE);
+    const active = this.#requireActive();
+    this.#hinting.finish();
+    this.#raiseConfig(active);
   }
 
   config(): BalloonConfigState {
@@ -496,7 +472,7 @@ export class Balloon implements VirtioDevice {
         try {
           // Its buffer is checked only if it is read: a descriptor Firecracker skips unread
           // (write-only, a length not of whole frame numbers, too many) moves no metric.
-          descriptor = chain.headDescriptor(memory, { buffer: false });
+          descriptor = chain.headDescriptor(memory, { buffers: false });
         } catch (error) {
           this.#rejectChain(active, queue, chain, error);
           needsInterrupt = true;
@@ -510,9 +486,9 @@ export class Balloon implements VirtioDevice {
               break;
             }
             try {
-              memory.checkRange(descriptor.addr, descriptor.len);
+              chain.checkBuffer(memory, descriptor);
             } catch (error) {
-              this.#rejectChain(active, queue, chain, new MalformedChainError(`descriptor ${chain.head}: ${(error as Error).message}`));
+              this.#rejectChain(active, queue, chain, error);
               needsInterrupt = true;
               continue;
             }
@@ -600,25 +576,21 @@ export class Balloon implements VirtioDevice {
 
   #processHinting(active: Active, queue: Queue): void {
     const { memory } = active;
+    const hinting = this.#hinting;
     // Ranges are judged against the command the host had when the notification came.
-    const hostCmd = this.#hostCmd;
+    const hostCmd = hinting.hostCmd;
     let needsInterrupt = false;
     let complete = false;
     for (let chain = this.#pop(active, queue); chain !== undefined; chain = this.#pop(active, queue)) {
       try {
-        for (const descriptor of chainDescriptors(memory, chain)) {
+        // A range outside guest memory is a release that fails, not a malformed chain.
+        for (const descriptor of chain.descriptors(memory, { buffers: false })) {
           // A command id is always 4 bytes; a page range never is (Linux hints 4 MiB blocks).
           if (descriptor.len === SIZE_OF_U32) {
-            const cmd = memory.readU32(descriptor.addr);
-            this.#guestCmd = cmd;
-            // DONE is the host's to send; from the guest it is taken as a STOP.
-            complete = cmd === FREE_PAGE_HINT_STOP || cmd === FREE_PAGE_HINT_DONE;
+            complete = hinting.receive(memory.readU32(descriptor.addr));
             continue;
           }
-          // After DONE (or before any run), hints still in flight are dropped.
-          if (hostCmd === FREE_PAGE_HINT_DONE || hostCmd === FREE_PAGE_HINT_STOP) continue;
-          // A range before any command id, or from an earlier run.
-          if (this.#guestCmd === undefined || this.#guestCmd !== hostCmd) continue;
+          if (!hinting.releases(hostCmd)) continue;
           this.#metrics.free_page_hint_count.inc();
           if (this.#discard(memory, descriptor.addr, descriptor.len, 'hinting')) this.#metrics.free_page_hint_freed.add(descriptor.len);
           else this.#metrics.free_page_hint_fails.inc();
@@ -632,9 +604,10 @@ export class Balloon implements VirtioDevice {
       needsInterrupt = true;
     }
     if (needsInterrupt) this.#signalUsedQueue(active);
-    if (complete && this.#acknowledgeOnFinish) {
+    if (complete && hinting.acknowledgeOnFinish) {
+      hinting.finish();
       try {
-        this.#updateFreePageHintCmd(active, FREE_PAGE_HINT_DONE);
+        this.#raiseConfig(active);
       } catch {
         this.#metrics.event_fails.inc();
       }
@@ -647,7 +620,8 @@ export class Balloon implements VirtioDevice {
     for (let chain = this.#pop(active, queue); chain !== undefined; chain = this.#pop(active, queue)) {
       let descriptors;
       try {
-        descriptors = chainDescriptors(memory, chain);
+        // A range outside guest memory is a release that fails, not a malformed chain.
+        descriptors = chain.descriptors(memory, { buffers: false });
       } catch (error) {
         this.#rejectChain(active, queue, chain, error);
         needsInterrupt = true;
@@ -708,50 +682,22 @@ export class Balloon implements VirtioDevice {
     }
   }
 
-  #updateFreePageHintCmd(active: Active, cmdId: number): void {
-    this.#hostCmd = cmdId;
-    this.#freePageHintCmdId = cmdId;
-    this.#raiseConfig(active);
-  }
-
   /**
    * The configuration space as it is now, in one buffer the device keeps (the driver reads it a
    * few times per inflate round); valid until the next call.
    */
   #configBytes(): Uint8Array {
     const view = this.#configView;
-    view.setUint32(0, this.#numPages, true);
+    view.setUint32(NUM_PAGES_OFFSET, this.#numPages, true);
     view.setUint32(ACTUAL_PAGES_OFFSET, this.#actualPages, true);
-    view.setUint32(8, this.#freePageHintCmdId, true);
+    view.setUint32(FREE_PAGE_HINT_CMD_ID_OFFSET, this.#hinting.hostCmd, true);
     return this.#configSpace;
-  }
-}
-
-/**
- * The descriptors of a hinting or reporting chain, checked as `DescriptorChain.descriptors()`
- * checks them (indices inside the table, no loop, nothing indirect) except that a buffer outside
- * guest memory is left for the caller: for these queues it is a range that cannot be released,
- * counted in `free_page_*_fails` as Firecracker counts a failed `discard_range`, not a malformed
- * chain.
- */
-function chainDescriptors(memory: GuestMemoryAccess, chain: DescriptorChain): Descriptor[] {
-  const queue = chain.queue;
-  const out: Descriptor[] = [];
-  let index = chain.head;
-  for (;;) {
-    if (index >= queue.size) throw new MalformedChainError(`descriptor index ${index} is outside the table of ${queue.size}`);
-    if (out.length === queue.size) throw new MalformedChainError(`the chain from ${chain.head} is longer than the queue (a loop?)`);
-    const descriptor = queue.readDescriptor(memory, index);
-    if ((descriptor.flags & VIRTQ_DESC_F_INDIRECT) !== 0) throw new MalformedChainError(`descriptor ${index} is indirect, which was not offered`);
-    out.push(descriptor);
-    if ((descriptor.flags & VIRTQ_DESC_F_NEXT) === 0) return out;
-    index = descriptor.next;
   }
 }
 
 function checkAmountMib(value: unknown): asserts value is number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-    throw new InvalidBalloonConfigError(`amount_mib must be a whole number of MiB, got ${describe(value)}`);
+    throw new InvalidBalloonConfigError(`amount_mib must be a whole number of MiB, got ${describe(value, 'literal')}`);
   }
   // num_pages is a u32 (Firecracker's `mib_to_pages`).
   if (value > MAX_AMOUNT_MIB) throw new TooMuchMemoryRequestedError(MAX_AMOUNT_MIB);
@@ -759,10 +705,6 @@ function checkAmountMib(value: unknown): asserts value is number {
 
 function checkInterval(value: unknown): asserts value is number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > U16_MAX) {
-    throw new InvalidBalloonConfigError(`stats_polling_interval_s must be an integer from 0 to ${U16_MAX}, got ${describe(value)}`);
+    throw new InvalidBalloonConfigError(`stats_polling_interval_s must be an integer from 0 to ${U16_MAX}, got ${describe(value, 'literal')}`);
   }
-}
-
-function describe(value: unknown): string {
-  return typeof value === 'string' ? JSON.stringify(value) : typeof value === 'bigint' ? `${value}n` : String(value);
 }

@@ -1,24 +1,30 @@
 /**
- * `vmm-metrics/balloon`: the virtio-balloon device (`Balloon`) and its metrics group
+ * `vmm-metrics/balloon`: the virtio-balloon device (`Balloon`), its wire format (feature bits,
+ * configuration offsets, hinting command ids, statistic tags), and its metrics group
  * (`BalloonDeviceMetrics`, and `METRICS`, the process-wide instance the device counts in unless
  * it is given a VM's own).
  */
 export { BalloonDeviceMetrics, METRICS } from './metrics.js';
 export {
-  Balloon,
+  ACTUAL_PAGES_OFFSET,
   BALLOON_CONFIG_SPACE_SIZE,
-  BALLOON_QUEUE_SIZE,
+  FREE_PAGE_HINT_CMD_ID_OFFSET,
   FREE_PAGE_HINT_DONE,
   FREE_PAGE_HINT_STOP,
-  MAX_PAGE_COMPACT_BUFFER,
   MAX_PAGES_IN_DESC,
-  MIB_TO_4K_PAGES,
+  NUM_PAGES_OFFSET,
+  SIZE_OF_STAT,
+  STAT_TAG,
+  STAT_TAGS,
   VIRTIO_BALLOON_F_DEFLATE_ON_OOM,
   VIRTIO_BALLOON_F_FREE_PAGE_HINT,
+  VIRTIO_BALLOON_F_MUST_TELL_HOST,
   VIRTIO_BALLOON_F_PAGE_REPORTING,
   VIRTIO_BALLOON_F_STATS_VQ,
-} from './device.js';
-export type { BalloonConfig, BalloonConfigState, BalloonOptions, HintingStatus, StartHintingCmd } from './device.js';
+} from './abi.js';
+export type { BalloonStatName } from './abi.js';
+export { Balloon, BALLOON_QUEUE_SIZE, MAX_PAGE_COMPACT_BUFFER, MIB_TO_4K_PAGES } from './device.js';
+export type { BalloonConfig, BalloonConfigState, BalloonOptions } from './device.js';
 export {
   BalloonError,
   BalloonInterruptError,
@@ -29,5 +35,5 @@ export {
   StatisticsStateChangeError,
   TooMuchMemoryRequestedError,
 } from './errors.js';
-export { STAT_TAGS } from './stats.js';
-export type { BalloonStatName, BalloonStats, GuestStats } from './stats.js';
+export type { HintingStatus, StartHintingCmd } from './hinting.js';
+export type { BalloonStats, ReceivedStats } from './stats.js';

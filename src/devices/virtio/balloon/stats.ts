@@ -1,38 +1,12 @@
 /**
- * The guest's memory statistics (virtio 1.2, 5.5.6.3): the stats buffer is an array of 10-byte
- * entries `{tag: u16, val: u64}`, little-endian, packed. Tags 0–15 are those Linux defines in
- * `include/uapi/linux/virtio_balloon.h` (10–15 since Linux 6.12); the names are Firecracker's
- * `BalloonStats` fields, which are also its API's wire names.
+ * The guest's memory statistics (virtio 1.2, 5.5.6.3) as the device reads them: the stats buffer
+ * is an array of `{tag, val}` entries, their tags and layout in `abi.ts`.
  *
  * Values are exact u64, as the library's metrics are (`U64`): a number up to 2^53 − 1, a bigint
  * above — a guest may report any 64-bit value, and Firecracker's API returns it as it came.
  */
 import { normalizeU64, type U64 } from '../../../metrics/u64.js';
-
-/** The statistic each tag carries, indexed by tag. */
-export const STAT_TAGS = [
-  'swap_in',
-  'swap_out',
-  'major_faults',
-  'minor_faults',
-  'free_memory',
-  'total_memory',
-  'available_memory',
-  'disk_caches',
-  'hugetlb_allocations',
-  'hugetlb_failures',
-  'oom_kill',
-  'alloc_stall',
-  'async_scan',
-  'direct_scan',
-  'async_reclaim',
-  'direct_reclaim',
-] as const;
-
-export type BalloonStatName = (typeof STAT_TAGS)[number];
-
-/** The size of one `{tag, val}` entry (packed, so 10 and not 16). */
-export const SIZE_OF_STAT = 10;
+import { SIZE_OF_STAT, STAT_TAGS, type BalloonStatName } from './abi.js';
 
 /**
  * At most this many entries are parsed from one buffer (Firecracker's `MAX_STATS_TAGS`): Linux
@@ -44,11 +18,11 @@ export const MAX_STATS_TAGS = 256;
 /** The longest stats buffer that is parsed, in bytes; a longer one is held but not read. */
 export const MAX_STATS_DESC_LEN = MAX_STATS_TAGS * SIZE_OF_STAT;
 
-/** The statistics the guest has sent so far; a tag it never sent is absent. */
-export type GuestStats = { -readonly [K in BalloonStatName]?: U64 };
+/** The statistics the device has received from the guest so far; a tag it never sent is absent. */
+export type ReceivedStats = { -readonly [K in BalloonStatName]?: U64 };
 
 /** What `Balloon.latestStats()` returns: the balloon's size, then the guest's statistics. */
-export interface BalloonStats extends GuestStats {
+export interface BalloonStats extends ReceivedStats {
   /** The target size of the balloon, in 4 KiB pages. */
   target_pages: number;
   /** The number of 4 KiB pages the device is currently holding. */
@@ -64,7 +38,7 @@ export interface BalloonStats extends GuestStats {
  * kernel's) as current Firecracker does; returns how many it skipped, each a
  * `stats_update_fails`.
  */
-export function updateWithStats(stats: GuestStats, bytes: Uint8Array): number {
+export function updateWithStats(stats: ReceivedStats, bytes: Uint8Array): number {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let unknown = 0;
   for (let at = 0; at + SIZE_OF_STAT <= bytes.length; at += SIZE_OF_STAT) {

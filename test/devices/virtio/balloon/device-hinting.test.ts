@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FREE_PAGE_HINT_DONE, FREE_PAGE_HINT_STOP } from '../../../../src/devices/virtio/balloon/device.js';
+import { FREE_PAGE_HINT_DONE, FREE_PAGE_HINT_STOP } from '../../../../src/devices/virtio/balloon/abi.js';
 import { PAGE_SIZE } from '../../../../src/vstate/memory.js';
-import { activated, counts, DATA_BASE, expected, filledWith, MEMORY_MIB, MIB, put, touchPages, used, type Harness } from './device-setup.js';
+import { activate, activated, counts, DATA_BASE, expected, filledWith, MEMORY_MIB, MIB, put, touchPages, used, type Harness } from './device-setup.js';
 import type { BufferSpec } from '../support/index.js';
 
 /** No stats queue: hinting follows deflate. */
@@ -186,4 +186,18 @@ test('reset forgets the guest’s command id; the host’s run stays', () => {
   send(h, [cmd(h, 2)]);
   h.balloon.reset();
   assert.deepEqual(h.balloon.hintingStatus(), { host_cmd: 2, guest_cmd: null });
+});
+
+test('reset keeps the host’s run (device.ts, differences from Firecracker): the configuration still reads its id, a new driver hints under it, the next run’s id follows', () => {
+  const h = hinting({ acknowledge_on_stop: false });
+  send(h, [cmd(h, 2)]);
+  h.balloon.reset();
+  assert.equal(configCmdId(h), 2);
+  activate(h);
+  assert.equal(send(h, [cmd(h, 2), RANGE]), 4 * PAGE_SIZE);
+  send(h, [cmd(h, FREE_PAGE_HINT_STOP)]);
+  assert.equal(configCmdId(h), 2, 'the run’s acknowledge_on_stop: false stays too');
+  h.balloon.startHinting();
+  assert.equal(configCmdId(h), 3);
+  assert.deepEqual(h.balloon.hintingStatus(), { host_cmd: 3, guest_cmd: FREE_PAGE_HINT_STOP });
 });

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { STAT_TAGS, MAX_STATS_DESC_LEN, SIZE_OF_STAT } from '../../../../src/devices/virtio/balloon/stats.js';
+import { SIZE_OF_STAT, STAT_TAGS } from '../../../../src/devices/virtio/balloon/abi.js';
+import { MAX_STATS_DESC_LEN } from '../../../../src/devices/virtio/balloon/stats.js';
 import { activated, counts, DATA_BASE, expected, MEMORY_MIB, MIB, put, used, type Harness } from './device-setup.js';
 
 const STATS = 2;
