@@ -21,6 +21,10 @@
  *   translated from `start … end − 1`, after the device wrote there (`cpu.write_blob` does the
  *   same).
  * - `cpu.devices.virtio_balloon`: v86's own balloon, created only with `virtio_balloon: true`.
+ * - `emulator.v86.do_tick()`, `.next_tick(t)`, `.stop()` (`main.js`): one slice of the emulator's
+ *   run, scheduling the next (`setImmediate`/`setTimeout` in Node); `stop()` sets a flag the next
+ *   slice acts on ('emulator-stopped'). A slice that throws (v86 panicked: a Rust panic is a
+ *   WebAssembly `unreachable`) schedules no next one; replaced, the slice's error is caught.
  */
 import { createRequire } from 'node:module';
 import { V86InternalsError } from './errors.js';
@@ -77,6 +81,16 @@ export interface V86Cpu {
   jit_dirty_cache(start: number, end: number): void;
 }
 
+/** The emulator's run loop (`emulator.v86`, v86's `main.js`). */
+export interface V86Main {
+  readonly cpu: V86Cpu;
+  /** Between `run()` and the slice that saw `stop()`. */
+  readonly running: boolean;
+  do_tick(): void;
+  next_tick(t: number): void;
+  stop(): void;
+}
+
 /** The installed v86's version, from its package.json, or undefined if it cannot be read. */
 export function installedV86Version(): string | undefined {
   try {
@@ -114,7 +128,15 @@ export function v86Cpu(emulator: unknown): V86Cpu {
   if (typeof length !== 'number' || length === 0 || !(property(mem8, 'buffer') instanceof ArrayBuffer || property(mem8, 'buffer') instanceof SharedArrayBuffer)) {
     fail('`cpu.mem8` is not the guest RAM');
   }
+  for (const name of ['do_tick', 'next_tick', 'stop'] as const) requireFunction(v86, name, `emulator.v86.${name}`);
+  if (typeof property(v86, 'running') !== 'boolean') fail('`emulator.v86.running` is not a boolean');
   return cpu as V86Cpu;
+}
+
+/** The run loop of a loaded v86 emulator, checked as `v86Cpu` checks the CPU. */
+export function v86Main(emulator: unknown): V86Main {
+  v86Cpu(emulator);
+  return property(emulator, 'v86') as V86Main;
 }
 
 function property(value: unknown, name: string): unknown {
