@@ -1,17 +1,21 @@
 /**
  * What happens to a v86 machine as a whole, which every function attached to its bus follows: a
- * panic of the emulator (the guest crashed it: it is stopped, and the devices with it).
+ * reboot (a reset of the machine resets its devices) and a panic of the emulator (the guest
+ * crashed it: it is stopped, and the devices with it).
  *
- * One per emulator, made by the first function attached. It replaces `v86.do_tick` (internals.ts
- * says why): an error thrown out of a slice of the emulator's run is caught there instead of
- * leaving the event loop as an uncaught exception, which ends the whole process. A guest may crash
- * itself; the process goes on.
+ * One per emulator, made by the first function attached. It replaces `cpu.reboot_internal` and
+ * `v86.do_tick` (internals.ts says why those): every reboot is heard before v86 resets the CPU,
+ * and an error thrown out of a slice of the emulator's run is caught there instead of leaving the
+ * event loop as an uncaught exception, which ends the whole process. A guest may crash itself;
+ * the process goes on.
  */
 import { V86PanicError } from './errors.js';
-import type { V86Main } from './internals.js';
+import type { V86Cpu, V86Main } from './internals.js';
 
-/** A function on the bus, told of the emulator's panic. */
+/** A function on the bus, told of the machine's reboots and of the emulator's panic. */
 export interface MachineListener {
+  /** The machine reboots: called before v86 resets the CPU and runs the BIOS again. */
+  machineReset(): void;
   /** The emulator panicked and was told to stop; called once. */
   emulatorPanicked(error: V86PanicError): void;
 }
@@ -35,7 +39,14 @@ export class V86Machine {
 
   private constructor(main: V86Main) {
     this.#main = main;
+    const cpu = main.cpu;
+    const reboot = cpu.reboot_internal.bind(cpu);
     const tick = main.do_tick.bind(main);
+    const hooked: { reboot_internal: V86Cpu['reboot_internal'] } = cpu;
+    hooked.reboot_internal = () => {
+      for (const listener of this.#listeners) listener.machineReset();
+      reboot();
+    };
     const loop: { do_tick: V86Main['do_tick'] } = main;
     loop.do_tick = () => {
       try {

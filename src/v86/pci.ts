@@ -25,6 +25,10 @@
  *   interrupt; the transport asserts again on every interrupt it raises, and Linux reads every
  *   ISR of a shared line, but a line of its own is safest.
  * - **Not in v86's state snapshots**: `save_state`/`restore_state` know nothing of this function.
+ * - **A reset of the machine resets the device**: every reboot of the emulator (`restart()`, the
+ *   guest's own reset) resets the function as if its driver had written 0 to the status, before
+ *   v86 resets the CPU: the device stops, its statistics timer with it, and nothing is written
+ *   into the memory of a guest that boots again, at ring addresses of the driver it had.
  * - **A guest may crash its emulator, not the process**: v86 panics (a WebAssembly `unreachable`)
  *   when, say, it delivers an interrupt to a guest whose interrupt tables the guest zeroed through
  *   the balloon. An error thrown by v86 when the function raises or lowers its line, or out of a
@@ -94,6 +98,9 @@ export class V86VirtioPci extends EventTarget {
     this.pciId = pciId;
     this.#metrics = metrics;
     machine.add({
+      machineReset: () => {
+        this.transport.reset();
+      },
       emulatorPanicked: (error) => {
         this.#panicked(error);
       },

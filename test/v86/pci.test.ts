@@ -115,9 +115,10 @@ test('an emulator without the internals is refused, naming the pinned and the in
   check({ v86: { cpu: { devices: { pci }, io } } }, '`cpu\\.jit_dirty_cache` is not a function');
   check({ v86: { cpu: { devices: { pci }, io, jit_dirty_cache: () => undefined, mem8: new Uint8Array(0) } } }, '`cpu\\.mem8` is not the guest RAM');
   const cpu = { devices: { pci }, io, jit_dirty_cache: () => undefined, mem8: new Uint8Array(4096) };
+  check({ v86: { cpu } }, '`cpu\\.reboot_internal` is not a function');
   const loop = { do_tick: () => undefined, next_tick: () => undefined, stop: () => undefined };
-  check({ v86: { cpu, ...loop, next_tick: undefined } }, '`emulator\\.v86\\.next_tick` is not a function');
-  check({ v86: { cpu, ...loop } }, '`emulator\\.v86\\.running` is not a boolean');
+  check({ v86: { cpu: { ...cpu, reboot_internal: () => undefined }, ...loop, next_tick: undefined } }, '`emulator\\.v86\\.next_tick` is not a function');
+  check({ v86: { cpu: { ...cpu, reboot_internal: () => undefined }, ...loop } }, '`emulator\\.v86\\.running` is not a boolean');
 });
 
 describe('a balloon on the PCI bus of a real v86, driven through v86’s ports', () => {
