@@ -70,6 +70,9 @@
  * round (its buffers returned, then their frames discarded) is never split, so the guest is told
  * of a buffer only once its pages are gone; a hinted range is discarded only while the host's run
  * still asks for it, judged again after each wait.
+ *
+ * `dispose()` (or `using`) ends a device for good; a device dropped without it is not kept alive
+ * by its statistics timer, which holds it weakly.
  */
 import { describe } from '../../../metrics/describe.js';
 import { GuestMemoryError, LITTLE_ENDIAN_HOST, PAGE_SIZE, pfnToAddress, type GuestMemoryAccess } from '../../../vstate/memory.js';
@@ -98,6 +101,7 @@ import {
 } from './abi.js';
 import {
   BalloonInterruptError,
+  DeviceDisposedError,
   DeviceNotActiveError,
   HintingNotEnabledError,
   InvalidBalloonConfigError,
@@ -187,6 +191,11 @@ interface QueueTask {
   needsInterrupt: boolean;
 }
 
+/** Clears the statistics timer of a balloon that was dropped without `dispose()` or `reset()`. */
+const DROPPED_TIMERS = new FinalizationRegistry<NodeJS.Timeout>((timer) => {
+  clearInterval(timer);
+});
+
 /** The device asked for a reset; unwinds the processing of a notification. */
 class NeedsReset extends Error {}
 
@@ -198,6 +207,7 @@ export class Balloon implements VirtioDevice {
 
   readonly #metrics: BalloonDeviceMetrics;
   readonly #maxDiscardBytesPerTurn: number | undefined;
+  #disposed = false;
   readonly #roles: readonly QueueRole[];
   readonly #deflateOnOom: boolean;
   readonly #freePageHinting: boolean;
@@ -319,6 +329,8 @@ export class Balloon implements VirtioDevice {
   }
 
   activate(context: ActivationContext): void {
+    // Not counted: the host ended the device, the guest did nothing wrong.
+    if (this.#disposed) throw new DeviceActivationError(new DeviceDisposedError().message);
     try {
       if (this.#active !== undefined) throw new DeviceActivationError('The balloon is already active');
       if (context.queues.length !== this.#roles.length) {
@@ -381,6 +393,21 @@ export class Balloon implements VirtioDevice {
     this.#actualPages = 0;
     // The host's hinting run outlives a reset (see the differences from Firecracker above).
     this.#hinting.reset();
+  }
+
+  /**
+   * Ends the device for good: reset, its timer and pending work stopped, and a later activation
+   * refused, so that a transport the guest still reaches serves nothing. Its metrics and last
+   * statistics stay.
+   */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.reset();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
   }
 
   // ---- host API -------------------------------------------------------------------------
@@ -785,15 +812,29 @@ export class Balloon implements VirtioDevice {
 
   #armStatsTimer(): void {
     this.#stopStatsTimer();
-    // A real timer, unref'd: a balloon never keeps the process alive on its own.
-    this.#statsTimer = setInterval(() => {
-      this.#serve(() => { this.#triggerStatsUpdate(); });
+    // A real timer, unref'd: a balloon never keeps the process alive on its own. It holds the
+    // device weakly, so that a VM dropped without `dispose()` is collected whole (guest memory and
+    // all), and its timer cleared then.
+    const device = new WeakRef(this);
+    const timer = setInterval(() => {
+      const balloon = device.deref();
+      if (balloon === undefined) {
+        clearInterval(timer);
+        return;
+      }
+      balloon.#serve(() => {
+        balloon.#triggerStatsUpdate();
+      });
     }, this.#statsPollingIntervalS * 1000);
-    this.#statsTimer.unref();
+    timer.unref();
+    this.#statsTimer = timer;
+    DROPPED_TIMERS.register(this, timer, this);
   }
 
   #stopStatsTimer(): void {
-    if (this.#statsTimer !== undefined) clearInterval(this.#statsTimer);
+    if (this.#statsTimer === undefined) return;
+    clearInterval(this.#statsTimer);
+    DROPPED_TIMERS.unregister(this);
     this.#statsTimer = undefined;
   }
 

@@ -28,6 +28,7 @@ export type { BalloonConfig, BalloonConfigState, BalloonOptions } from './device
 export {
   BalloonError,
   BalloonInterruptError,
+  DeviceDisposedError,
   DeviceNotActiveError,
   HintingNotEnabledError,
   InvalidBalloonConfigError,
