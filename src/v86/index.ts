@@ -12,7 +12,7 @@ export { attachVirtioPci, DEFAULT_V86_IO_BASE, DEFAULT_V86_PCI_SLOT, V86PanicEve
 export type { V86Emulator, V86VirtioPciOptions } from './pci.js';
 export { v86GuestMemory } from './memory.js';
 export { loadV86, SerialConsole, v86WasmPath } from './guest.js';
-export type { LoadV86Options, SerialPort } from './guest.js';
+export type { LoadV86Options, SerialPort, WaitForLineOptions } from './guest.js';
 export { installedV86Version, v86Cpu, V86_VERSION } from './internals.js';
 export type { V86Cpu, V86Main, V86OwnBalloon } from './internals.js';
 export { V86InternalsError, V86PanicError } from './errors.js';

@@ -122,10 +122,13 @@ function parseReport(line: string): Record<string, number> | undefined {
 
 /** The next /init report that satisfies `accept`. */
 async function nextReport(guest: Guest, accept: (report: Record<string, number>) => boolean, timeoutMs: number): Promise<Record<string, number>> {
-  const line = await guest.serial.waitForLine((l) => {
-    const report = parseReport(l);
-    return report !== undefined && accept(report);
-  }, timeoutMs);
+  const line = await guest.serial.waitForLine(
+    (l) => {
+      const report = parseReport(l);
+      return report !== undefined && accept(report);
+    },
+    { from: guest.serial.lineCount, timeoutMs },
+  );
   return parseReport(line) ?? {};
 }
 
@@ -180,7 +183,7 @@ if (manifest === undefined) {
       const writer = (made.writer = new Metrics(vm));
       writer.init(metricsPath, { flushIntervalMs: 1000 });
       await emulator.run();
-      const first = await serial.waitForLine(/^VMM-GUEST seq=/, 90_000);
+      const first = await serial.waitForLine(/^VMM-GUEST seq=/, { timeoutMs: 150_000 });
       guest = {
         emulator,
         serial,

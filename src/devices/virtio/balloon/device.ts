@@ -71,8 +71,9 @@
  * of a buffer only once its pages are gone; a hinted range is discarded only while the host's run
  * still asks for it, judged again after each wait.
  *
- * `dispose()` (or `using`) ends a device for good; a device dropped without it is not kept alive
- * by its statistics timer, which holds it weakly.
+ * A host program waits on the device's events (`events.ts`): `activate`, `reset`, `target`,
+ * `stats`, and `whenActive()`, `whenAtTarget()`. `dispose()` (or `using`) ends a device for good;
+ * a device dropped without it is not kept alive by its statistics timer, which holds it weakly.
  */
 import { describe } from '../../../metrics/describe.js';
 import { GuestMemoryError, LITTLE_ENDIAN_HOST, PAGE_SIZE, pfnToAddress, type GuestMemoryAccess } from '../../../vstate/memory.js';
@@ -109,6 +110,7 @@ import {
   StatisticsStateChangeError,
   TooMuchMemoryRequestedError,
 } from './errors.js';
+import { BalloonWaits, type BalloonEventType, type BalloonWaitOptions } from './events.js';
 import { HintingState, type HintingStatus, type StartHintingCmd } from './hinting.js';
 import { METRICS, type BalloonDeviceMetrics } from './metrics.js';
 import { MAX_STATS_DESC_LEN, updateWithStats, type BalloonStats, type ReceivedStats } from './stats.js';
@@ -199,7 +201,7 @@ const DROPPED_TIMERS = new FinalizationRegistry<NodeJS.Timeout>((timer) => {
 /** The device asked for a reset; unwinds the processing of a notification. */
 class NeedsReset extends Error {}
 
-export class Balloon implements VirtioDevice {
+export class Balloon extends EventTarget implements VirtioDevice {
   readonly #released = { inflate: 0, reporting: 0, hinting: 0 };
   readonly deviceType = VIRTIO_DEVICE_TYPE.balloon;
   readonly queueMaxSizes: readonly number[];
@@ -207,6 +209,7 @@ export class Balloon implements VirtioDevice {
 
   readonly #metrics: BalloonDeviceMetrics;
   readonly #maxDiscardBytesPerTurn: number | undefined;
+  readonly #waits = new BalloonWaits(this);
   #disposed = false;
   readonly #roles: readonly QueueRole[];
   readonly #deflateOnOom: boolean;
@@ -234,6 +237,7 @@ export class Balloon implements VirtioDevice {
   readonly #configView = new DataView(this.#configSpace.buffer);
 
   constructor(config: BalloonConfig, options: BalloonOptions = {}) {
+    super();
     const { amount_mib, deflate_on_oom, stats_polling_interval_s } = config;
     const free_page_hinting = config.free_page_hinting ?? false;
     const free_page_reporting = config.free_page_reporting ?? false;
@@ -324,8 +328,10 @@ export class Balloon implements VirtioDevice {
   writeConfig(offset: number, data: Uint8Array): void {
     // Only actual_pages (bytes 4–7) belongs to the driver; anything else is ignored whole.
     if (!Number.isSafeInteger(offset) || offset < ACTUAL_PAGES_OFFSET || offset + data.length > ACTUAL_PAGES_OFFSET + SIZE_OF_U32) return;
+    const before = this.#actualPages;
     this.#configBytes().set(data, offset);
     this.#actualPages = this.#configView.getUint32(ACTUAL_PAGES_OFFSET, true);
+    if (this.#actualPages !== before && this.#actualPages === this.#numPages) this.#emit('target');
   }
 
   activate(context: ActivationContext): void {
@@ -352,6 +358,7 @@ export class Balloon implements VirtioDevice {
     this.#active = { memory: context.memory, queues: context.queues, interrupt: context.interrupt, work };
     this.#broken = false;
     if (this.#statsEnabled()) this.#armStatsTimer();
+    this.#emit('activate');
   }
 
   notifyQueue(index: number): void {
@@ -385,6 +392,7 @@ export class Balloon implements VirtioDevice {
 
   reset(): void {
     this.#stopStatsTimer();
+    const wasActive = this.#active !== undefined;
     this.#active?.work.cancel();
     this.#active = undefined;
     this.#broken = false;
@@ -393,21 +401,33 @@ export class Balloon implements VirtioDevice {
     this.#actualPages = 0;
     // The host's hinting run outlives a reset (see the differences from Firecracker above).
     this.#hinting.reset();
+    if (wasActive) this.#emit('reset');
   }
 
   /**
-   * Ends the device for good: reset, its timer and pending work stopped, and a later activation
-   * refused, so that a transport the guest still reaches serves nothing. Its metrics and last
-   * statistics stay.
+   * Ends the device for good: reset, its timer and pending work stopped, `whenActive()` and
+   * `whenAtTarget()` rejected (`DeviceDisposedError`), and a later activation refused, so that a
+   * transport the guest still reaches serves nothing. Its metrics and last statistics stay.
    */
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
     this.reset();
+    this.#waits.dispose();
   }
 
   [Symbol.dispose](): void {
     this.dispose();
+  }
+
+  /** Resolves once the guest's driver has brought the device up (now, if it has); see `events.ts`. */
+  whenActive(options: BalloonWaitOptions = {}): Promise<void> {
+    return this.#waits.until('activate', () => this.activated, options);
+  }
+
+  /** Resolves once the balloon holds its target (`actual_pages` equals `num_pages`: now, if it does). */
+  whenAtTarget(options: BalloonWaitOptions = {}): Promise<void> {
+    return this.#waits.until('target', () => this.#actualPages === this.#numPages, options);
   }
 
   // ---- host API -------------------------------------------------------------------------
@@ -419,7 +439,9 @@ export class Balloon implements VirtioDevice {
     // The balloon cannot be larger than the guest's memory.
     const memoryMib = Math.floor(active.memory.size / (1024 * 1024));
     if (amountMib > memoryMib) throw new TooMuchMemoryRequestedError(memoryMib);
+    const before = this.#numPages;
     this.#numPages = amountMib * MIB_TO_4K_PAGES;
+    if (this.#numPages !== before && this.#numPages === this.#actualPages) this.#emit('target');
     this.#raiseConfig(active);
   }
 
@@ -634,6 +656,7 @@ export class Balloon implements VirtioDevice {
     // Interrupts wait for the end: a driver that answers one at once, from inside `raise()`,
     // finds the device's state whole.
     let needsInterrupt = false;
+    let received = false;
     for (let chain = this.#pop(active, queue); chain !== undefined; chain = this.#pop(active, queue)) {
       const previous = this.#statsDescIndex;
       if (previous !== undefined) {
@@ -656,10 +679,12 @@ export class Balloon implements VirtioDevice {
         const whole = descriptor.len - (descriptor.len % SIZE_OF_STAT);
         const unknown = updateWithStats(this.#latestStats, memory.read(descriptor.addr, whole));
         if (unknown > 0) this.#metrics.stats_update_fails.add(unknown);
+        received = true;
       }
       this.#statsDescIndex = chain.head;
     }
     if (needsInterrupt) this.#signalUsedQueue(active);
+    if (received) this.#emit('stats');
   }
 
   /** Hands the held stats buffer back, asking the guest for fresh figures. */
@@ -836,6 +861,13 @@ export class Balloon implements VirtioDevice {
     clearInterval(this.#statsTimer);
     DROPPED_TIMERS.unregister(this);
     this.#statsTimer = undefined;
+  }
+
+  /** Dispatches `type` once the current guest access or host call is over (see `events.ts`). */
+  #emit(type: BalloonEventType): void {
+    queueMicrotask(() => {
+      this.dispatchEvent(new Event(type));
+    });
   }
 
   #requireActive(): Active {

@@ -16,7 +16,7 @@ export class DeviceNotActiveError extends BalloonError {
   }
 }
 
-/** The balloon was disposed of: it serves no guest again. */
+/** The balloon was disposed of: it serves no guest again, and what waited on it stops waiting. */
 export class DeviceDisposedError extends BalloonError {
   override name = 'DeviceDisposedError';
   constructor() {

@@ -25,6 +25,7 @@ export {
 export type { BalloonStatName } from './abi.js';
 export { Balloon, BALLOON_QUEUE_SIZE, MAX_DISCARD_BYTES_PER_TURN, MAX_PAGE_COMPACT_BUFFER, MIB_TO_4K_PAGES, RANGE_WORK_BYTES } from './device.js';
 export type { BalloonConfig, BalloonConfigState, BalloonOptions } from './device.js';
+export type { BalloonEventType, BalloonWaitOptions } from './events.js';
 export {
   BalloonError,
   BalloonInterruptError,
