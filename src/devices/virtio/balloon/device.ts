@@ -88,6 +88,7 @@ import {
 } from '../device.js';
 import { InvalidAvailIndexError, MalformedChainError, type Descriptor, type DescriptorChain, type Queue } from '../queue.js';
 import { TurnBudget, type TurnTask } from '../turn-budget.js';
+import { WeakInterval } from '../weak-interval.js';
 import {
   ACTUAL_PAGES_OFFSET,
   BALLOON_CONFIG_SPACE_SIZE,
@@ -193,11 +194,6 @@ interface QueueTask {
   needsInterrupt: boolean;
 }
 
-/** Clears the statistics timer of a balloon that was dropped without `dispose()` or `reset()`. */
-const DROPPED_TIMERS = new FinalizationRegistry<NodeJS.Timeout>((timer) => {
-  clearInterval(timer);
-});
-
 /** The device asked for a reset; unwinds the processing of a notification. */
 class NeedsReset extends Error {}
 
@@ -226,7 +222,7 @@ export class Balloon extends EventTarget implements VirtioDevice {
   #active: Active | undefined;
   /** Set when the guest corrupted a ring: nothing is served until `reset()`. */
   #broken = false;
-  #statsTimer: NodeJS.Timeout | undefined;
+  #statsTimer: WeakInterval<Balloon> | undefined;
   /** The stats buffer held until the next polling tick (Firecracker's `stats_desc_index`). */
   #statsDescIndex: number | undefined;
   readonly #latestStats: ReceivedStats = {};
@@ -837,29 +833,17 @@ export class Balloon extends EventTarget implements VirtioDevice {
 
   #armStatsTimer(): void {
     this.#stopStatsTimer();
-    // A real timer, unref'd: a balloon never keeps the process alive on its own. It holds the
-    // device weakly, so that a VM dropped without `dispose()` is collected whole (guest memory and
-    // all), and its timer cleared then.
-    const device = new WeakRef(this);
-    const timer = setInterval(() => {
-      const balloon = device.deref();
-      if (balloon === undefined) {
-        clearInterval(timer);
-        return;
-      }
+    // A timer that holds the device weakly: a VM dropped without `dispose()` is collected whole
+    // (guest memory and all), and its timer cleared then.
+    this.#statsTimer = new WeakInterval(this, this.#statsPollingIntervalS * 1000, (balloon) => {
       balloon.#serve(() => {
         balloon.#triggerStatsUpdate();
       });
-    }, this.#statsPollingIntervalS * 1000);
-    timer.unref();
-    this.#statsTimer = timer;
-    DROPPED_TIMERS.register(this, timer, this);
+    });
   }
 
   #stopStatsTimer(): void {
-    if (this.#statsTimer === undefined) return;
-    clearInterval(this.#statsTimer);
-    DROPPED_TIMERS.unregister(this);
+    this.#statsTimer?.stop();
     this.#statsTimer = undefined;
   }
 
