@@ -3,7 +3,8 @@
  * and serves their totals to Prometheus until Ctrl-C or SIGTERM.
  */
 import { MetricsFleet } from '../export/serve/fleet.js';
-import { DEFAULT_SERVE_PORT, serveFleet } from '../export/serve/server.js';
+import { DEFAULT_SERVE_HOST, DEFAULT_SERVE_PORT } from '../export/http/server.js';
+import { serveFleet } from '../export/serve/server.js';
 import { MAX_LINE_BYTES_ARG_OPTIONS, maxLineBytesFromArgs, parseCommandArgs, pollMsFromArgs } from './args.js';
 import { UsageError } from './errors.js';
 import { writeOut, type CommandIo } from './io.js';
@@ -33,7 +34,7 @@ export async function serveCommand(args: readonly string[], io: CommandIo, signa
   const dirs = values['metrics-dir'] ?? [];
   if (paths.length + dirs.length === 0) throw new UsageError('nothing to serve: give --metrics-path PATH or --metrics-dir DIR (each repeatable)');
   const port = portFromArgs(values.port);
-  const host = values.host ?? '127.0.0.1';
+  const host = values.host ?? DEFAULT_SERVE_HOST;
   const pollIntervalMs = pollMsFromArgs(values);
   const maxLineBytes = maxLineBytesFromArgs(values);
   const schema = await schemaFromArgs(values);
