@@ -320,3 +320,35 @@ test('the reader turns its schema back into entry shapes; no exporter converts a
     assert.doesNotMatch(codeOf(file), /\bSchemaEntry\b|MetricsSchema\['entries'\]/, name(file));
   }
 });
+
+test("the reader states the writer's key order once, in reader/order.ts; both paths rank keys through it", () => {
+  const order = codeOf(join(SRC, 'reader/order.ts'));
+  assert.match(order, /export const HEADER_RANKS = \{\s*utc_timestamp_ms: \{ tier: 0/);
+  assert.match(order, /export function compareKeyRanks\(/);
+  for (const path of ['reader/validate.ts', 'reader/clean-line.ts']) {
+    const code = codeOf(join(SRC, path));
+    assert.ok(importsOf(join(SRC, path)).map(name).includes('reader/order.ts'), `${path} imports reader/order.ts`);
+    assert.match(code, /\bcompareKeyRanks\b/, path);
+    // No tiers, stages or device-before-aggregate rule of its own.
+    assert.doesNotMatch(code, /\btier\b|AFTER_(?:TIMESTAMP|ID|PROPERTIES)|=== 'device' \? 0 : 1|utc_timestamp_ms: 0/, path);
+  }
+});
+
+test('one thing, one name: plural() once; the reader describes JSON values by that name; no process-wide counter in the reader', () => {
+  assert.deepEqual(declaring('plural'), ['reader/plural.ts']);
+  assert.deepEqual(declaring('pluralNoun'), ['export/names.ts']);
+  for (const file of modulesUnder('reader')) assert.doesNotMatch(codeOf(file), /function describe\(/, name(file));
+  assert.match(codeOf(join(SRC, 'reader/validate.ts')), /function describeJsonValue\(value: JsonNode\): string/);
+  // What a test wants to see (which path a line took) it asks through a hook, not a module's global.
+  assert.doesNotMatch(codeOf(join(SRC, 'reader/validate.ts')), /^(?:export )?let /m);
+});
+
+test("the session's rooms: the simulated VM is simulated-vm.ts, and the Scenario type is beside the scenario", () => {
+  const microvm = modulesUnder('cli/microvm').map(name);
+  assert.ok(microvm.includes('cli/microvm/simulated-vm.ts'));
+  assert.ok(!microvm.includes('cli/microvm/vm.ts'));
+  assert.match(codeOf(join(SRC, 'cli/microvm/scenario.ts')), /^export interface Scenario \{/m);
+  for (const file of modulesUnder('cli')) {
+    if (name(file) !== 'cli/microvm/scenario.ts') assert.doesNotMatch(codeOf(file), /\binterface Scenario\b|\btype Scenario\b/, name(file));
+  }
+});

@@ -10,7 +10,7 @@ import { UsageError } from './errors.js';
 import { writeOut, type CommandIo } from './io.js';
 import { SCHEMA_ARG_OPTIONS, schemaFromArgs } from './schema-option.js';
 import { SERVE_USAGE } from './usage.js';
-import { plural } from './plural.js';
+import { plural } from '../reader/plural.js';
 
 /** Resolves to 0 once stopped by `signal`, or 2 when the address cannot be had. */
 export async function serveCommand(args: readonly string[], io: CommandIo, signal: AbortSignal): Promise<number> {

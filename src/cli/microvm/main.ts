@@ -11,8 +11,8 @@
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { MicroVm } from './vm.js';
-import { FIRST_PHASE, HOST_ACTIONS, LINUX_BOOT_PHASE, LINUX_FIRST_PHASE, LINUX_HOST_ACTIONS, workingSet, type HostAction } from './scenario.js';
+import { SimulatedVm } from './simulated-vm.js';
+import { LINUX_SCENARIO, SIMULATED_SCENARIO, workingSet } from './scenario.js';
 import { renderFrame } from './view.js';
 import { serveSession, type SessionAddress, type SessionServer } from './serve.js';
 import { DEFAULT_SERVE_HOST, DEFAULT_SERVE_PORT } from '../../export/http/server.js';
@@ -158,7 +158,7 @@ async function main(): Promise<void> {
       linuxGuest === undefined
         ? options.paths.map(
             (path, i) =>
-              new MicroVm({
+              new SimulatedVm({
                 id: options.paths.length === 1 ? 'vm-1' : `vm-${i + 1}`,
                 memoryMib: options.memoryMib,
                 metricsPath: path,
@@ -173,10 +173,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   server?.expose(vms);
-  const scenario: Scenario =
-    options.guest === 'linux'
-      ? { actions: LINUX_HOST_ACTIONS, bootPhase: LINUX_BOOT_PHASE, firstPhase: LINUX_FIRST_PHASE }
-      : { actions: HOST_ACTIONS, bootPhase: FIRST_PHASE, firstPhase: FIRST_PHASE };
+  const scenario = options.guest === 'linux' ? LINUX_SCENARIO : SIMULATED_SCENARIO;
   const interactive = process.stdout.isTTY;
   let phase = scenario.bootPhase;
   let nextAction = 0;
@@ -267,14 +264,6 @@ async function main(): Promise<void> {
   // The simulated guests are up at once: their story is timed from the start, with their program's.
   if (vms.every((vm) => vm.ready)) scenarioStart = 0;
   if (!session.finished) timer = setInterval(step, STEP_MS);
-}
-
-interface Scenario {
-  readonly actions: readonly HostAction[];
-  /** The phase shown while the guests boot. */
-  readonly bootPhase: string;
-  /** The phase shown once they are up, until the host's first action. */
-  readonly firstPhase: string;
 }
 
 /** The Linux guest's VM: its module, and v86 with it, loaded only now. */
