@@ -11,10 +11,11 @@
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { MicroVm } from './vm.js';
-import { FIRST_PHASE, HOST_ACTIONS, LINUX_BOOT_PHASE, LINUX_FIRST_PHASE, LINUX_HOST_ACTIONS, workingSet, type HostAction } from './scenario.js';
+import { SimulatedVm } from './simulated-vm.js';
+import { LINUX_SCENARIO, SIMULATED_SCENARIO, workingSet } from './scenario.js';
 import { renderFrame } from './view.js';
-import { DEFAULT_HOST, DEFAULT_PORT, serveMetrics, type MetricsServer } from './serve.js';
+import { serveSession, type SessionAddress, type SessionServer } from './serve.js';
+import { DEFAULT_SERVE_HOST, DEFAULT_SERVE_PORT } from '../../export/http/server.js';
 import { LINUX_DEFAULT_MEMORY_MIB, LINUX_MEMORY_MIB, readLinuxGuest, type LinuxGuestFiles } from './guest-fixtures.js';
 import type { SessionVm } from './session-vm.js';
 
@@ -32,8 +33,8 @@ const USAGE = `Usage: npm start -- [--guest simulated|linux] [--duration-s S] [-
   --memory-mib M      guest memory of each VM (default 1024; with --guest linux 256, from 128 to 2048)
   --serve             also serve every VM's metrics to Prometheus: GET /metrics (labelled vm),
                       GET /healthz
-  --port N            the port to serve on (default 9464; 0 picks a free one)
-  --host H            the address to serve on (default 127.0.0.1: this machine only)`;
+  --port N            the port to serve on (default ${DEFAULT_SERVE_PORT}; 0 picks a free one)
+  --host H            the address to serve on (default ${DEFAULT_SERVE_HOST}: this machine only)`;
 
 const STEP_MS = 100;
 const FRAME_MS = 1000;
@@ -47,7 +48,7 @@ interface SessionOptions {
   readonly paths: readonly string[];
   readonly memoryMib: number;
   /** Where to serve the metrics; undefined without `--serve`. */
-  readonly serve: { readonly host: string; readonly port: number } | undefined;
+  readonly serve: SessionAddress | undefined;
 }
 
 function parseOptions(argv: readonly string[]): SessionOptions {
@@ -91,7 +92,7 @@ function parseOptions(argv: readonly string[]): SessionOptions {
     throw new RangeError(`--memory-mib: the Linux guest runs with ${LINUX_MEMORY_MIB.min} to ${LINUX_MEMORY_MIB.max} MiB, got ${memoryMib}`);
   }
   if (!values.serve && (values.port !== undefined || values.host !== undefined)) throw new RangeError('--port and --host say where to serve: add --serve');
-  const serve = values.serve ? { host: host(values.host ?? DEFAULT_HOST), port: port(values.port ?? String(DEFAULT_PORT)) } : undefined;
+  const serve = values.serve ? { host: host(values.host ?? DEFAULT_SERVE_HOST), port: port(values.port ?? String(DEFAULT_SERVE_PORT)) } : undefined;
   // A Linux guest spends 10–25 s booting before the host's story starts.
   const durationS = positive('--duration-s', values['duration-s'] ?? (guest === 'linux' ? '60' : '30'));
   return { guest, durationS, paths, memoryMib, serve };
@@ -139,10 +140,10 @@ async function main(): Promise<void> {
       process.exit(1);
     }
   }
-  let server: MetricsServer | undefined;
+  let server: SessionServer | undefined;
   if (options.serve !== undefined) {
     try {
-      server = await serveMetrics(options.serve);
+      server = await serveSession(options.serve);
     } catch (error) {
       console.error((error as Error).message);
       process.exit(1);
@@ -157,7 +158,7 @@ async function main(): Promise<void> {
       linuxGuest === undefined
         ? options.paths.map(
             (path, i) =>
-              new MicroVm({
+              new SimulatedVm({
                 id: options.paths.length === 1 ? 'vm-1' : `vm-${i + 1}`,
                 memoryMib: options.memoryMib,
                 metricsPath: path,
@@ -172,10 +173,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   server?.expose(vms);
-  const scenario: Scenario =
-    options.guest === 'linux'
-      ? { actions: LINUX_HOST_ACTIONS, bootPhase: LINUX_BOOT_PHASE, firstPhase: LINUX_FIRST_PHASE }
-      : { actions: HOST_ACTIONS, bootPhase: FIRST_PHASE, firstPhase: FIRST_PHASE };
+  const scenario = options.guest === 'linux' ? LINUX_SCENARIO : SIMULATED_SCENARIO;
   const interactive = process.stdout.isTTY;
   let phase = scenario.bootPhase;
   let nextAction = 0;
@@ -266,14 +264,6 @@ async function main(): Promise<void> {
   // The simulated guests are up at once: their story is timed from the start, with their program's.
   if (vms.every((vm) => vm.ready)) scenarioStart = 0;
   if (!session.finished) timer = setInterval(step, STEP_MS);
-}
-
-interface Scenario {
-  readonly actions: readonly HostAction[];
-  /** The phase shown while the guests boot. */
-  readonly bootPhase: string;
-  /** The phase shown once they are up, until the host's first action. */
-  readonly firstPhase: string;
 }
 
 /** The Linux guest's VM: its module, and v86 with it, loaded only now. */
