@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { DATASOURCE, dashboardText } from '../../scripts/contrib/dashboard.js';
 import { DASHBOARD, DASHBOARD_TEXT, PANELS, labelValuesQuery } from './dashboard.js';
-import { expandAlternation, namedMetrics, substitute, type VariableValues } from './promql.js';
+import { substitute, type VariableValues } from '../../scripts/contrib/variables.js';
+import { expandAlternation, namedMetrics } from './promql.js';
 
 const ALL: VariableValues = { chosen: { vm: 'All', device: 'All' }, allValues: { vm: '.*', device: '.*' }, scrapeIntervalS: 15, intervalS: 15, rangeS: 3600 };
 

@@ -24,7 +24,8 @@ import { RunningCli } from '../cli/helpers.js';
 import { prometheusOrSkip, startPrometheusIfInstalled, type PrometheusServer, type QuerySample } from '../support/prometheus.js';
 import { DASHBOARD, PANELS, labelValuesQuery, type DashboardTarget } from './dashboard.js';
 import { FLEET, FLEET_DRIVES, FLEET_INTERFACES, FleetWriter } from './fleet.js';
-import { expandAlternation, matchesName, namedMetrics, substitute, type NamedMetrics, type VariableValues } from './promql.js';
+import { substitute, type VariableValues } from '../../scripts/contrib/variables.js';
+import { expandAlternation, matchesName, namedMetrics, type NamedMetrics } from './promql.js';
 import { allRules } from './rules.js';
 
 const SESSION = fileURLToPath(new URL('../../src/cli/microvm/main.js', import.meta.url));
