@@ -135,5 +135,7 @@ describe('the PromQL helpers of the contrib tests', () => {
     );
     assert.equal(substitute('x[$__rate_interval]', { ...values, intervalS: 15 }), 'x[16s]');
     assert.throws(() => substitute('x{a="$nobody"}', values), /no value for the variable \$nobody/);
+    // label_replace's capture group is no variable: Grafana leaves it, and so does substitute.
+    assert.equal(substitute('label_replace(x, "s", "$1", "__name__", "(.+)")', values), 'label_replace(x, "s", "$1", "__name__", "(.+)")');
   });
 });

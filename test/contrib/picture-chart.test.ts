@@ -5,6 +5,7 @@
  * (scripts/contrib/dashboard-picture.ts), too long a run for `npm test`.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { rowPng, rowSvg, scaleFor, textWidth, type ChartPanel } from '../../scripts/contrib/picture-chart.js';
 
@@ -56,4 +57,13 @@ describe('the picture of a row', () => {
     assert.deepEqual(scaleFor('s', 0.0004), { divisor: 1e-6, label: 'µs' });
     assert.deepEqual(scaleFor('s', 0.02), { divisor: 1e-3, label: 'ms' });
   });
+});
+
+test("the README shows the committed picture and says who drew it", () => {
+  const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+  const [, path] = /!\[[^\]]*\]\((docs\/images\/[^)]+\.png)\)/.exec(readme) ?? [];
+  assert.equal(path, 'docs/images/dashboard-balloon.png');
+  const png = readFileSync(new URL(`../../../${path}`, import.meta.url));
+  assert.deepEqual([...png.subarray(1, 4)], [...Buffer.from('PNG')]);
+  assert.match(readme, /drawn by\s+`scripts\/contrib\/dashboard-picture\.ts`[^*]*not by Grafana/);
 });
