@@ -9,7 +9,8 @@
  *   balloon does: the kernel frees them, the process's RSS falls, and the guest reads zeros there
  *   next time (a fresh zero page on first touch). The partial pages at its edges are zeroed and
  *   kept. It returns how many of the whole pages were resident (`mincore` just before): the host
- *   memory actually given back, not the range's size.
+ *   memory actually given back, not the range's size (a page only ever read maps the kernel's
+ *   shared zero page, and counts as resident too, though it held no memory of its own).
  * - **`residentBytes()` asks the kernel** (`mincore` over the mapping): what this guest's memory
  *   holds of the host's RAM now, whoever touched it, the guest or a device.
  * - The mapping is never moved nor grown, so one view serves for the VM's life; `close()` unmaps

@@ -11,7 +11,7 @@
  */
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { Serial } from './devices/serial.js';
-import { EXIT, RUN, RUN_IO, RUN_MMIO } from './sys/abi.js';
+import { EXIT, REGS, RUN, RUN_IO, RUN_MMIO } from './sys/abi.js';
 import { errnoName, KERNEL_SIGSET_BYTES, libc, SIG_BLOCK, SIGSET_BYTES, sigsetOf } from './sys/libc.js';
 import { ANSWER_OFFSET, CONTROL, type VcpuExit, type VcpuMessage, type VcpuWorkerData } from './vcpu-channel.js';
 import { KvmVcpu } from './vcpu.js';
@@ -140,13 +140,27 @@ async function main(): Promise<void> {
         case EXIT.intr:
           break;
         case EXIT.failEntry:
-          return { reason: 'error', detail: `KVM could not enter the guest (hardware entry failure reason 0x${runView.getBigUint64(RUN.exit, true).toString(16)})` };
-        case EXIT.internalError:
-          return { reason: 'error', detail: `KVM internal error, suberror ${runView.getUint32(RUN.exit, true)}` };
+          return { reason: 'error', detail: `KVM could not enter the guest (hardware entry failure reason 0x${runView.getBigUint64(RUN.exit, true).toString(16)}), at rip 0x${ripOf(vcpu)}` };
+        case EXIT.internalError: {
+          // struct { u32 suberror; u32 ndata; u64 data[16]; }: for an emulation failure, the
+          // instruction's bytes among the data where the kernel gives them.
+          const ndata = Math.min(16, runView.getUint32(RUN.exit + 4, true));
+          const words = Array.from({ length: ndata }, (_, i) => runView.getBigUint64(RUN.exit + 8 + i * 8, true).toString(16));
+          return { reason: 'error', detail: `KVM internal error, suberror ${runView.getUint32(RUN.exit, true)}, data [${words.join(' ')}], at rip 0x${ripOf(vcpu)}` };
+        }
         default:
           return { reason: 'error', detail: `unexpected KVM exit reason ${reason}` };
       }
     }
+  }
+}
+
+/** The vCPU's instruction pointer, in hex, for an error's message. */
+function ripOf(vcpu: KvmVcpu): string {
+  try {
+    return new DataView(vcpu.getRegs().buffer).getBigUint64(REGS.rip, true).toString(16);
+  } catch {
+    return '?';
   }
 }
 

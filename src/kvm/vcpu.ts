@@ -29,6 +29,12 @@ export class KvmVcpu {
     check(this.c, this.c.ioctlPtr(this.fd, IOCTL.setSregs, sregs), 'ioctl(KVM_SET_SREGS)', "the vCPU's segment and control registers");
   }
 
+  getRegs(): Uint8Array {
+    const regs = new Uint8Array(SIZE.regs);
+    check(this.c, this.c.ioctlPtr(this.fd, IOCTL.getRegs, regs), 'ioctl(KVM_GET_REGS)', "the vCPU's general registers");
+    return regs;
+  }
+
   setRegs(regs: Uint8Array): void {
     check(this.c, this.c.ioctlPtr(this.fd, IOCTL.setRegs, regs), 'ioctl(KVM_SET_REGS)', "the vCPU's general registers");
   }

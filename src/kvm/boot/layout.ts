@@ -8,7 +8,7 @@
  * | 0x500 | GDT (4 entries), then the IDT (one null entry) at 0x520 |
  * | 0x7000 | the zero page (`struct boot_params`) |
  * | 0x8ff0 | the boot stack pointer |
- * | 0x9000, 0xa000, 0xb000 | PML4, PDPT, PD: 1 GiB identity-mapped in 2 MiB pages |
+ * | 0x9000, 0xa000, 0xb000–0xefff | PML4, PDPT, 4 PDs: 4 GiB identity-mapped in 2 MiB pages |
  * | 0x20000 | the kernel command line (2 KiB at most) |
  * | 0x9fc00 … 0xe0000 | reserved in the e820 map: the ACPI tables |
  * | 0xe0000 | the RSDP, where the kernel also looks for it without being told |

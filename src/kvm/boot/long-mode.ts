@@ -2,8 +2,10 @@
  * The CPU state a 64-bit Linux boot begins in (boot.rst, "64-bit Boot Protocol"): long mode
  * with paging on, an identity map covering the kernel, zero page and command line, a GDT whose
  * code and data segments are flat, interrupts off, `rsi` at the zero page. As Firecracker sets it
- * (`arch/x86_64/{gdt,regs}.rs`): a 4-entry GDT (null, code, data, TSS), a null IDT, and 1 GiB
- * identity-mapped in 2 MiB pages.
+ * (`arch/x86_64/{gdt,regs}.rs`): a 4-entry GDT (null, code, data, TSS) and a null IDT. The
+ * identity map covers 4 GiB in 2 MiB pages where Firecracker's covers 1 GiB: the MMIO windows at
+ * 3 GiB are then reachable by code that has not set up paging of its own (the tests' tiny
+ * guests); Linux replaces these tables before it touches a device.
  */
 import { REGS, SEGMENT, SIZE, SREGS, X86 } from '../sys/abi.js';
 import { BOOT_STACK_POINTER, GDT_ADDRESS, IDT_ADDRESS, PD_ADDRESS, PDPT_ADDRESS, PML4_ADDRESS, ZERO_PAGE_ADDRESS } from './layout.js';
@@ -12,6 +14,9 @@ import { BOOT_STACK_POINTER, GDT_ADDRESS, IDT_ADDRESS, PD_ADDRESS, PDPT_ADDRESS,
 const GDT_CODE = 0xa09b;
 const GDT_DATA = 0xc093;
 const GDT_TSS = 0x808b;
+
+/** GiB identity-mapped, one page directory each (at PD_ADDRESS, one page apart). */
+export const IDENTITY_MAPPED_GIB = 4;
 
 /** A GDT descriptor from its flags, base and 20-bit limit (Intel SDM vol. 3, 3.4.5). */
 export function gdtEntry(flags: number, base: number, limit: number): bigint {
@@ -78,11 +83,11 @@ export function longModeTables(): { address: number; bytes: Uint8Array }[] {
   });
   const pml4 = new DataView(new ArrayBuffer(8));
   pml4.setBigUint64(0, BigInt(PDPT_ADDRESS | 0x03), true); // present, writable
-  const pdpt = new DataView(new ArrayBuffer(8));
-  pdpt.setBigUint64(0, BigInt(PD_ADDRESS | 0x03), true);
-  const pd = new DataView(new ArrayBuffer(512 * 8));
-  // 512 × 2 MiB pages: present, writable, page size.
-  for (let i = 0; i < 512; i++) pd.setBigUint64(i * 8, (BigInt(i) << 21n) | 0x83n, true);
+  const pdpt = new DataView(new ArrayBuffer(IDENTITY_MAPPED_GIB * 8));
+  for (let i = 0; i < IDENTITY_MAPPED_GIB; i++) pdpt.setBigUint64(i * 8, BigInt((PD_ADDRESS + i * 0x1000) | 0x03), true);
+  const pd = new DataView(new ArrayBuffer(IDENTITY_MAPPED_GIB * 512 * 8));
+  // 2 MiB pages: present, writable, page size.
+  for (let i = 0; i < IDENTITY_MAPPED_GIB * 512; i++) pd.setBigUint64(i * 8, (BigInt(i) << 21n) | 0x83n, true);
   return [
     { address: GDT_ADDRESS, bytes: new Uint8Array(gdt.buffer) },
     { address: IDT_ADDRESS, bytes: new Uint8Array(8) },
