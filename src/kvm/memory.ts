@@ -8,9 +8,9 @@
  * - **Discarding is `madvise(MADV_DONTNEED)`** of the whole pages of a range, as Firecracker's
  *   balloon does: the kernel frees them, the process's RSS falls, and the guest reads zeros there
  *   next time (a fresh zero page on first touch). The partial pages at its edges are zeroed and
- *   kept. It returns how many of the whole pages were resident (`mincore` just before): the host
- *   memory actually given back, not the range's size (a page only ever read maps the kernel's
- *   shared zero page, and counts as resident too, though it held no memory of its own).
+ *   kept. It returns the number of whole pages in the range, resident or not: asking the kernel
+ *   which were (`mincore`) costs a third of what the `madvise` does (measured: 3 µs and 8 µs a
+ *   scattered page here), on the path of every page a balloon takes.
  * - **`residentBytes()` asks the kernel** (`mincore` over the mapping): what this guest's memory
  *   holds of the host's RAM now, whoever touched it, the guest or a device.
  * - The mapping is never moved nor grown, so one view serves for the VM's life; `close()` unmaps
@@ -113,7 +113,7 @@ export class KvmGuestMemory implements GuestMemoryAccess {
 
   /**
    * Zeros the range; its whole pages by `madvise(MADV_DONTNEED)`, which gives their memory back
-   * to the host. Returns how many of those pages were resident.
+   * to the host. Returns how many whole pages that was.
    */
   discardRange(address: GuestAddress, length: number): number {
     const start = this.checkRange(address, length);
@@ -127,12 +127,12 @@ export class KvmGuestMemory implements GuestMemoryAccess {
     this.#bytes.fill(0, start, firstWhole * PAGE_SIZE);
     this.#bytes.fill(0, endWhole * PAGE_SIZE, end);
     const pages = endWhole - firstWhole;
-    const resident = this.#residentPages(firstWhole, pages);
-    if (resident > 0) {
-      const at = this.#base + firstWhole * PAGE_SIZE;
-      check(this.#c, this.#c.madvise(at, pages * PAGE_SIZE, MADV_DONTNEED), `madvise(0x${at.toString(16)}, ${pages * PAGE_SIZE}, MADV_DONTNEED)`, 'releasing guest pages');
+    const at = this.#base + firstWhole * PAGE_SIZE;
+    // The message is made only on failure: this is the path of every page a balloon takes.
+    if (this.#c.madvise(at, pages * PAGE_SIZE, MADV_DONTNEED) < 0) {
+      check(this.#c, -1, `madvise(0x${at.toString(16)}, ${pages * PAGE_SIZE}, MADV_DONTNEED)`, 'releasing guest pages');
     }
-    return resident;
+    return pages;
   }
 
   /** Unmaps the memory; every later access throws. */

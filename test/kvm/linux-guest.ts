@@ -29,6 +29,8 @@ export class LinuxGuest {
   readonly lines: string[] = [];
   /** The driver's notifications of the inflate queue, counted at the MMIO window. */
   inflateNotifications = 0;
+  /** When the last of them came (performance.now()). */
+  lastInflateNotificationAt: number | undefined;
   readonly #waiters: { test: (line: string) => boolean; resolve: (line: string) => void }[] = [];
   #partial = '';
 
@@ -72,7 +74,10 @@ export class LinuxGuest {
           transport.read(offset, data);
         },
         write: (offset, data) => {
-          if (offset === QUEUE_NOTIFY && data.length === 4 && data.every((byte) => byte === 0) && made?.guest !== undefined) made.guest.inflateNotifications++;
+          if (offset === QUEUE_NOTIFY && data.length === 4 && data.every((byte) => byte === 0) && made?.guest !== undefined) {
+            made.guest.inflateNotifications++;
+            made.guest.lastInflateNotificationAt = performance.now();
+          }
           transport.write(offset, data);
         },
       };
