@@ -7,8 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { BalloonDeviceMetrics } from '../../src/devices/virtio/balloon/metrics.js';
-import { VIRTIO_BALLOON_F_PAGE_REPORTING } from '../../src/devices/virtio/balloon/device.js';
+import { BalloonDeviceMetrics, VIRTIO_BALLOON_F_PAGE_REPORTING } from '../../src/devices/virtio/balloon/index.js';
 import { BalloonVm } from '../../src/kvm/balloon-vm.js';
 import { processRssBytes } from '../../src/kvm/rss.js';
 import { TestBalloonDriver } from './balloon-driver.js';

@@ -5,8 +5,7 @@
  * 0 to QueueNotify), and the guest's console read line by line with /init's parser.
  */
 import { readFileSync } from 'node:fs';
-import { Balloon, type BalloonConfig } from '../../src/devices/virtio/balloon/device.js';
-import type { BalloonDeviceMetrics } from '../../src/devices/virtio/balloon/metrics.js';
+import { Balloon, type BalloonConfig, type BalloonDeviceMetrics } from '../../src/devices/virtio/balloon/index.js';
 import { MmioTransport } from '../../src/devices/virtio/transport/mmio.js';
 import { MicroVm } from '../../src/kvm/microvm.js';
 import { parseGuestLine, type GuestLine } from '../../src/v86/guest-report.js';
