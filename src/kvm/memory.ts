@@ -64,48 +64,53 @@ export class KvmGuestMemory implements GuestMemoryAccess {
   }
 
   checkRange(address: GuestAddress, length: number): number {
-    return checkGuestRange(this.size, address, length);
+    return this.#range(address, length);
+  }
+
+  /** The start of the range as a number, checked by vstate's one bounds check (`checkGuestRange`). */
+  #range(address: GuestAddress, length: number): number {
+    return checkGuestRange(this.#size, address, length);
   }
 
   read(address: GuestAddress, length: number): Uint8Array {
-    const start = this.checkRange(address, length);
+    const start = this.#range(address, length);
     return this.#bytes.slice(start, start + length);
   }
 
   readInto(address: GuestAddress, into: Uint8Array): void {
-    const start = this.checkRange(address, into.length);
+    const start = this.#range(address, into.length);
     into.set(this.#bytes.subarray(start, start + into.length));
   }
 
   write(address: GuestAddress, bytes: Uint8Array): void {
-    const start = this.checkRange(address, bytes.length);
+    const start = this.#range(address, bytes.length);
     this.#bytes.set(bytes, start);
   }
 
   readU16(address: GuestAddress): number {
-    return this.#data.getUint16(this.checkRange(address, 2), true);
+    return this.#data.getUint16(this.#range(address, 2), true);
   }
 
   readU32(address: GuestAddress): number {
-    return this.#data.getUint32(this.checkRange(address, 4), true);
+    return this.#data.getUint32(this.#range(address, 4), true);
   }
 
   readU64(address: GuestAddress): bigint {
-    return this.#data.getBigUint64(this.checkRange(address, 8), true);
+    return this.#data.getBigUint64(this.#range(address, 8), true);
   }
 
   writeU16(address: GuestAddress, value: number): void {
-    const start = this.checkRange(address, 2);
+    const start = this.#range(address, 2);
     this.#data.setUint16(start, checkUint(value, 0xffff, address, 2), true);
   }
 
   writeU32(address: GuestAddress, value: number): void {
-    const start = this.checkRange(address, 4);
+    const start = this.#range(address, 4);
     this.#data.setUint32(start, checkUint(value, 0xffff_ffff, address, 4), true);
   }
 
   writeU64(address: GuestAddress, value: bigint | number): void {
-    const start = this.checkRange(address, 8);
+    const start = this.#range(address, 8);
     const [low, high] = u64Halves(address, value);
     this.#data.setUint32(start, low, true);
     this.#data.setUint32(start + 4, high, true);
@@ -116,7 +121,7 @@ export class KvmGuestMemory implements GuestMemoryAccess {
    * to the host. Returns how many whole pages that was.
    */
   discardRange(address: GuestAddress, length: number): number {
-    const start = this.checkRange(address, length);
+    const start = this.#range(address, length);
     const end = start + length;
     const firstWhole = Math.ceil(start / PAGE_SIZE);
     const endWhole = Math.floor(end / PAGE_SIZE);
