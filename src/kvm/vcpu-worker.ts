@@ -48,7 +48,7 @@ async function main(): Promise<void> {
   vcpu.setSignalMask(runMask);
   const zeroTimeout = new Uint8Array(16);
 
-  const run = vcpu.mapRun(data.runSize);
+  const { address: runAddress, bytes: run } = vcpu.mapRun(data.runSize);
   const runView = new DataView(run.buffer, run.byteOffset, run.byteLength);
 
   let pending: number[] = [];
@@ -72,6 +72,9 @@ async function main(): Promise<void> {
 
   const exit = (result: VcpuExit): void => {
     flushSerial();
+    // Unmapped before the main thread hears of the exit: the page holds the vCPU, and the VM,
+    // alive in the kernel after their file descriptors are closed.
+    c.munmap(runAddress, data.runSize);
     post({ t: 'exit', exit: result });
   };
 

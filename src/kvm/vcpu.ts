@@ -64,11 +64,14 @@ export class KvmVcpu {
     check(this.c, this.c.ioctlPtr(this.fd, IOCTL.setLapic, lapic), 'ioctl(KVM_SET_LAPIC)', "the vCPU's local APIC");
   }
 
-  /** The vCPU's `struct kvm_run`, mapped into this thread's view of the process. */
-  mapRun(size: number): Uint8Array {
-    const { address, bytes } = this.c.mmap(size, PROT_READ | PROT_WRITE, MAP_SHARED, this.fd, 0);
-    if (address === -1n) check(this.c, -1, 'mmap(vcpu fd)', 'the kvm_run page');
-    return bytes;
+  /**
+   * The vCPU's `struct kvm_run`, mapped into this thread's view of the process. The mapping holds
+   * the vCPU (and so the VM) alive in the kernel until it is unmapped with `munmap(address)`.
+   */
+  mapRun(size: number): { address: bigint; bytes: Uint8Array } {
+    const mapped = this.c.mmap(size, PROT_READ | PROT_WRITE, MAP_SHARED, this.fd, 0);
+    if (mapped.address === -1n) check(this.c, -1, 'mmap(vcpu fd)', 'the kvm_run page');
+    return mapped;
   }
 
   /**
