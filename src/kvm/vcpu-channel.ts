@@ -6,9 +6,12 @@
  * - `stop`: set by the main thread before it kicks the vCPU; the loop ends at its next exit.
  * - `answer`: 0 while the vCPU thread waits for an MMIO read, 1 once the main thread wrote it.
  * - `data`: the 8 bytes of the answer (as 2 Int32s).
+ * - `exitSeen`: set by the main thread once it has the vCPU thread's exit; the vCPU thread waits
+ *   for it before it ends, so that no kick can reach a thread id the system has given to another
+ *   thread of this process (the kick's default action would end the process).
  */
-export const CONTROL = { stop: 0, answer: 1, data: 2 } as const;
-export const CONTROL_BYTES = 16;
+export const CONTROL = { stop: 0, answer: 1, data: 2, exitSeen: 4 } as const;
+export const CONTROL_BYTES = 24;
 /** The answer's bytes inside the control block. */
 export const ANSWER_OFFSET = CONTROL.data * 4;
 

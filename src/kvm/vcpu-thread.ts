@@ -46,7 +46,7 @@ export class VcpuThread {
   constructor(options: VcpuThreadOptions) {
     this.#c = options.c;
     this.#bus = options.bus;
-    const control = new SharedArrayBuffer(CONTROL_BYTES + 8);
+    const control = new SharedArrayBuffer(CONTROL_BYTES);
     this.#control = new Int32Array(control);
     this.#answer = new Uint8Array(control, ANSWER_OFFSET, 8);
     const workerData: VcpuWorkerData = {
@@ -62,6 +62,8 @@ export class VcpuThread {
     this.exited = new Promise<VcpuExit>((resolve) => {
       const settle = (exit: VcpuExit): void => {
         this.#exit ??= exit;
+        Atomics.store(this.#control, CONTROL.exitSeen, 1);
+        Atomics.notify(this.#control, CONTROL.exitSeen);
         resolve(this.#exit);
       };
       this.#worker.on('message', (message: VcpuMessage) => {

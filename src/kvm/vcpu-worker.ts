@@ -23,6 +23,8 @@ const EAGAIN = 11;
 const SERIAL_CHUNK = 1024;
 /** The i8042's command port: 0xfe written there is the "pulse reset line" command Linux's reboot=k sends. */
 const I8042_COMMAND_PORT = 0x64;
+/** How long the thread waits for the main thread to take its exit (a main thread that never does has its own trouble). */
+const EXIT_SEEN_TIMEOUT_MS = 10_000;
 const I8042_RESET = 0xfe;
 
 async function main(): Promise<void> {
@@ -76,6 +78,8 @@ async function main(): Promise<void> {
     // alive in the kernel after their file descriptors are closed.
     c.munmap(runAddress, data.runSize);
     post({ t: 'exit', exit: result });
+    // Alive, the kick still blocked, until the main thread will kick no more (vcpu-channel.ts).
+    Atomics.wait(control, CONTROL.exitSeen, 0, EXIT_SEEN_TIMEOUT_MS);
   };
 
   exit(serve());
