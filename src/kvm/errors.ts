@@ -62,8 +62,3 @@ export class SystemCallError extends KvmError {
 export class GuestImageError extends KvmError {
   override name = 'GuestImageError';
 }
-
-/** The vCPU stopped in a way a running guest never does (a failed entry, an internal error, a triple fault). */
-export class VcpuStoppedError extends KvmError {
-  override name = 'VcpuStoppedError';
-}

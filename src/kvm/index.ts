@@ -21,5 +21,4 @@ export {
   KvmError,
   KvmUnavailableError,
   SystemCallError,
-  VcpuStoppedError,
 } from './errors.js';
