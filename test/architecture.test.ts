@@ -247,3 +247,108 @@ test('one describe() for a value a caller got wrong (metrics/describe.ts), one C
   assert.deepEqual(declaring('describe').filter((module) => !module.startsWith('reader/')), ['metrics/describe.ts']);
   assert.deepEqual(declaring('CHUNK_PAGES'), ['vstate/memory.ts']);
 });
+
+/** A module's code without its comments, for what it does rather than what its docs mention. */
+function codeOf(file: string): string {
+  return readFileSync(file, 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/^\s*\/\/.*$/gm, '');
+}
+
+test('one HTTP module: only export/http/server.ts makes a server and listens, both metrics servers answer through it, and it holds the default port', () => {
+  const http = 'export/http/server.ts';
+  for (const file of modulesUnder('.')) {
+    if (name(file) === http) continue;
+    // Type-only imports describe a server; only the HTTP module makes one.
+    assert.doesNotMatch(readFileSync(file, 'utf8'), /^import (?!type )[^;]*from 'node:(?:http|https|http2)'/m, name(file));
+    assert.doesNotMatch(codeOf(file), /\bcreateServer\b|\.listen\(/, name(file));
+    assert.doesNotMatch(codeOf(file), /\b9464\b/, `${name(file)} spells the default port`);
+  }
+  assert.match(readFileSync(join(SRC, http), 'utf8'), /^import \{ createServer[^;]*from 'node:http';$/m);
+  for (const server of ['export/serve/server.ts', 'cli/microvm/serve.ts']) assert.ok(reachable(server).has(http), `${server} answers through ${http}`);
+  assert.match(codeOf(join(SRC, http)), /export const DEFAULT_SERVE_PORT = 9464;/);
+});
+
+test('the exporters and the commands give distinct things distinct names: no name is exported by two of their modules', () => {
+  const exporters = new Map<string, string>();
+  for (const file of [...modulesUnder('export'), ...modulesUnder('cli')]) {
+    // Re-exports (`export { x } from`) name what another module declares; a const and its type share a name in one module.
+    const declared = new Set([...readFileSync(file, 'utf8').matchAll(/^export (?:declare )?(?:abstract )?(?:const|let|function|async function|class|interface|type|enum) ([A-Za-z_$][\w$]*)/gm)].map((m) => m[1] ?? ''));
+    for (const exported of declared) {
+      assert.equal(exporters.get(exported), undefined, `${exported} is exported by ${exporters.get(exported) ?? ''} and ${name(file)}`);
+      exporters.set(exported, name(file));
+    }
+  }
+  assert.equal(exporters.get('MetricsServer'), 'export/http/server.ts');
+  assert.equal(exporters.get('ServeOptions'), 'export/http/server.ts');
+});
+
+test("the fleet's rooms: following, exposition, serve's own families and the log's throttle each in a module of its own; fleet.ts composes them", () => {
+  const serve = (file: string): string => `export/serve/${file}`;
+  const importsBy = (file: string): string[] => importsOf(join(SRC, file)).map(name);
+  const rooms = {
+    following: serve('following.ts'),
+    exposition: serve('fleet-exposition.ts'),
+    selfMetrics: serve('self-metrics.ts'),
+    throttle: serve('log-throttle.ts'),
+  };
+  // The fleet composes following, the exposition (which renders serve's own families from their
+  // table) and the throttle, and does none of their jobs.
+  const fleet = codeOf(join(SRC, serve('fleet.ts')));
+  for (const room of [rooms.following, rooms.exposition, rooms.throttle]) assert.ok(importsBy(serve('fleet.ts')).includes(room), `fleet.ts uses ${room}`);
+  assert.ok(importsBy(rooms.exposition).includes(rooms.selfMetrics));
+  for (const job of [/familyHeader|ExpositionBuffer/, /new FollowedSource\b|watchDirectory/, /vmm_metrics_serve_/, /Date\.now|hrtime/, /kind: 'group'/]) {
+    assert.doesNotMatch(fleet, job, 'fleet.ts');
+  }
+  // Following starts and stops sources; it renders nothing and throttles nothing.
+  assert.deepEqual(importsBy(rooms.following).sort(), [serve('directory.ts'), serve('followed-source.ts')]);
+  // The exposition renders what it is given: it follows nothing.
+  for (const target of importsBy(rooms.exposition)) assert.ok(![rooms.following, rooms.throttle, serve('directory.ts')].includes(target), `fleet-exposition.ts imports ${target}`);
+  assert.doesNotMatch(codeOf(join(SRC, rooms.exposition)), /new FollowedSources?\b/);
+  // Serve's own families are a table, declared once: only types imported, and no other module names them.
+  assert.doesNotMatch(readFileSync(join(SRC, rooms.selfMetrics), 'utf8'), /^import (?!type )/m);
+  for (const file of modulesUnder('.')) {
+    if (name(file) !== rooms.selfMetrics) assert.doesNotMatch(codeOf(file), /['`]vmm_metrics_serve_/, name(file));
+  }
+  // The throttle stands alone.
+  assert.deepEqual(importsBy(rooms.throttle), []);
+});
+
+test('the reader turns its schema back into entry shapes; no exporter converts a schema entry itself', () => {
+  assert.match(readFileSync(join(SRC, 'reader/schema.ts'), 'utf8'), /^export function entryShape\(entry: SchemaEntry\): EntryShape \{$/m);
+  for (const file of modulesUnder('export')) {
+    assert.doesNotMatch(codeOf(file), /\bSchemaEntry\b|MetricsSchema\['entries'\]/, name(file));
+  }
+});
+
+test("the reader states the writer's key order once, in reader/order.ts; both paths rank keys through it", () => {
+  const order = codeOf(join(SRC, 'reader/order.ts'));
+  assert.match(order, /export const HEADER_RANKS = \{\s*utc_timestamp_ms: \{ tier: 0/);
+  assert.match(order, /export function compareKeyRanks\(/);
+  for (const path of ['reader/validate.ts', 'reader/clean-line.ts']) {
+    const code = codeOf(join(SRC, path));
+    assert.ok(importsOf(join(SRC, path)).map(name).includes('reader/order.ts'), `${path} imports reader/order.ts`);
+    assert.match(code, /\bcompareKeyRanks\b/, path);
+    // No tiers, stages or device-before-aggregate rule of its own.
+    assert.doesNotMatch(code, /\btier\b|AFTER_(?:TIMESTAMP|ID|PROPERTIES)|=== 'device' \? 0 : 1|utc_timestamp_ms: 0/, path);
+  }
+});
+
+test('one thing, one name: plural() once; the reader describes JSON values by that name; no process-wide counter in the reader', () => {
+  assert.deepEqual(declaring('plural'), ['reader/plural.ts']);
+  assert.deepEqual(declaring('pluralNoun'), ['export/names.ts']);
+  for (const file of modulesUnder('reader')) assert.doesNotMatch(codeOf(file), /function describe\(/, name(file));
+  assert.match(codeOf(join(SRC, 'reader/validate.ts')), /function describeJsonValue\(value: JsonNode\): string/);
+  // What a test wants to see (which path a line took) it asks through a hook, not a module's global.
+  assert.doesNotMatch(codeOf(join(SRC, 'reader/validate.ts')), /^(?:export )?let /m);
+});
+
+test("the session's rooms: the simulated VM is simulated-vm.ts, and the Scenario type is beside the scenario", () => {
+  const microvm = modulesUnder('cli/microvm').map(name);
+  assert.ok(microvm.includes('cli/microvm/simulated-vm.ts'));
+  assert.ok(!microvm.includes('cli/microvm/vm.ts'));
+  assert.match(codeOf(join(SRC, 'cli/microvm/scenario.ts')), /^export interface Scenario \{/m);
+  for (const file of modulesUnder('cli')) {
+    if (name(file) !== 'cli/microvm/scenario.ts') assert.doesNotMatch(codeOf(file), /\binterface Scenario\b|\btype Scenario\b/, name(file));
+  }
+});

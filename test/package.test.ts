@@ -20,7 +20,8 @@ test('installing the package runs no script: dist/ is built when it is packed', 
     assert.equal(pkg.scripts[script], undefined, `package.json has a "${script}" script`);
   }
   assert.match(pkg.scripts.prepack ?? '', /npm run build/);
-  assert.deepEqual(pkg.files, ['dist']);
+  // src/ ships beside dist/: the source and declaration maps point into it.
+  assert.deepEqual(pkg.files, ['dist', 'src', 'LICENSE']);
 });
 
 test('every export is a module of src/, with its types', () => {

@@ -3,13 +3,14 @@
  * and serves their totals to Prometheus until Ctrl-C or SIGTERM.
  */
 import { MetricsFleet } from '../export/serve/fleet.js';
-import { DEFAULT_SERVE_PORT, serveFleet } from '../export/serve/server.js';
+import { DEFAULT_SERVE_HOST, DEFAULT_SERVE_PORT } from '../export/http/server.js';
+import { serveFleet } from '../export/serve/server.js';
 import { MAX_LINE_BYTES_ARG_OPTIONS, maxLineBytesFromArgs, parseCommandArgs, pollMsFromArgs } from './args.js';
 import { UsageError } from './errors.js';
 import { writeOut, type CommandIo } from './io.js';
 import { SCHEMA_ARG_OPTIONS, schemaFromArgs } from './schema-option.js';
 import { SERVE_USAGE } from './usage.js';
-import { plural } from './plural.js';
+import { plural } from '../reader/plural.js';
 
 /** Resolves to 0 once stopped by `signal`, or 2 when the address cannot be had. */
 export async function serveCommand(args: readonly string[], io: CommandIo, signal: AbortSignal): Promise<number> {
@@ -33,7 +34,7 @@ export async function serveCommand(args: readonly string[], io: CommandIo, signa
   const dirs = values['metrics-dir'] ?? [];
   if (paths.length + dirs.length === 0) throw new UsageError('nothing to serve: give --metrics-path PATH or --metrics-dir DIR (each repeatable)');
   const port = portFromArgs(values.port);
-  const host = values.host ?? '127.0.0.1';
+  const host = values.host ?? DEFAULT_SERVE_HOST;
   const pollIntervalMs = pollMsFromArgs(values);
   const maxLineBytes = maxLineBytesFromArgs(values);
   const schema = await schemaFromArgs(values);

@@ -1,6 +1,7 @@
 /**
  * Help texts of the `vmm-metrics` command.
  */
+import { DEFAULT_SERVE_HOST, DEFAULT_SERVE_PORT } from '../export/http/server.js';
 
 export const MAIN_USAGE = `Usage: vmm-metrics <command> [options] [PATH]
 
@@ -100,8 +101,8 @@ Options:
                        it need not exist yet)
   --metrics-dir DIR    follow every *.json file and named pipe in DIR, as they come and
                        go; a VM whose file is removed is no longer served (repeatable)
-  --port N             TCP port (default 9464; 0 picks a free one)
-  --host H             address to listen on (default 127.0.0.1)
+  --port N             TCP port (default ${DEFAULT_SERVE_PORT}; 0 picks a free one)
+  --host H             address to listen on (default ${DEFAULT_SERVE_HOST})
   --prefix P           first token of the family names (default firecracker)
   --poll-ms N          how often a followed file is checked for growth (default 1000)
 ${SCHEMA_OPTIONS}${LINE_OPTIONS}  -h, --help           show this help

@@ -8,7 +8,7 @@ import { MAX_LINE_BYTES_ARG_OPTIONS, maxLineBytesFromArgs, onePath, parseCommand
 import { SCHEMA_ARG_OPTIONS, schemaFromArgs } from './schema-option.js';
 import { VALIDATE_USAGE } from './usage.js';
 import { writeOut, type CommandIo } from './io.js';
-import { plural } from './plural.js';
+import { plural } from '../reader/plural.js';
 
 /** Resolves to 0 (every line valid), 1 (some error), 2 (unreadable), or 130 (stopped by `signal`). */
 export async function validateCommand(args: readonly string[], io: CommandIo, signal: AbortSignal): Promise<number> {

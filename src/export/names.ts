@@ -215,13 +215,14 @@ function familyName(stem: string, value: ValueInfo): string {
  */
 function gaugeName(name: string): string {
   const count = /_([a-z0-9]+)_count$/.exec(name);
-  if (count !== null) return `${name.slice(0, count.index)}_${plural(count[1] as string)}`;
+  if (count !== null) return `${name.slice(0, count.index)}_${pluralNoun(count[1] as string)}`;
   const reserved = /_(?:sum|bucket|total|count)$/.exec(name);
   if (reserved !== null) throw new TypeError(`Prometheus: the gauge ${name} would end in ${reserved[0]}, which Prometheus reserves for histograms, summaries and counters; rename the field`);
   return name;
 }
 
-function plural(noun: string): string {
+/** `panic` → `panics`, `entry` → `entries`, `box` → `boxes`: an English noun's plural, for a gauge's name. */
+function pluralNoun(noun: string): string {
   if (/[^aeiou]y$/.test(noun)) return `${noun.slice(0, -1)}ies`;
   if (/(?:s|x|z|ch|sh)$/.test(noun)) return `${noun}es`;
   return `${noun}s`;

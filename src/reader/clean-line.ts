@@ -41,6 +41,7 @@ import { compareKeys } from '../metrics/key-order.js';
 import type { GroupFields, GroupSchema } from '../metrics/group.js';
 import { U64_MAX } from '../metrics/u64.js';
 import type { MetricsRecord } from './record.js';
+import { compareKeyRanks, entryRank, HEADER_RANKS, type KeyRank } from './order.js';
 import { groupLayout, type MetricsSchema } from './schema.js';
 import type { LineClock } from './timestamps.js';
 
@@ -81,10 +82,8 @@ interface CleanLayout {
 
 /** What the walk needs of a top-level key that names a group, a device or an aggregate. */
 interface TopKey {
-  /** The writer's order: by the entry's index in the schema, devices (0) before the aggregate (1), devices by id. */
-  readonly entry: number;
-  readonly sub: number;
-  readonly deviceId: string;
+  /** Where the writer puts it. */
+  readonly rank: KeyRank;
   readonly layout: CleanLayout;
   /** The quoted key and its colon. */
   readonly keyLength: number;
@@ -161,9 +160,7 @@ function topKey(clean: CleanSchema, schema: MetricsSchema, key: string): TopKey 
   if (layout === undefined) return undefined;
   const entry = role.entry;
   found = {
-    entry: entry.index,
-    sub: role.role === 'device' ? 0 : 1,
-    deviceId: role.deviceId ?? '',
+    rank: entryRank(role),
     layout,
     keyLength: quotedLength(key) + 1,
     required: role.role === 'aggregate' || (entry.kind === 'group' && entry.required),
@@ -216,13 +213,6 @@ export function hundredsRoundTo(value: number): boolean {
   for (let next = 2 ** 54; value >= next; next *= 2) half *= 2;
   const rest = value % 100;
   return rest <= half || 100 - rest <= half;
-}
-
-/** Whether `b` may follow `a` in a line: the exact path's `compareRanks(a, b) <= 0` for two group keys. */
-function inOrder(a: TopKey, b: TopKey): boolean {
-  if (a.entry !== b.entry) return a.entry < b.entry;
-  if (a.sub !== b.sub) return a.sub < b.sub;
-  return a.sub !== 0 || compareKeys(a.deviceId, b.deviceId) <= 0;
 }
 
 /** A value above 2^53 − 1 and where its digits are, to be made a bigint once the line is accepted. */
@@ -360,13 +350,6 @@ class Walk {
   }
 }
 
-/** Where the walk stands among the top-level keys, which come in this order. */
-const START = 0;
-const AFTER_TIMESTAMP = 1;
-const AFTER_ID = 2;
-const AFTER_PROPERTIES = 3;
-const IN_GROUPS = 4;
-
 /** `{"utc_timestamp_ms":`, `"id":` and `"properties":`. */
 const TIMESTAMP_KEY_LENGTH = 20;
 const ID_KEY_LENGTH = 5;
@@ -389,53 +372,52 @@ export function readCleanLine(text: string, schema: MetricsSchema, clock: LineCl
   const top = parsed as Record<string, unknown>;
   const clean = cleanSchema(schema);
   const walk = new Walk(text);
-  let stage = START;
+  /** The rank of the last key walked: each key must come after it in the writer's order. */
+  let previous: KeyRank | undefined;
   let timestamp = 0;
   let id: string | undefined;
   let properties: Record<string, string> | undefined;
   const keys: string[] = [];
   const values: unknown[] = [];
   let required = 0;
-  let previous: TopKey | undefined;
   for (const key in top) {
     const value = top[key];
-    if (stage === START) {
+    if (previous === undefined) {
       // Exact and counted as digits; whether it is plausible is asked last (see below).
       if (key !== 'utc_timestamp_ms' || typeof value !== 'number' || !(value > 0) || value > MAX_SAFE || Math.floor(value) !== value) return undefined;
       if (value % 100 === 0) walk.exponentPossible = true;
       walk.pos = TIMESTAMP_KEY_LENGTH + digitCount(value);
       timestamp = value;
-      stage = AFTER_TIMESTAMP;
+      previous = HEADER_RANKS.utc_timestamp_ms;
       continue;
     }
     walk.pos += 1;
     if (key === 'id') {
-      if (stage >= AFTER_ID || typeof value !== 'string') return undefined;
+      if (compareKeyRanks(previous, HEADER_RANKS.id) >= 0 || typeof value !== 'string') return undefined;
       walk.pos += ID_KEY_LENGTH;
       if (!walk.string(value)) return undefined;
       id = value;
-      stage = AFTER_ID;
+      previous = HEADER_RANKS.id;
       continue;
     }
     if (key === 'properties') {
-      if (stage >= AFTER_PROPERTIES) return undefined;
+      if (compareKeyRanks(previous, HEADER_RANKS.properties) >= 0) return undefined;
       walk.pos += PROPERTIES_KEY_LENGTH;
       if (!walk.properties(value)) return undefined;
       properties = value as Record<string, string>;
-      stage = AFTER_PROPERTIES;
+      previous = HEADER_RANKS.properties;
       continue;
     }
     const role = topKey(clean, schema, key);
-    if (role === undefined || (previous !== undefined && !inOrder(previous, role))) return undefined;
-    previous = role;
-    stage = IN_GROUPS;
+    if (role === undefined || compareKeyRanks(previous, role.rank) > 0) return undefined;
+    previous = role.rank;
     walk.pos += role.keyLength;
     if (!walk.group(value, role.layout)) return undefined;
     if (role.required) required++;
     keys.push(key);
     values.push(value);
   }
-  if (stage === START || required !== clean.required || walk.pos + 1 !== text.length) return undefined;
+  if (previous === undefined || required !== clean.required || walk.pos + 1 !== text.length) return undefined;
   if (walk.exponentPossible && EXPONENT.test(text)) return undefined;
   // Only now is the line known to be one the exact path reads to its timestamp: `now()` is
   // called here or not at all, as often as the exact path alone would call it.

@@ -1,5 +1,12 @@
 /**
- * Finding the keys that are out of order, and where each belongs.
+ * The order the writer gives a line's keys, and finding the keys that are out of it.
+ *
+ * The writer's order of a line's top-level keys is stated once, here (`KeyRank`), for both the
+ * fast path (`clean-line.ts`), which accepts only lines in that order, and the exact path
+ * (`validate.ts`), which reports each key out of it: `utc_timestamp_ms`, `id`, `properties`, then
+ * the entries in the document's order; within a family of devices, the devices by id
+ * (`compareKeys`) and then their aggregate. The keys of `properties`, and device ids, are in
+ * `compareKeys` order; a group's fields in its schema's.
  *
  * When one key is misplaced, a naive "each key must follow the previous one" check blames every
  * key after it. Instead, the keys kept in place are a longest run already in order (a longest
@@ -9,6 +16,42 @@
  * step here is O(n log n) comparisons and O(n) memory in typed arrays: no search of a list per
  * key (an `indexOf` per misplaced key made 800,000 keys take minutes).
  */
+import { compareKeys } from '../metrics/key-order.js';
+import type { KeyRole } from './schema.js';
+
+/** Where a top-level key belongs in a line the writer wrote. */
+export interface KeyRank {
+  /** 0, 1, 2: `utc_timestamp_ms`, `id`, `properties`; 3: an entry's key. */
+  readonly tier: number;
+  /** The entry's index in the schema. */
+  readonly entry: number;
+  /** 0 for a device's key, 1 for a group's or an aggregate's. */
+  readonly sub: number;
+  /** The device's id, for a device's key. */
+  readonly deviceId: string;
+}
+
+/** The ranks of the header's keys, which come first, in this order. */
+export const HEADER_RANKS = {
+  utc_timestamp_ms: { tier: 0, entry: 0, sub: 0, deviceId: '' },
+  id: { tier: 1, entry: 0, sub: 0, deviceId: '' },
+  properties: { tier: 2, entry: 0, sub: 0, deviceId: '' },
+} as const satisfies Record<string, KeyRank>;
+
+/** The rank of a header's key, or undefined for any other key. */
+export function headerRank(key: string): KeyRank | undefined {
+  return Object.hasOwn(HEADER_RANKS, key) ? HEADER_RANKS[key as keyof typeof HEADER_RANKS] : undefined;
+}
+
+/** The rank of the key of a group, a device or an aggregate, from its role in the schema. */
+export function entryRank(role: KeyRole): KeyRank {
+  return { tier: 3, entry: role.entry.index, sub: role.role === 'device' ? 0 : 1, deviceId: role.deviceId ?? '' };
+}
+
+/** Negative when `a`'s key comes before `b`'s in the writer's order, 0 when either may come first. */
+export function compareKeyRanks(a: KeyRank, b: KeyRank): number {
+  return a.tier - b.tier || a.entry - b.entry || a.sub - b.sub || (a.sub === 0 ? compareKeys(a.deviceId, b.deviceId) : 0);
+}
 
 /** A misplaced item: its index, and the index of the item it belongs right after (none: first). */
 export interface Misplaced {

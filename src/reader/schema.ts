@@ -27,6 +27,16 @@ export type SchemaEntry =
       readonly aggregate: boolean;
     };
 
+/**
+ * The entry shape a schema entry reads: `MetricsSchema.of` backwards, for code that takes shapes
+ * (the exporters' family names). An optional entry the schema requires is not optional here.
+ */
+export function entryShape(entry: SchemaEntry): EntryShape {
+  return entry.kind === 'group'
+    ? { kind: 'group', key: entry.key, schema: entry.schema, optional: !entry.required }
+    : { kind: 'devices', prefix: entry.prefix, schema: entry.schema, aggregate: entry.aggregate };
+}
+
 /** What a top-level key of a line is, according to the schema. */
 export interface KeyRole {
   readonly entry: SchemaEntry;

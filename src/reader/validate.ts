@@ -26,7 +26,8 @@ import {
   type JsonNode,
 } from './exact-json.js';
 import { readCleanLine } from './clean-line.js';
-import { misplacedItems } from './order.js';
+import { compareKeyRanks, entryRank, headerRank, misplacedItems, type KeyRank } from './order.js';
+import { plural } from './plural.js';
 import { hasErrors, type Problem, type Severity } from './problems.js';
 import type { MetricsReading, MetricsRecord } from './record.js';
 import { groupLayout, type FieldLayout, type MetricsSchema } from './schema.js';
@@ -49,16 +50,6 @@ export interface ValidateOptions extends TimestampOptions {
 
 /** Enough for every problem of a real line (a whole document of missing groups is about 30). */
 export const DEFAULT_MAX_PROBLEMS_PER_LINE = 100;
-const HEADER_TIERS: Readonly<Record<string, number>> = { utc_timestamp_ms: 0, id: 1, properties: 2 };
-
-/** Where a top-level key belongs: header members first, then entries in document order. */
-interface Rank {
-  readonly tier: number;
-  readonly entry: number;
-  /** 0 for a device entry, 1 for a group or an aggregate. */
-  readonly sub: number;
-  readonly deviceId: string;
-}
 
 interface Placed<R> {
   readonly key: string;
@@ -72,23 +63,27 @@ export function readMetricsLine(
   schema: MetricsSchema,
   options: ValidateOptions = {},
 ): MetricsReading {
+  return readMetricsLineTraced(text, lineNumber, schema, options, undefined);
+}
+
+/**
+ * `readMetricsLine`, calling `onExactPath` for a line the fast path left to the exact one: lets a
+ * test or the bench see which path a line took. Not exported by the package.
+ */
+export function readMetricsLineTraced(
+  text: string,
+  lineNumber: number,
+  schema: MetricsSchema,
+  options: ValidateOptions,
+  onExactPath: (() => void) | undefined,
+): MetricsReading {
   // A bad option fails on every line, the clean ones included.
   maxProblemsOption(options.maxProblemsPerLine);
   const clock = new LineClock(options);
   const record = readCleanLine(text, schema, clock);
   if (record !== undefined) return { lineNumber, record, problems: [], valid: true };
-  exactLines++;
+  onExactPath?.();
   return checkLine(text, lineNumber, schema, options, clock);
-}
-
-let exactLines = 0;
-
-/**
- * How many lines `readMetricsLine` has sent to the exact path so far in this process: lets a
- * test see that a clean line took the fast path. Not exported by the package.
- */
-export function exactPathLines(): number {
-  return exactLines;
 }
 
 /**
@@ -171,7 +166,7 @@ class LineCheck {
       return undefined;
     }
     if (!(root instanceof JsonObjectNode)) {
-      this.error([], `expected a JSON object, got ${describe(root)}`);
+      this.error([], `expected a JSON object, got ${describeJsonValue(root)}`);
       return undefined;
     }
 
@@ -180,7 +175,7 @@ class LineCheck {
     let properties: Record<string, string> | undefined;
     const groups: Record<string, ExactJson> = {};
     const seen = new Set<string>();
-    const placed: Placed<Rank>[] = [];
+    const placed: Placed<KeyRank>[] = [];
     const { keys, values } = root;
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i] as string;
@@ -188,9 +183,9 @@ class LineCheck {
       const path = [key];
       if (seen.has(key)) this.error(path, 'repeated key (the last value is kept)');
       seen.add(key);
-      const tier = HEADER_TIERS[key];
-      if (tier !== undefined && Object.hasOwn(HEADER_TIERS, key)) {
-        placed.push({ key, rank: { tier, entry: 0, sub: 0, deviceId: '' } });
+      const header = headerRank(key);
+      if (header !== undefined) {
+        placed.push({ key, rank: header });
         if (key === 'utc_timestamp_ms') timestamp = this.timestamp(value, path);
         else if (key === 'id') id = this.id(value, path);
         else properties = this.properties(value, path);
@@ -202,14 +197,11 @@ class LineCheck {
         defineMember(groups, key, toExactJson(value));
         continue;
       }
-      placed.push({
-        key,
-        rank: { tier: 3, entry: role.entry.index, sub: role.role === 'device' ? 0 : 1, deviceId: role.deviceId ?? '' },
-      });
+      placed.push({ key, rank: entryRank(role) });
       defineMember(groups, key, this.group(value, role.schema, path));
     }
 
-    this.order(placed, compareRanks, 'entry', []);
+    this.order(placed, compareKeyRanks, 'entry', []);
     if (!seen.has('utc_timestamp_ms')) this.error(['utc_timestamp_ms'], 'missing');
     for (const entry of this.schema.entries) {
       if (entry.kind === 'group') {
@@ -249,11 +241,11 @@ class LineCheck {
     const { earliest, latest } = this.clock.read();
     if (value instanceof JsonLongInteger) {
       const why = value.negative ? 'not a positive time' : `after ${iso(latest)} (more than a day ahead)`;
-      this.error(path, `implausible time ${describe(value)}: ${why}`);
+      this.error(path, `implausible time ${describeJsonValue(value)}: ${why}`);
       return undefined;
     }
     if (typeof value !== 'number' && typeof value !== 'bigint') {
-      this.error(path, `expected an integer number of milliseconds, got ${describe(value)}`);
+      this.error(path, `expected an integer number of milliseconds, got ${describeJsonValue(value)}`);
       return undefined;
     }
     if (typeof value === 'bigint' || value < earliest || value > latest) {
@@ -265,13 +257,13 @@ class LineCheck {
 
   id(value: JsonNode, path: readonly string[]): string | undefined {
     if (typeof value === 'string') return value;
-    this.error(path, `expected a string, got ${describe(value)}`);
+    this.error(path, `expected a string, got ${describeJsonValue(value)}`);
     return undefined;
   }
 
   properties(value: JsonNode, path: readonly string[]): Record<string, string> | undefined {
     if (!(value instanceof JsonObjectNode)) {
-      this.error(path, `expected an object of strings, got ${describe(value)}`);
+      this.error(path, `expected an object of strings, got ${describeJsonValue(value)}`);
       return undefined;
     }
     const properties: Record<string, string> = {};
@@ -284,7 +276,7 @@ class LineCheck {
       seen.add(key);
       placed.push({ key, rank: key });
       if (typeof member === 'string') defineMember(properties, key, member);
-      else this.error([...path, key], `expected a string, got ${describe(member)}`);
+      else this.error([...path, key], `expected a string, got ${describeJsonValue(member)}`);
     }
     this.order(placed, compareKeys, 'property', path);
     return properties;
@@ -293,7 +285,7 @@ class LineCheck {
   /** Checks a group object; returns its value for the record. */
   group(value: JsonNode, schema: MetricsSchema['entries'][number]['schema'], path: readonly string[]): ExactJson {
     if (!(value instanceof JsonObjectNode)) {
-      this.error(path, `expected an object of metrics, got ${describe(value)}`);
+      this.error(path, `expected an object of metrics, got ${describeJsonValue(value)}`);
       return toExactJson(value);
     }
     const layout = groupLayout(schema);
@@ -348,7 +340,7 @@ class LineCheck {
     const members = field.members ?? [];
     if (!(value instanceof JsonObjectNode)) {
       const names = members.map((m) => m.member).join(', ');
-      this.error([...parent, key], `expected an object of ${names}, got ${describe(value)}`);
+      this.error([...parent, key], `expected an object of ${names}, got ${describeJsonValue(value)}`);
       return toExactJson(value);
     }
     const { keys, values } = value;
@@ -397,15 +389,15 @@ class LineCheck {
       return value;
     }
     if (value instanceof JsonLongInteger) {
-      if (value.negative) this.error(path, `expected a non-negative integer, got ${describe(value)}`);
-      else this.error(path, `out of range: ${describe(value)} is more than 2^64-1 (18446744073709551615)`);
+      if (value.negative) this.error(path, `expected a non-negative integer, got ${describeJsonValue(value)}`);
+      else this.error(path, `out of range: ${describeJsonValue(value)} is more than 2^64-1 (18446744073709551615)`);
       return value;
     }
     if (value instanceof JsonDecimal) {
       this.error(path, `expected an integer, got ${clip(value.text)}`);
       return value;
     }
-    this.error(path, `expected an integer, got ${describe(value)}`);
+    this.error(path, `expected an integer, got ${describeJsonValue(value)}`);
     return toExactJson(value);
   }
 }
@@ -431,19 +423,15 @@ function maxProblemsOption(value: number | undefined): number {
   return value;
 }
 
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
-}
-
-function compareRanks(a: Rank, b: Rank): number {
-  return a.tier - b.tier || a.entry - b.entry || a.sub - b.sub || (a.sub === 0 ? compareKeys(a.deviceId, b.deviceId) : 0);
-}
-
 function formatNumber(value: number): string {
   return Object.is(value, -0) ? '-0' : String(value);
 }
 
-function describe(value: JsonNode): string {
+/**
+ * A parsed value of the line, as a message quotes it: its type and, clipped, its text (a long
+ * integer by its digit count and ends, never converted).
+ */
+function describeJsonValue(value: JsonNode): string {
   if (value === null) return 'null';
   if (typeof value === 'string') {
     const shown = value.length > 40 ? `${value.slice(0, 37)}...` : value;

@@ -22,7 +22,7 @@ import {
   type MetricsReading,
   type ValidateOptions,
 } from '../../src/reader/index.js';
-import { exactPathLines, readMetricsLine, readMetricsLineExact } from '../../src/reader/validate.js';
+import { readMetricsLineExact, readMetricsLineTraced } from '../../src/reader/validate.js';
 import { makeDocument } from './helpers.js';
 
 const NOW = Date.UTC(2026, 10, 27, 12);
@@ -262,6 +262,17 @@ function order(reading: MetricsReading): string {
 /** How many lines `assertSame` saw the fast path take: a property must not pass by never reaching it. */
 let fastLines = 0;
 
+/** How many lines `readMetricsLine` sent to the exact path in this file's tests, as its hook tells. */
+let exactLines = 0;
+const exactPathLines = (): number => exactLines;
+
+/** `readMetricsLine` with the hook that counts the lines it sends to the exact path. */
+function readCounting(text: string, lineNumber: number, schema: MetricsSchema, options: ValidateOptions = {}): MetricsReading {
+  return readMetricsLineTraced(text, lineNumber, schema, options, () => {
+    exactLines++;
+  });
+}
+
 /** A clock at NOW that moves an hour at each call, and counts the calls. */
 function movingClock(): { readonly now: () => number; readonly calls: () => number } {
   let calls = 0;
@@ -275,7 +286,7 @@ function movingClock(): { readonly now: () => number; readonly calls: () => numb
 function assertSame(line: string, schema: MetricsSchema, options: ValidateOptions): MetricsReading {
   const before = exactPathLines();
   const fastClock = movingClock();
-  const fast = readMetricsLine(line, 5, schema, { ...options, now: fastClock.now });
+  const fast = readCounting(line, 5, schema, { ...options, now: fastClock.now });
   if (exactPathLines() === before) fastLines++;
   const exactClock = movingClock();
   const exact = readMetricsLineExact(line, 5, schema, { ...options, now: exactClock.now });
@@ -586,7 +597,7 @@ describe('the fast path is taken', () => {
     const line = render(document, { id: 'vm-1', properties: { zone: 'b', app: 'x\n"y"' } });
     const before = exactPathLines();
     const atNow = { now: () => NOW };
-    const reading = readMetricsLine(line, 1, schema, atNow);
+    const reading = readCounting(line, 1, schema, atNow);
     assert.equal(exactPathLines(), before, 'the line took the exact path');
     assert.deepStrictEqual(reading, readMetricsLineExact(line, 1, schema, atNow));
     assert.equal(reading.valid, true);
@@ -594,7 +605,7 @@ describe('the fast path is taken', () => {
     assert.equal((reading.record?.groups.net_eth0 as Record<string, ExactJson>).tx_bytes_count, 2n ** 53n + 1n);
     assert.equal((reading.record?.groups.net_eth0 as Record<string, ExactJson>).rx_bytes_count, 9_007_199_254_740_991);
 
-    readMetricsLine(` ${line}`, 2, schema, atNow);
+    readCounting(` ${line}`, 2, schema, atNow);
     assert.equal(exactPathLines(), before + 1, 'a line with a leading space took the fast path');
   });
 

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { misplacedItems } from '../../src/reader/order.js';
+import { PassThrough } from 'node:stream';
+import { FirecrackerMetrics, Metrics } from '../../src/index.js';
+import { compareKeyRanks, entryRank, headerRank, misplacedItems, type KeyRank } from '../../src/reader/order.js';
+import { MetricsSchema } from '../../src/reader/schema.js';
 
 const byValue = (a: number, b: number): number => a - b;
 
@@ -72,5 +75,56 @@ describe('misplaced keys', () => {
       assert.ok(calls() <= 3 * n * log, `${name}: ${calls()} comparisons for ${n} keys, over 3·n·log2(n) = ${3 * n * log}`);
       assert.ok(misplaced.length < n, name);
     }
+  });
+});
+
+describe("the writer's key order", () => {
+  /** The top-level keys of a line of Firecracker's whole document, as the writer writes it, and their ranks. */
+  function writtenKeys(ids: readonly string[]): { readonly keys: string[]; readonly ranks: KeyRank[] } {
+    const document = new FirecrackerMetrics({ rtc: true });
+    for (const id of ids) {
+      document.block.alloc(id);
+      document.net.alloc(id);
+    }
+    const metrics = new Metrics(document);
+    metrics.init(new PassThrough(), { flushIntervalMs: 0, id: 'vm-1', properties: { zone: 'b' } });
+    let line: string;
+    try {
+      line = metrics.render();
+    } finally {
+      metrics.close();
+    }
+    const schema = MetricsSchema.of(document.entries);
+    const keys = Object.keys(JSON.parse(line) as object);
+    const ranks = keys.map((key) => {
+      const role = schema.roleOf(key);
+      const rank = headerRank(key) ?? (role === undefined ? undefined : entryRank(role));
+      assert.ok(rank !== undefined, `a rank for ${key}`);
+      return rank;
+    });
+    return { keys, ranks };
+  }
+
+  test('is the order the writer writes: each key after the one before it, none equal', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.string({ minLength: 1, maxLength: 6 }).filter((id) => !/^\d/.test(id) && id !== '__proto__'), { maxLength: 6 }), (ids) => {
+        const { keys, ranks } = writtenKeys(ids);
+        assert.deepEqual(keys.slice(0, 3), ['utc_timestamp_ms', 'id', 'properties']);
+        for (let i = 1; i < ranks.length; i++) assert.ok(compareKeyRanks(ranks[i - 1] as KeyRank, ranks[i] as KeyRank) < 0, `${keys[i - 1] ?? ''} before ${keys[i] ?? ''}`);
+      }),
+      { numRuns: 50 },
+    );
+  });
+
+  test('a device comes before its aggregate, devices by id; a key out of place is the one blamed', () => {
+    const { keys, ranks } = writtenKeys(['b', 'a']);
+    assert.ok(keys.indexOf('block_a') < keys.indexOf('block_b') && keys.indexOf('block_b') < keys.indexOf('block'));
+    const moved = [...ranks];
+    const [block] = moved.splice(keys.indexOf('block'), 1);
+    moved.splice(keys.indexOf('block_a'), 0, block as KeyRank);
+    assert.deepEqual(
+      misplacedItems(moved, compareKeyRanks).map((m) => m.index),
+      [keys.indexOf('block_a')],
+    );
   });
 });

@@ -9,6 +9,15 @@
  * 2 MiB chunks, as a heap or a finished job does.
  */
 
+/** A session's story: what the host does, and the phases the view shows before it starts. */
+export interface Scenario {
+  readonly actions: readonly HostAction[];
+  /** The phase shown while the guests boot. */
+  readonly bootPhase: string;
+  /** The phase shown once they are up, until the host's first action. */
+  readonly firstPhase: string;
+}
+
 export interface HostAction {
   /** When, as a fraction of the session (0 … 1). */
   readonly at: number;
@@ -71,3 +80,9 @@ export const LINUX_HOST_ACTIONS: readonly HostAction[] = [
 export const LINUX_BOOT_PHASE = 'booting Linux';
 /** The phase shown once Linux is up, until the host's first action. */
 export const LINUX_FIRST_PHASE = 'Linux is up: its driver has the balloon';
+
+/** The simulated guests' story: they are up at once. */
+export const SIMULATED_SCENARIO: Scenario = { actions: HOST_ACTIONS, bootPhase: FIRST_PHASE, firstPhase: FIRST_PHASE };
+
+/** Linux's story, once it has booted. */
+export const LINUX_SCENARIO: Scenario = { actions: LINUX_HOST_ACTIONS, bootPhase: LINUX_BOOT_PHASE, firstPhase: LINUX_FIRST_PHASE };

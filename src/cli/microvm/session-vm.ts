@@ -1,7 +1,7 @@
 /**
  * A VM of the `npm start` session, whichever guest drives its balloon — the simulated driver
- * (`MicroVm`, ./vm.ts) or Linux in v86 (`LinuxVm`, ./linux.ts): what the main loop, the live
- * view, the summary and `--serve` ask of it.
+ * (`SimulatedVm`, ./simulated-vm.ts) or Linux in v86 (`LinuxVm`, ./linux.ts): what the main
+ * loop, the live view, the summary and `--serve` ask of it.
  */
 import type { Balloon } from '../../devices/virtio/balloon/device.js';
 import type { FirecrackerMetrics } from '../../document/firecracker-metrics.js';

@@ -10,10 +10,12 @@
  * const server = await serveFleet(fleet, { port: 9464 }); // /metrics and /healthz
  * ```
  */
-export { DEFAULT_RESCAN_MS, DEFAULT_SERVE_POLL_MS, MetricsFleet } from './fleet.js';
+export { MetricsFleet } from './fleet.js';
+export { DEFAULT_RESCAN_MS, DEFAULT_SERVE_POLL_MS } from './following.js';
 export type { MetricsFleetOptions } from './fleet.js';
 export { FollowedSource } from './followed-source.js';
 export type { ReopenReason } from './followed-source.js';
-export { DEFAULT_SERVE_PORT, serveFleet } from './server.js';
-export type { MetricsServer, ServeOptions } from './server.js';
+export { serveFleet } from './server.js';
+export { DEFAULT_SERVE_PORT } from '../http/server.js';
+export type { MetricsServer, ServeOptions } from '../http/server.js';
 export { EXPOSITION_CONTENT_TYPE } from '../exposition.js';

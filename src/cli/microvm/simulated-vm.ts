@@ -16,7 +16,7 @@ import type { VmSnapshot } from './view.js';
 
 const MIB = 1024 * 1024;
 
-export interface MicroVmOptions {
+export interface SimulatedVmOptions {
   readonly id: string;
   readonly memoryMib: number;
   /** Where the VM's metrics lines go: a file or a named pipe. */
@@ -27,7 +27,7 @@ export interface MicroVmOptions {
   readonly seed: number;
 }
 
-export class MicroVm implements SessionVm {
+export class SimulatedVm implements SessionVm {
   readonly id: string;
   readonly memoryMib: number;
   readonly memory: GuestMemory;
@@ -42,7 +42,7 @@ export class MicroVm implements SessionVm {
   #peakResident = 0;
   readonly #moved: MovedCounters;
 
-  constructor(options: MicroVmOptions) {
+  constructor(options: SimulatedVmOptions) {
     this.id = options.id;
     this.memoryMib = options.memoryMib;
     this.memory = new GuestMemory(options.memoryMib * MIB);

@@ -1,0 +1,103 @@
+/**
+ * `vmm-metrics serve`'s own health: its `vmm_metrics_serve_*` families, declared once, a row each,
+ * as node_exporter declares its scrape metrics. The exposition writes each row's HELP and TYPE
+ * and its samples; nothing else names these families.
+ */
+import type { FollowedSource, ReopenReason } from './followed-source.js';
+
+/** What a scrape reads serve's own families from. */
+export interface ServeState {
+  /** The sources followed, in the order of the exposition. */
+  readonly sources: readonly FollowedSource[];
+  /** Each source's `vm="…"` label text, as its samples carry it. */
+  readonly vmLabels: readonly string[];
+  readonly sourcesRemoved: number;
+  /** Expositions rendered, this one included. */
+  readonly scrapes: number;
+  readonly previousScrapeSeconds: number;
+}
+
+/** A sample: its label text without braces (`''` for none), and its value. */
+export type SelfSample = readonly [labels: string, value: number];
+
+export interface SelfMetric {
+  readonly name: string;
+  readonly kind: 'counter' | 'gauge';
+  readonly help: string;
+  readonly samples: (state: ServeState) => readonly SelfSample[];
+}
+
+/** One sample a source, labelled `source`; none for a source whose value is undefined. */
+function perSource(value: (source: FollowedSource) => number | undefined): (state: ServeState) => SelfSample[] {
+  return ({ sources }) =>
+    sources.flatMap((source) => {
+      const v = value(source);
+      return v === undefined ? [] : [[source.sourceLabel, v] as const];
+    });
+}
+
+export const SERVE_SELF_METRICS: readonly SelfMetric[] = [
+  {
+    name: 'vmm_metrics_serve_sources',
+    kind: 'gauge',
+    help: 'Metrics files and named pipes followed.',
+    samples: ({ sources }) => [['', sources.length]],
+  },
+  {
+    name: 'vmm_metrics_serve_source_info',
+    kind: 'gauge',
+    help: 'Each followed source and the vm label its samples carry (always 1).',
+    samples: ({ sources, vmLabels }) => sources.map((source, i) => [`${source.sourceLabel},${vmLabels[i] as string}`, 1]),
+  },
+  {
+    name: 'vmm_metrics_serve_lines_total',
+    kind: 'counter',
+    help: 'Valid metrics lines read and folded into the totals.',
+    samples: perSource((source) => source.lines),
+  },
+  {
+    name: 'vmm_metrics_serve_invalid_lines_total',
+    kind: 'counter',
+    help: 'Lines skipped because they were not valid metrics lines (torn, malformed, too long).',
+    samples: perSource((source) => source.invalidLines),
+  },
+  {
+    name: 'vmm_metrics_serve_reopened_total',
+    kind: 'counter',
+    help: 'Times a source was read again from its start: a file truncated or replaced, a pipe whose writer closed it.',
+    samples: ({ sources }) =>
+      sources.flatMap((source) =>
+        (Object.keys(source.reopened) as ReopenReason[]).map((reason) => [`${source.sourceLabel},reason="${reason}"`, source.reopened[reason]] as const),
+      ),
+  },
+  {
+    name: 'vmm_metrics_serve_errors_total',
+    kind: 'counter',
+    help: 'Failures to open or read a source (each retried).',
+    samples: perSource((source) => source.errors),
+  },
+  {
+    name: 'vmm_metrics_serve_last_line_timestamp_seconds',
+    kind: 'gauge',
+    help: 'The utc_timestamp_ms of the last valid line of a source, in seconds since the epoch.',
+    samples: perSource((source) => (source.lastTimestampMs === undefined ? undefined : source.lastTimestampMs / 1000)),
+  },
+  {
+    name: 'vmm_metrics_serve_sources_removed_total',
+    kind: 'counter',
+    help: 'Sources no longer followed (their file removed from a followed directory, or unfollowed).',
+    samples: ({ sourcesRemoved }) => [['', sourcesRemoved]],
+  },
+  {
+    name: 'vmm_metrics_serve_scrapes_total',
+    kind: 'counter',
+    help: 'Expositions rendered, this one included.',
+    samples: ({ scrapes }) => [['', scrapes]],
+  },
+  {
+    name: 'vmm_metrics_serve_previous_scrape_duration_seconds',
+    kind: 'gauge',
+    help: 'How long rendering the previous exposition took.',
+    samples: ({ previousScrapeSeconds }) => [['', previousScrapeSeconds]],
+  },
+];
