@@ -221,7 +221,7 @@ export class LinuxVm implements SessionVm {
     const failure = this.flush();
     this.writer.close();
     this.#serial.close();
-    this.balloon.reset();
+    this.balloon.dispose();
     await this.#emulator.destroy();
     return failure;
   }

@@ -127,8 +127,17 @@ export class SimulatedVm implements SessionVm {
   /** A last line, then the VM's writer closes and its timers stop. */
   shutdown(): string | undefined {
     const failure = this.flush();
-    this.writer.close();
-    this.balloon.reset();
+    this.dispose();
     return failure;
+  }
+
+  /** The VM is gone (no last line): its writer closes, its balloon's timers and work stop. */
+  dispose(): void {
+    this.writer.close();
+    this.balloon.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
   }
 }
