@@ -13,12 +13,12 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SimulatedVm } from './simulated-vm.js';
 import { LINUX_SCENARIO, SIMULATED_SCENARIO, workingSet } from './scenario.js';
-import { renderFrame } from './view.js';
+import { frameLegend, renderFrame, type ProcessMemory } from './view.js';
 import { serveSession, type SessionAddress, type SessionServer } from './serve.js';
 import { DEFAULT_SERVE_HOST, DEFAULT_SERVE_PORT } from '../../export/http/server.js';
 import { LINUX_DEFAULT_MEMORY_MIB, LINUX_MEMORY_MIB, readLinuxGuest, type LinuxGuestFiles } from './guest-fixtures.js';
 import { KVM_DEFAULT_MEMORY_MIB, KVM_MEMORY_MIB, readKvmGuest, type KvmGuestFiles } from './kvm-guest.js';
-import type { SessionVm } from './session-vm.js';
+import { mibText, type SessionVm } from './session-vm.js';
 
 const USAGE = `Usage: npm start -- [--guest simulated|linux|kvm] [--duration-s S] [--metrics-path PATH] [--vms N] [--metrics-dir DIR]
                     [--memory-mib M] [--serve [--port N] [--host H]]
@@ -174,15 +174,16 @@ async function main(): Promise<void> {
       kvmGuest !== undefined
         ? [await kvmVm(kvmGuest, options, (problem) => problems.push(problem))]
         : linuxGuest === undefined
-        ? options.paths.map(
-            (path, i) =>
-              new SimulatedVm({
+        ? await Promise.all(
+            options.paths.map((path, i) =>
+              SimulatedVm.create({
                 id: options.paths.length === 1 ? 'vm-1' : `vm-${i + 1}`,
                 memoryMib: options.memoryMib,
                 metricsPath: path,
                 workingSet: (nowMs) => workingSet(nowMs / durationMs),
                 seed: i + 1,
               }),
+            ),
           )
         : [await linuxVm(linuxGuest, options, (problem) => problems.push(problem))];
   } catch (error) {
@@ -199,14 +200,21 @@ async function main(): Promise<void> {
   /** When every guest's driver had the balloon, in ms since the start: the host's story starts then. */
   let scenarioStart: number | undefined;
 
+  let legendSaid = false;
   const draw = (elapsedMs: number): void => {
+    const snapshots = vms.map((vm) => vm.snapshot());
+    // Redrawn, the words' meanings stay on screen; appended to a log, they are said once.
+    const legend = interactive || !legendSaid;
+    if (legend && frameLegend(snapshots).length > 0) legendSaid = true;
     const frame = renderFrame(
       {
         elapsedS: elapsedMs / 1000,
         durationS: options.durationS,
         phase,
-        vms: vms.map((vm) => vm.snapshot()),
+        vms: snapshots,
+        process: processMemory(),
         ...(server === undefined ? {} : { url: server.url }),
+        legend,
       },
       interactive ? (process.stdout.columns || 100) : 160,
     );
@@ -257,6 +265,8 @@ async function main(): Promise<void> {
     clearInterval(timer);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    // Before the VMs let go of their memory: the summary tells of the session, not of its end.
+    const memoryAtEnd = processMemory();
     for (const vm of vms) {
       try {
         const failure = await vm.shutdown();
@@ -265,7 +275,7 @@ async function main(): Promise<void> {
         problems.push(`${vm.id}: ${(error as Error).message}`);
       }
     }
-    process.stdout.write(`\n${summary(vms, why, (Date.now() - start) / 1000, options.paths).join('\n')}\n`);
+    process.stdout.write(`\n${summary(vms, why, (Date.now() - start) / 1000, options.paths, memoryAtEnd).join('\n')}\n`);
     for (const problem of problems.slice(0, 10)) process.stderr.write(`${problem}\n`);
     if (problems.length > 10) process.stderr.write(`… and ${problems.length - 10} more problems\n`);
     // The open socket is all that keeps the process alive now.
@@ -296,8 +306,17 @@ async function kvmVm(guest: KvmGuestFiles, options: SessionOptions, problem: (te
   return KvmSessionVm.create({ id: 'vm-1', memoryMib: options.memoryMib, metricsPath: options.paths[0] ?? './metrics.json', guest, problem });
 }
 
-function summary(vms: readonly SessionVm[], why: string, elapsedS: number, paths: readonly string[]): string[] {
-  return [`Summary (${why}, after ${elapsedS.toFixed(1)} s)`, ...vms.flatMap((vm, i) => vm.summary(paths[i] ?? ''))];
+function summary(vms: readonly SessionVm[], why: string, elapsedS: number, paths: readonly string[], { rssBytes, peakRssBytes }: ProcessMemory): string[] {
+  return [
+    `Summary (${why}, after ${elapsedS.toFixed(1)} s)`,
+    `host  this process's RSS ${mibText(rssBytes)} at the end, peak ${mibText(peakRssBytes)}, as the OS counts it`,
+    ...vms.flatMap((vm, i) => vm.summary(paths[i] ?? '')),
+  ];
+}
+
+/** This process's resident memory now and at its peak, as the kernel counts them (VmRSS and VmHWM on Linux). */
+function processMemory(): ProcessMemory {
+  return { rssBytes: process.memoryUsage.rss(), peakRssBytes: process.resourceUsage().maxRSS * 1024 };
 }
 
 await main();
