@@ -10,7 +10,8 @@ Firecracker) out of files and named pipes.
 
 Commands:
   validate PATH   check every line against the schema of the declared metrics groups
-  tail PATH       follow the file or pipe and show the counters that move, live
+  tail PATH...    follow files or pipes: totals since each began, the last line that
+                  moved something, live
   serve           follow many VMs' files and pipes and serve their totals to Prometheus
   help [COMMAND]  show this help, or a command's
 
@@ -58,29 +59,38 @@ Exit status: 0 when every line passes (warnings allowed), 1 when a line has an e
 2 on a usage error or when PATH cannot be read.
 `;
 
-export const TAIL_USAGE = `Usage: vmm-metrics tail [options] PATH
+export const TAIL_USAGE = `Usage: vmm-metrics tail [options] PATH...
 
-Follows a metrics file or named pipe and shows, for each new line, per group, the
-counters that moved: their delta (counters are written as deltas since the previous
-flush) and their rate per second (delta divided by the seconds between this line's
-timestamp and the previous line's), and the stores whose value changed. On a terminal
-the view is redrawn for each line; otherwise blocks are appended.
+Follows metrics files and named pipes and shows, for each, every counter's total since
+the file began (VALUE; a store's VALUE is its last value) and the last line that moved
+something: its deltas (counters are written as deltas since the previous flush) and
+rates per second (the delta divided by the seconds since the previous line), in units a
+person reads (bytes as KiB, MiB, GiB; MiB/s). A file is read from its first line; the
+view is drawn once the lines already there are read, then for each new line. A pipe or
+standard input is read from when tail starts. On a terminal the view is redrawn (every
+PATH's, one under the other); otherwise each change is appended.
+
+--from-start tells a file's story first: one line of text per metrics line, with its
+time since the first line and what moved (a run of lines that moved nothing in one
+line), then the view; new lines go on as story lines. It reads at one's own pace and
+pipes into grep or less, where a replay paced as the file was written would take as
+long as the session did.
 
 A regular file is followed as it grows; when it is truncated or replaced (rotation),
 reading starts over at the beginning of the new content. A named pipe is read as lines
-arrive; when its writer closes it, tail waits for the next writer. By default tail
-shows the last complete line already in a file, then follows; --from-start shows every
-line already there. Ctrl-C stops (exit status 0).
+arrive; when its writer closes it, tail waits for the next writer. Ctrl-C stops (exit
+status 0).
 
 Options:
   --json             print each record as one compact JSON line, exact digits, instead
-                     of the view (problems go to stderr as PATH:LINE: ...)
-  --from-start       for a file, show every line already in it first
+                     of the view (problems go to stderr as PATH:LINE: ...); one PATH:
+                     a file's last line, then what follows (every line with --from-start)
+  --from-start       tell each file's story, line by line, before the view
   --poll-ms N        how often a file is checked for growth (default 250)
 ${SCHEMA_OPTIONS}${LINE_OPTIONS}  -h, --help         show this help
 
 Exit status: 0 when stopped by Ctrl-C (or at the end of standard input), 2 on a usage
-error or when PATH cannot be read.
+error or when a PATH cannot be read.
 `;
 
 export const SERVE_USAGE = `Usage: vmm-metrics serve [options] --metrics-path PATH... --metrics-dir DIR...
