@@ -17,6 +17,7 @@ Commands:
 
 Options:
   -h, --help      show help (vmm-metrics <command> --help for a command's)
+  -V, --version   print the version
 
 PATH may be a regular file, a named pipe, or - for standard input.
 `;
