@@ -18,6 +18,7 @@ import { serveSession, type SessionAddress, type SessionServer } from './serve.j
 import { DEFAULT_SERVE_HOST, DEFAULT_SERVE_PORT } from '../../export/http/server.js';
 import { LINUX_DEFAULT_MEMORY_MIB, LINUX_MEMORY_MIB, readLinuxGuest, type LinuxGuestFiles } from './guest-fixtures.js';
 import { KVM_DEFAULT_MEMORY_MIB, KVM_MEMORY_MIB, readKvmGuest, type KvmGuestFiles } from './kvm-guest.js';
+import { optionsNpmTook } from './npm-flags.js';
 import { mibText, type SessionVm } from './session-vm.js';
 
 const USAGE = `Usage: npm start -- [--guest simulated|linux|kvm] [--duration-s S] [--metrics-path PATH] [--vms N] [--metrics-dir DIR]
@@ -54,23 +55,21 @@ interface SessionOptions {
   readonly serve: SessionAddress | undefined;
 }
 
+const OPTIONS = {
+  guest: { type: 'string', default: 'simulated' },
+  'duration-s': { type: 'string' },
+  'metrics-path': { type: 'string' },
+  'metrics-dir': { type: 'string' },
+  vms: { type: 'string', default: '1' },
+  'memory-mib': { type: 'string' },
+  serve: { type: 'boolean', default: false },
+  port: { type: 'string' },
+  host: { type: 'string' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
 function parseOptions(argv: readonly string[]): SessionOptions {
-  const { values } = parseArgs({
-    args: [...argv],
-    options: {
-      guest: { type: 'string', default: 'simulated' },
-      'duration-s': { type: 'string' },
-      'metrics-path': { type: 'string' },
-      'metrics-dir': { type: 'string' },
-      vms: { type: 'string', default: '1' },
-      'memory-mib': { type: 'string' },
-      serve: { type: 'boolean', default: false },
-      port: { type: 'string' },
-      host: { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-    strict: true,
-  });
+  const { values } = parseArgs({ args: [...argv], options: OPTIONS, strict: true });
   if (values.help) {
     console.log(USAGE);
     process.exit(0);
@@ -129,9 +128,16 @@ function positiveInteger(option: string, text: string): number {
 }
 
 async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  // Before anything runs: a session without the options meant is a session wasted.
+  const eaten = optionsNpmTook(process.env, argv, OPTIONS);
+  if (eaten !== undefined) {
+    console.error(eaten);
+    process.exit(2);
+  }
   let options: SessionOptions;
   try {
-    options = parseOptions(process.argv.slice(2));
+    options = parseOptions(argv);
   } catch (error) {
     console.error(`${(error as Error).message}\n\n${USAGE}`);
     process.exit(2);
