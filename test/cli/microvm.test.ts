@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -118,6 +118,19 @@ test('Ctrl-C stops the session cleanly: a last line and the summary', async () =
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a write that fails names the VM and its file: /dev/full opens, and every write fails with ENOSPC', (t) => {
+  if (!existsSync('/dev/full')) {
+    process.stderr.write('\n*** SKIPPED: no /dev/full here ***\n\n');
+    t.skip('no /dev/full here');
+    return;
+  }
+  const result = spawnSync(process.execPath, [session, '--duration-s', '2', '--memory-mib', '32', '--metrics-path', '/dev/full'], { encoding: 'utf8', timeout: 30_000 });
+  const problems = result.stderr.split('\n').filter((line) => line !== '');
+  assert.ok(problems.length >= 2, result.stderr);
+  for (const problem of problems) assert.match(problem, /^vm-1: \/dev\/full: Failed to write metrics: ENOSPC/);
+  assert.match(result.stdout, /^vm-1 \(metrics in \/dev\/full\)$/m);
 });
 
 test('bad options exit 2 with what was wrong and the usage', () => {

@@ -42,6 +42,7 @@ export interface KvmSessionVmOptions {
 export class KvmSessionVm implements SessionVm {
   readonly id: string;
   readonly memoryMib: number;
+  readonly metricsPath: string;
   readonly document = new FirecrackerMetrics();
   readonly writer: Metrics<FirecrackerMetrics>;
   readonly balloon: Balloon;
@@ -75,6 +76,7 @@ export class KvmSessionVm implements SessionVm {
   private constructor(vm: KvmMicroVm, options: KvmSessionVmOptions) {
     this.id = options.id;
     this.memoryMib = options.memoryMib;
+    this.metricsPath = options.metricsPath;
     this.#vm = vm;
     this.#kernel = options.guest.kernelRelease;
     this.#problem = options.problem;
@@ -124,7 +126,7 @@ export class KvmSessionVm implements SessionVm {
   }
 
   flush(): string | undefined {
-    return writeLine(this.id, this.writer);
+    return writeLine(this.id, this.writer, this.metricsPath);
   }
 
   snapshot(): VmSnapshot {

@@ -55,6 +55,7 @@ function image(path: string): { buffer: ArrayBuffer } {
 export class LinuxVm implements SessionVm {
   readonly id: string;
   readonly memoryMib: number;
+  readonly metricsPath: string;
   readonly document = new FirecrackerMetrics();
   readonly writer: Metrics<FirecrackerMetrics>;
   readonly balloon: Balloon;
@@ -112,6 +113,7 @@ export class LinuxVm implements SessionVm {
   private constructor(emulator: Emulator, options: LinuxVmOptions) {
     this.id = options.id;
     this.memoryMib = options.memoryMib;
+    this.metricsPath = options.metricsPath;
     this.#emulator = emulator;
     this.#kernel = options.guest.kernelRelease;
     this.#problem = options.problem;
@@ -153,7 +155,7 @@ export class LinuxVm implements SessionVm {
   }
 
   flush(): string | undefined {
-    return writeLine(this.id, this.writer);
+    return writeLine(this.id, this.writer, this.metricsPath);
   }
 
   snapshot(): VmSnapshot {

@@ -11,6 +11,8 @@ import type { GuestRam, VmSnapshot } from './view.js';
 export interface SessionVm {
   readonly id: string;
   readonly memoryMib: number;
+  /** Where the VM's metrics lines go: a file or a named pipe. */
+  readonly metricsPath: string;
   readonly document: FirecrackerMetrics;
   readonly balloon: Balloon;
   /** The guest's driver has the balloon, so the host may set its target. */
@@ -100,12 +102,16 @@ export function countersLine(document: FirecrackerMetrics): string {
   return `  balloon counters: ${[...balloonCounts(document)].map(([name, count]) => `${name} ${count.toString()}`).join(', ')}`;
 }
 
-/** Writes one line of a VM's document: undefined, or the failure as the session reports it. */
-export function writeLine(id: string, writer: Metrics<FirecrackerMetrics>): string | undefined {
+/**
+ * Writes one line of a VM's document: undefined, or the failure as the session reports it, naming
+ * the VM and the file or pipe (`vm-1: ./metrics.json: Failed to write metrics: ENOSPC …`): the
+ * writer's message follows Firecracker's, which names neither.
+ */
+export function writeLine(id: string, writer: Metrics<FirecrackerMetrics>, metricsPath: string): string | undefined {
   try {
     writer.write();
     return undefined;
   } catch (error) {
-    return `${id}: ${(error as Error).message}`;
+    return `${id}: ${metricsPath}: ${(error as Error).message}`;
   }
 }

@@ -35,6 +35,7 @@ export interface SimulatedVmOptions {
 export class SimulatedVm implements SessionVm {
   readonly id: string;
   readonly memoryMib: number;
+  readonly metricsPath: string;
   readonly memory: GuestMemoryAccess;
   readonly #ram: SessionGuestMemory;
   readonly document = new FirecrackerMetrics();
@@ -58,6 +59,7 @@ export class SimulatedVm implements SessionVm {
   private constructor(options: SimulatedVmOptions, ram: SessionGuestMemory) {
     this.id = options.id;
     this.memoryMib = options.memoryMib;
+    this.metricsPath = options.metricsPath;
     this.#ram = ram;
     this.memory = ram.memory;
     // The guest's parts name GuestMemory; they use only what every GuestMemoryAccess has.
@@ -105,7 +107,7 @@ export class SimulatedVm implements SessionVm {
 
   /** Writes one line of the VM's document; a failure is reported, not thrown. */
   flush(): string | undefined {
-    return writeLine(this.id, this.writer);
+    return writeLine(this.id, this.writer, this.metricsPath);
   }
 
   snapshot(): VmSnapshot {
