@@ -287,8 +287,11 @@ async function main(): Promise<void> {
     // The open socket is all that keeps the process alive now.
     await server?.close();
   };
-  const onSignal = (): void => {
-    void finish('stopped by a signal');
+  // A shell reads 128 + the signal's number as "ended by that signal" (130 for Ctrl-C): the
+  // session ends so, after its last line and summary, rather than by the signal itself.
+  const onSignal = (signal: NodeJS.Signals): void => {
+    process.exitCode = 128 + (signal === 'SIGINT' ? 2 : 15);
+    void finish(`stopped by ${signal}`);
   };
   const start = Date.now();
   // Before the guests start: a signal during a Linux guest's boot still stops its emulator.
