@@ -24,7 +24,7 @@ import { formatRecord, type MetricsReading } from '../reader/record.js';
 import { formatProblem } from '../reader/problems.js';
 import { MetricsSourceError, type SourceOptions } from '../reader/source.js';
 import type { MetricsSchema } from '../reader/schema.js';
-import { MAX_LINE_BYTES_ARG_OPTIONS, maxLineBytesFromArgs, parseCommandArgs, pollMsFromArgs } from './args.js';
+import { MAX_LINE_BYTES_ARG_OPTIONS, maxLineBytesFromArgs, parseCommandArgs, pollMsFromArgs, somePaths } from './args.js';
 import { UsageError } from './errors.js';
 import { writeOut, type CommandIo } from './io.js';
 import { SCHEMA_ARG_OPTIONS, schemaFromArgs } from './schema-option.js';
@@ -61,10 +61,7 @@ export async function tailCommand(args: readonly string[], io: CommandIo, signal
     io.stdout.write(TAIL_USAGE);
     return 0;
   }
-  if (positionals.length === 0) throw new UsageError('missing PATH');
-  if (positionals.filter((path) => path === '-').length > 1) throw new UsageError('standard input (-) can be read once');
-  const duplicate = positionals.find((path, i) => positionals.indexOf(path) !== i);
-  if (duplicate !== undefined) throw new UsageError(`${duplicate} is named twice`);
+  somePaths(positionals);
   const mode: Mode = values.json === true ? 'json' : values['from-start'] === true ? 'story' : 'view';
   if (mode === 'json' && positionals.length > 1) throw new UsageError('--json takes one PATH: a record does not say which file it came from; run one tail per file');
   const pollIntervalMs = pollMsFromArgs(values);

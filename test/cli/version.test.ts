@@ -21,7 +21,7 @@ test('--version and -V print package.json\'s version, exit 0; the help names the
     const result = await runCli([flag]);
     assert.deepEqual(result, { status: 0, stdout: `vmm-metrics ${version}\n`, stderr: '' }, flag);
   }
-  assert.match((await runCli(['--help'])).stdout, /^ {2}-V, --version {3}print the version$/m);
+  assert.match((await runCli(['--help'])).stdout, /^ {2}-V, --version {5}print the version$/m);
 });
 
 test('installed as a package (node_modules/vmm-metrics, its bin linked in node_modules/.bin), it finds its own version', (t) => {
