@@ -12,9 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { BALLOON_SIZE_GAUGES } from '../../src/cli/microvm/serve.js';
+import { BALLOON_SIZE_GAUGES, NAMED_LIKE_COUNTERS } from '../../src/cli/microvm/serve.js';
 import { prometheusFamilies } from '../../src/export/names.js';
 import { FirecrackerMetrics } from '../../src/index.js';
+import { promtoolCheckMetrics, promtoolOrSkip } from '../support/prometheus.js';
 
 const session = fileURLToPath(new URL('../../src/cli/microvm/main.js', import.meta.url));
 const SERVE_DOC = readFileSync(new URL('../../../docs/serve.md', import.meta.url), 'utf8');
@@ -172,6 +173,15 @@ test('--serve: /metrics while the session runs — default metrics, the balloon 
       assert.equal(new Set(types).size, types.length);
       assert.ok(served.scrapes.some(({ text }) => (sample(text, 'firecracker_balloon_inflate_count_total', 'vm-1') ?? 0) > 0), 'the guest inflated');
       assert.ok(served.scrapes.every(({ text }) => sample(text, 'firecracker_balloon_event_fails_total', 'vm-1') === 0));
+    });
+
+    await t.test('the exposition passes promtool check metrics, default metrics and all', async (t) => {
+      if (!promtoolOrSkip(t)) return;
+      const text = served.scrapes.at(-1)?.text ?? '';
+      for (const name of NAMED_LIKE_COUNTERS) assert.doesNotMatch(text, new RegExp(`^${name} `, 'm'));
+      const checked = await promtoolCheckMetrics(text);
+      assert.deepEqual(checked.problems, [], checked.output);
+      assert.ok(checked.ok, checked.output);
     });
 
     await t.test('the balloon size gauges are what the view shows', () => {

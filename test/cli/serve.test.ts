@@ -39,7 +39,7 @@ describe('arguments', () => {
     const help = await runCli(['help', 'serve']);
     assert.equal(help.status, 0);
     assert.match(help.stdout, /^Usage: vmm-metrics serve /);
-    assert.match((await runCli(['--help'])).stdout, /serve {11}follow many VMs' files and pipes/);
+    assert.match((await runCli(['--help'])).stdout, /serve {13}follow many VMs' files and pipes/);
   });
 
   test('a port already taken: a clear message and exit 2', async () => {

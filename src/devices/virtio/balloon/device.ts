@@ -518,6 +518,16 @@ export class Balloon extends EventTarget implements VirtioDevice {
   }
 
   /** `queue.pop()`, turning a corrupted available ring into a reset request. */
+  /** Whether the driver made chains available; a corrupted ring says yes, for `#pop` to handle. */
+  #hasPending(active: Active, queue: Queue): boolean {
+    try {
+      return queue.pending(active.memory) > 0;
+    } catch (error) {
+      if (error instanceof InvalidAvailIndexError) return true;
+      throw error;
+    }
+  }
+
   #pop(active: Active, queue: Queue): DescriptorChain | undefined {
     try {
       return queue.pop(active.memory);
@@ -578,7 +588,10 @@ export class Balloon extends EventTarget implements VirtioDevice {
     // Gather frame numbers until the next descriptor would overflow the buffer, release them,
     // and go on until the queue is empty. A round waits for its turn before it starts, never
     // within: its buffers go back to the used ring before their frames are discarded.
-    while (found) {
+    for (let round = 0; found; round++) {
+      // A round that emptied the queue ends the task at once: a kick that comes after it is a
+      // processing of its own (counted), not one that joins a task waiting for a turn.
+      if (round > 0 && !this.#hasPending(active, queue)) break;
       yield* this.#awaitBudget(active, task);
       found = false;
       for (let chain = this.#pop(active, queue); chain !== undefined; chain = this.#pop(active, queue)) {
