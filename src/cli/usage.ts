@@ -9,7 +9,8 @@ Reads Firecracker metrics lines (one JSON object per flush, from this library or
 Firecracker) out of files and named pipes.
 
 Commands:
-  validate PATH   check every line against the schema of the declared metrics groups
+  validate PATH…  check every line against the declared metrics groups, or against a
+                  Firecracker release's lines (--firecracker VERSION, or auto)
   tail PATH       follow the file or pipe and show the counters that move, live
   serve           follow many VMs' files and pipes and serve their totals to Prometheus
   help [COMMAND]  show this help, or a command's
@@ -35,10 +36,11 @@ const SCHEMA_OPTIONS = `  --rtc              require the optional "rtc" entry (a
                      class of one, or a Metrics writer) instead of Firecracker's
 `;
 
-export const VALIDATE_USAGE = `Usage: vmm-metrics validate [options] PATH
+export const VALIDATE_USAGE = `Usage: vmm-metrics validate [options] PATH...
 
-Checks every line of PATH against the schema derived from the declared metrics groups
-(by default the global FirecrackerMetrics document): the line is one JSON object;
+Checks every line of each PATH against the schema derived from the declared metrics
+groups (by default the global FirecrackerMetrics document, which is Firecracker main's),
+or against the lines of a Firecracker release (--firecracker): the line is one JSON object;
 utc_timestamp_ms comes first and is a plausible time (integer ms, after 2000-01-01, at
 most a day ahead); "id" is a string and "properties" an object of strings; every
 required group, device aggregate and field is present; every value is an integer from
@@ -48,14 +50,22 @@ newline. A named pipe is read until its writer closes it.
 
 Each problem is printed on stderr as
   PATH:LINE: path.to.field: what is wrong
-(warnings as "PATH:LINE: path: warning: ..."), and a summary on stdout. A line lists
-at most 100 problems, then one "... and K more problems on this line".
+(warnings as "PATH:LINE: path: warning: ..."), and a summary per PATH on stdout. A line
+lists at most 100 problems, then one "... and K more problems on this line".
 
 Options:
+  --firecracker VERSION
+                     check strictly against the lines Firecracker VERSION writes (1.10,
+                     v1.10.1, main; every minor release from 1.0 is known): its groups
+                     and fields, their order, numbers and latency objects, nothing else
+  --firecracker auto for each PATH, find the releases whose lines all of its lines are
+                     (releases that write the same lines are named together: "fits
+                     v1.10–v1.12"), or else the nearest, and check it against them (a
+                     pipe or standard input is held in memory for that, up to 64 MiB)
 ${SCHEMA_OPTIONS}${LINE_OPTIONS}  -h, --help         show this help
 
 Exit status: 0 when every line passes (warnings allowed), 1 when a line has an error,
-2 on a usage error or when PATH cannot be read.
+2 on a usage error or when a PATH cannot be read.
 `;
 
 export const TAIL_USAGE = `Usage: vmm-metrics tail [options] PATH

@@ -162,7 +162,8 @@ describe('vmm-metrics validate', () => {
   test('usage errors and unreadable paths exit 2 with a clear message', async () => {
     const cases: [string[], RegExp][] = [
       [['validate'], /vmm-metrics validate: missing PATH\nTry 'vmm-metrics validate --help'/],
-      [['validate', 'a', 'b'], /expected one PATH, got 2/],
+      [['tail', 'a', 'b'], /vmm-metrics tail: expected one PATH, got 2/],
+      [['validate', '-', 'a', '-'], /standard input \(-\) can be read only once/],
       [['validate', '--bogus', 'x'], /Unknown option '--bogus'/],
       [['validate', join(dir, 'missing.json')], /Cannot read metrics from .*missing\.json: ENOENT/],
       [['validate', '--document', join(dir, 'nope.js'), 'x'], /--document .*nope\.js: cannot load the module/],
