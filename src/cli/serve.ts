@@ -8,7 +8,7 @@ import { serveFleet } from '../export/serve/server.js';
 import { MAX_LINE_BYTES_ARG_OPTIONS, maxLineBytesFromArgs, parseCommandArgs, pollMsFromArgs } from './args.js';
 import { UsageError } from './errors.js';
 import { writeOut, type CommandIo } from './io.js';
-import { SCHEMA_ARG_OPTIONS, schemaFromArgs } from './schema-option.js';
+import { documentSchemaFromArgs, requiredFromArgs, SCHEMA_ARG_OPTIONS } from './schema-option.js';
 import { SERVE_USAGE } from './usage.js';
 import { plural } from '../reader/plural.js';
 
@@ -37,11 +37,12 @@ export async function serveCommand(args: readonly string[], io: CommandIo, signa
   const host = values.host ?? DEFAULT_SERVE_HOST;
   const pollIntervalMs = pollMsFromArgs(values);
   const maxLineBytes = maxLineBytesFromArgs(values);
-  const schema = await schemaFromArgs(values);
+  // Lines of every Firecracker release, unless a document of one's own says what lines are.
+  const schema = await documentSchemaFromArgs(values);
   let fleet: MetricsFleet;
   try {
     fleet = new MetricsFleet({
-      schema,
+      ...(schema === undefined ? { require: requiredFromArgs(values) } : { schema }),
       strict: values.strict === true,
       log: (message) => {
         void writeOut(io.stderr, `vmm-metrics serve: ${message}\n`);

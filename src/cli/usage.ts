@@ -36,6 +36,14 @@ const SCHEMA_OPTIONS = `  --rtc              require the optional "rtc" entry (a
                      class of one, or a Metrics writer) instead of Firecracker's
 `;
 
+const SERVE_SCHEMA_OPTIONS = `  --rtc              require the optional "rtc" entry (aarch64 VMMs) of every release
+  --require KEY      require the optional entry KEY (repeatable)
+  --strict           refuse lines that are no Firecracker release's exactly (with
+                     --document: groups and fields the document does not know)
+  --document MODULE  serve the document MODULE exports (its default export, or an
+                     export named "document") instead of every Firecracker release
+`;
+
 export const VALIDATE_USAGE = `Usage: vmm-metrics validate [options] PATH...
 
 Checks every line of each PATH against the schema derived from the declared metrics
@@ -100,6 +108,12 @@ up the counters' deltas into totals, and serves them over HTTP for Prometheus:
   /metrics   every VM's families (firecracker_<group>_<field>, labelled vm and, for
              devices, device), then the server's own (vmm_metrics_serve_*)
   /healthz   200 while the server runs
+Lines of every Firecracker release since v1.0 are taken, each read as the release it is
+a line of (vmm_metrics_serve_source_info says which: firecracker="1.10-1.12"); a field has
+one family whichever release wrote it, and a VM whose release does not write a field has
+no sample of it. A group or field no release writes (a newer Firecracker) is served as a
+counter and counted in vmm_metrics_serve_unknown_fields_total. A line is refused only when
+it is not JSON, a value has the wrong type, or it is too long.
 Each VM is labelled vm: the "id" of its last line, else its file's name without the
 extension. A counter's total never goes down while the server runs: a writer that
 restarts (a new VMM process), a pipe reopened, a file truncated or rotated all continue
@@ -115,7 +129,7 @@ Options:
   --host H             address to listen on (default ${DEFAULT_SERVE_HOST})
   --prefix P           first token of the family names (default firecracker)
   --poll-ms N          how often a followed file is checked for growth (default 1000)
-${SCHEMA_OPTIONS}${LINE_OPTIONS}  -h, --help           show this help
+${SERVE_SCHEMA_OPTIONS}${LINE_OPTIONS}  -h, --help           show this help
 
 Exit status: 0 when stopped by Ctrl-C or SIGTERM, 2 on a usage error or when the
 address cannot be had.

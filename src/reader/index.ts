@@ -44,6 +44,9 @@ export type {
 } from './releases.js';
 export { formatReleases, releaseLineSets } from './release-lines.js';
 export type { ReleaseLineSet } from './release-lines.js';
+export { AnyReleaseReader } from './any-release.js';
+export type { AnyReleaseOptions, AnyReleaseReading, UnknownValue } from './any-release.js';
+export { everyReleaseSchema, everyReleaseShapes } from './every-release.js';
 export { formatRecord, isU64, metricValue, recordNumbers } from './record.js';
 export type { MetricsReading, MetricsRecord, RecordNumber } from './record.js';
 export { formatPath, formatProblem, hasErrors } from './problems.js';
