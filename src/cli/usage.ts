@@ -109,7 +109,7 @@ up the counters' deltas into totals, and serves them over HTTP for Prometheus:
              devices, device), then the server's own (vmm_metrics_serve_*)
   /healthz   200 while the server runs
 Lines of every Firecracker release since v1.0 are taken, each read as the release it is
-a line of (vmm_metrics_serve_source_info says which: firecracker="1.10-1.12"); a field has
+a line of (vmm_metrics_serve_source_info says which: release="1.10-1.12"); a field has
 one family whichever release wrote it, and a VM whose release does not write a field has
 no sample of it. A group or field no release writes (a newer Firecracker) is served as a
 counter and counted in vmm_metrics_serve_unknown_fields_total. A line is refused only when

@@ -74,12 +74,12 @@ export class FollowedSource {
    * The Firecracker releases the last valid line is exactly a line of (`1.10-1.12`), or
    * `unknown` when it is none's; undefined before any line, and with one schema of its own.
    */
-  get firecracker(): string | undefined {
-    return this.#firecracker;
+  get release(): string | undefined {
+    return this.#release;
   }
-  /** `,firecracker="…"` for `vmm_metrics_serve_source_info`, `''` before any line. */
-  firecrackerLabel = '';
-  #firecracker: string | undefined;
+  /** `,release="…"` for `vmm_metrics_serve_source_info`, `''` before any line. */
+  releaseLabel = '';
+  #release: string | undefined;
   /** Values read whose group or field no schema declares (served as counters when they can be). */
   unknownFields = 0;
   #unknownNoted = false;
@@ -156,9 +156,9 @@ export class FollowedSource {
       if (fits !== undefined) this.totals.applyExact(record, fits.schema);
       else this.totals.applyByName(record, nearest.schema, true, unknown);
       const release = fits?.label ?? 'unknown';
-      if (release !== this.#firecracker) {
-        this.#firecracker = release;
-        this.firecrackerLabel = `,${labelSet([['firecracker', release]]).slice(1, -1)}`;
+      if (release !== this.#release) {
+        this.#release = release;
+        this.releaseLabel = `,${labelSet([['release', release]]).slice(1, -1)}`;
       }
     }
     if (unknown.count > 0) this.#unknownMet(unknown);

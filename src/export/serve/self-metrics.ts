@@ -46,8 +46,8 @@ export const SERVE_SELF_METRICS: readonly SelfMetric[] = [
   {
     name: 'vmm_metrics_serve_source_info',
     kind: 'gauge',
-    help: 'Each followed source, the vm label its samples carry, and the Firecracker releases its last valid line is exactly a line of (firecracker="1.10-1.12", "main", or "unknown" for none; absent before any line). Always 1.',
-    samples: ({ sources, vmLabels }) => sources.map((source, i) => [`${source.sourceLabel},${vmLabels[i] as string}${source.firecrackerLabel}`, 1]),
+    help: 'Each followed source, the vm label its samples carry, and the Firecracker releases its last valid line is exactly a line of (release="1.10-1.12", "main", or "unknown" for none; absent before any line). Always 1.',
+    samples: ({ sources, vmLabels }) => sources.map((source, i) => [`${source.sourceLabel},${vmLabels[i] as string}${source.releaseLabel}`, 1]),
   },
   {
     name: 'vmm_metrics_serve_lines_total',

@@ -82,7 +82,7 @@ describe('every release at once', () => {
         assert.equal(samples.get(`firecracker_vcpu_exit_io_in_agg_seconds_total{vm="${vm}"}`), latency ? '0.000033' : undefined, vm);
         const set = releaseLineSets().find((s) => s.versions.includes(version));
         const source = join(dir, `vm-${version}.json`);
-        assert.equal(samples.get(`vmm_metrics_serve_source_info{source="${source}",vm="${vm}",firecracker="${set?.label ?? '?'}"}`), '1', vm);
+        assert.equal(samples.get(`vmm_metrics_serve_source_info{source="${source}",vm="${vm}",release="${set?.label ?? '?'}"}`), '1', vm);
         assert.equal(samples.get(`vmm_metrics_serve_unknown_fields_total{source="${source}"}`), '0');
       }
       // One HELP and TYPE a family, whatever the releases.
@@ -133,7 +133,7 @@ describe('lines of no release', () => {
       assert.equal(samples.get('firecracker_future_wait_agg_max_seconds{vm="newer"}'), '0.000004');
       assert.match(text, /^# TYPE firecracker_balloon_new_count_total counter$/m);
       assert.equal(samples.get(`vmm_metrics_serve_unknown_fields_total{source="${path}"}`), '9');
-      assert.equal(samples.get(`vmm_metrics_serve_source_info{source="${path}",vm="newer",firecracker="unknown"}`), '1');
+      assert.equal(samples.get(`vmm_metrics_serve_source_info{source="${path}",vm="newer",release="unknown"}`), '1');
       assert.equal(samples.get(`vmm_metrics_serve_invalid_lines_total{source="${path}"}`), '0');
       const said = messages.filter((m) => m.includes('vmm_metrics_serve_unknown_fields_total'));
       assert.deepEqual(said, [`${path}: balloon.new_count, future.widgets_bytes, future.wait_agg: no Firecracker release this server knows writes them (a newer Firecracker?): served as counters; vmm_metrics_serve_unknown_fields_total counts them (said once per source)`]);
@@ -157,7 +157,7 @@ describe('lines of no release', () => {
       assert.equal(samples.get('firecracker_block_read_count_total{vm="listed-1.7",device="rootfs"}'), '2');
       assert.equal(samples.has('firecracker_vcpu_exit_io_in_agg_seconds_total{vm="listed-1.7"}'), false);
       assert.equal(samples.get('firecracker_vcpu_exit_io_in_total{vm="listed-1.7"}'), '0');
-      assert.equal(samples.get(`vmm_metrics_serve_source_info{source="${path}",vm="listed-1.7",firecracker="unknown"}`), '1');
+      assert.equal(samples.get(`vmm_metrics_serve_source_info{source="${path}",vm="listed-1.7",release="unknown"}`), '1');
     } finally {
       await lenient.close();
       await strict.close();
