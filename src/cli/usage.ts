@@ -101,7 +101,7 @@ Exit status: 0 when stopped by Ctrl-C (or at the end of standard input), 2 on a 
 error or when PATH cannot be read.
 `;
 
-export const SERVE_USAGE = `Usage: vmm-metrics serve [options] --metrics-path PATH... --metrics-dir DIR...
+export const SERVE_USAGE = `Usage: vmm-metrics serve [options] --metrics-path PATH... --metrics-dir DIR... --metrics-glob PATTERN...
 
 Follows metrics files and named pipes (written by Firecracker or by this library), adds
 up the counters' deltas into totals, and serves them over HTTP for Prometheus:
@@ -114,8 +114,8 @@ one family whichever release wrote it, and a VM whose release does not write a f
 no sample of it. A group or field no release writes (a newer Firecracker) is served as a
 counter and counted in vmm_metrics_serve_unknown_fields_total. A line is refused only when
 it is not JSON, a value has the wrong type, or it is too long.
-Each VM is labelled vm: the "id" of its last line, else its file's name without the
-extension. A counter's total never goes down while the server runs: a writer that
+Each VM is labelled vm: the "id" of its last line, else what the first * of the
+--metrics-glob that found it matched, else its file's name without the extension. A counter's total never goes down while the server runs: a writer that
 restarts (a new VMM process), a pipe reopened, a file truncated or rotated all continue
 it. An invalid or torn line is counted (vmm_metrics_serve_invalid_lines_total) and
 skipped; a path that cannot be opened is retried. Stores show their last value.
@@ -125,6 +125,11 @@ Options:
                        it need not exist yet)
   --metrics-dir DIR    follow every *.json file and named pipe in DIR, as they come and
                        go; a VM whose file is removed is no longer served (repeatable)
+  --metrics-glob PATTERN
+                       follow every named pipe and file PATTERN matches, as they come and
+                       go (repeatable). * and ? match within a folder name; for the jailer:
+                       '/srv/jailer/firecracker/*/root/metrics.fifo' (quoted), vm="<id>".
+                       Past the first wildcard, symbolic links are not followed
   --port N             TCP port (default ${DEFAULT_SERVE_PORT}; 0 picks a free one)
   --host H             address to listen on (default ${DEFAULT_SERVE_HOST})
   --prefix P           first token of the family names (default firecracker)

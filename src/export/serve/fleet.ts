@@ -99,6 +99,17 @@ export class MetricsFleet {
     this.#following.followDirectory(dir);
   }
 
+  /**
+   * Follows every named pipe and regular file `pattern` matches — `*` and `?` within a folder
+   * name, as in the jailer's `/srv/jailer/firecracker/<star>/root/metrics.fifo` with a `*` for `<star>` — now and as they come and go.
+   * A VM whose lines carry no `id` is named by what the first `*` matched. Links are not
+   * followed past the pattern's first wildcard. Throws a `TypeError` for a pattern it cannot take.
+   */
+  followGlob(pattern: string): void {
+    this.#checkOpen();
+    this.#following.followGlob(pattern);
+  }
+
   /** Stops following everything; resolves once every path and directory watch is closed. */
   close(): Promise<void> {
     return this.#following.close();

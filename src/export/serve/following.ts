@@ -8,6 +8,7 @@
  * only if it is no symbolic link.
  */
 import { watchDirectory } from './directory.js';
+import { parseGlob, watchGlob } from './glob.js';
 import { FollowedSource, type FollowOptions } from './followed-source.js';
 
 export const DEFAULT_SERVE_POLL_MS = 1000;
@@ -88,6 +89,30 @@ export class FollowedSources {
         },
         onChange: (paths) => {
           this.#found(key, new Map([...paths].map((path) => [path, undefined])));
+        },
+      }),
+    );
+  }
+
+  /**
+   * Follows every named pipe and regular file `pattern` matches (see `glob.ts`), now and as they
+   * come and go, each named after what the first `*` matched. Throws a `TypeError` for a bad pattern.
+   */
+  followGlob(pattern: string): void {
+    const glob = parseGlob(pattern);
+    const key = `glob ${pattern}`;
+    if (this.#watches.has(key)) return;
+    const stop = new AbortController();
+    this.#watches.set(key, stop);
+    this.#keep(
+      watchGlob(glob, {
+        rescanMs: this.#options.rescanMs,
+        signal: stop.signal,
+        log: (message) => {
+          this.#options.log(key, message);
+        },
+        onChange: (matches) => {
+          this.#found(key, matches);
         },
       }),
     );
