@@ -10,7 +10,8 @@ Firecracker) out of files and named pipes.
 
 Commands:
   validate PATH...  check every line against the schema of the declared metrics
-                    groups
+                    groups, or against a Firecracker release's lines
+                    (--firecracker VERSION, or auto)
   tail PATH...      follow files or pipes: totals since each began, the last line
                     that moved something, live
   serve             follow many VMs' files and pipes and serve their totals to
@@ -55,12 +56,23 @@ export, or an export named "document": an EntryDocument, a
 class of one, or a Metrics writer) instead of Firecracker's`],
 ];
 
+/** serve reads every release's lines: its schema options say so. */
+const SERVE_SCHEMA_OPTIONS: readonly OptionRow[] = [
+  ['--rtc', 'require the optional "rtc" entry (aarch64 VMMs) of every release'],
+  ['--require KEY', 'require the optional entry KEY (repeatable)'],
+  ['--strict', `refuse lines that are no Firecracker release's exactly (with
+--document: groups and fields the document does not know)`],
+  ['--document MODULE', `serve the document MODULE exports (its default export, or an
+export named "document") instead of every Firecracker release`],
+];
+
 const HELP_OPTION: OptionRow = ['-h, --help', 'show this help'];
 
 export const VALIDATE_USAGE = `Usage: vmm-metrics validate [options] PATH...
 
-Checks every line of each PATH against the schema derived from the declared metrics groups
-(by default the global FirecrackerMetrics document): the line is one JSON object;
+Checks every line of each PATH against the schema derived from the declared metrics
+groups (by default the global FirecrackerMetrics document, which is Firecracker main's),
+or against the lines of a Firecracker release (--firecracker): the line is one JSON object;
 utc_timestamp_ms comes first and is a plausible time (integer ms, after 2000-01-01, at
 most a day ahead); "id" is a string and "properties" an object of strings; every
 required group, device aggregate and field is present; every value is an integer from
@@ -75,7 +87,18 @@ Each problem is printed on stderr as
 lists at most 100 problems, then one "... and K more problems on this line".
 
 Options:
-${optionTable([...SCHEMA_OPTIONS, ...LINE_OPTIONS, HELP_OPTION])}
+${optionTable([
+  ['--firecracker VERSION', `check strictly against the lines Firecracker VERSION writes (1.10,
+v1.10.1, main; every minor release from 1.0 is known): its groups
+and fields, their order, numbers and latency objects, nothing else`],
+  ['--firecracker auto', `for each PATH, find the releases whose lines all of its lines are
+(releases that write the same lines are named together: "fits
+v1.10–v1.12"), or else the nearest, and check it against them (a
+pipe or standard input is held in memory for that, up to 64 MiB)`],
+  ...SCHEMA_OPTIONS,
+  ...LINE_OPTIONS,
+  HELP_OPTION,
+])}
 Exit status: 0 when every line passes (warnings allowed), 1 when a line has an error,
 2 on a usage error or when a PATH cannot be read (over 1 when both).
 `;
@@ -117,19 +140,25 @@ Exit status: 0 when stopped by Ctrl-C (or at the end of standard input), 2 on a 
 error or when a PATH cannot be read.
 `;
 
-export const SERVE_USAGE = `Usage: vmm-metrics serve [options] (--metrics-path PATH | --metrics-dir DIR)...
+export const SERVE_USAGE = `Usage: vmm-metrics serve [options] (--metrics-path PATH | --metrics-dir DIR | --metrics-glob PATTERN)...
 
-At least one --metrics-path or --metrics-dir, each as often as needed.
+At least one --metrics-path, --metrics-dir or --metrics-glob, each as often as needed.
 
 Follows metrics files and named pipes (written by Firecracker or by this library), adds
 up the counters' deltas into totals, and serves them over HTTP for Prometheus:
   /metrics   every VM's families (firecracker_<group>_<field>, labelled vm and, for
              devices, device), then the server's own (vmm_metrics_serve_*)
   /healthz   200 while the server runs
-Each VM is labelled vm: the "id" of its last line, else its file's name without the
-extension. A counter's total never goes down while the server runs: a writer that
-restarts (a new VMM process), a pipe reopened, a file truncated or rotated all continue
-it. An invalid or torn line is counted (vmm_metrics_serve_invalid_lines_total) and
+Lines of every Firecracker release since v1.0 are taken, each read as the release it is
+a line of (vmm_metrics_serve_source_info says which: release="1.10-1.12"); a field has
+one family whichever release wrote it, and a VM whose release does not write a field has
+no sample of it. A group or field no release writes (a newer Firecracker) is served as a
+counter and counted in vmm_metrics_serve_unknown_fields_total. A line is refused only when
+it is not JSON, a value has the wrong type, or it is too long.
+Each VM is labelled vm: the "id" of its last line, else what the first * of the
+--metrics-glob that found it matched, else its file's name without the extension. A
+counter's total never goes down while the server runs: a writer that restarts (a new VMM
+process), a pipe reopened, a file truncated or rotated all continue it. An invalid or torn line is counted (vmm_metrics_serve_invalid_lines_total) and
 skipped; a path that cannot be opened is retried. Stores show their last value.
 
 Options:
@@ -138,11 +167,15 @@ ${optionTable([
 it need not exist yet)`],
   ['--metrics-dir DIR', `follow every *.json file and named pipe in DIR, as they come and
 go; a VM whose file is removed is no longer served (repeatable)`],
+  ['--metrics-glob PATTERN', `follow every named pipe and file PATTERN matches, as they come and
+go (repeatable). * and ? match within a folder name; for the jailer:
+'/srv/jailer/firecracker/*/root/metrics.fifo' (quoted), vm="<id>".
+Past the first wildcard, symbolic links are not followed`],
   ['--port N', `TCP port (default ${DEFAULT_SERVE_PORT}; 0 picks a free one)`],
   ['--host H', `address to listen on (default ${DEFAULT_SERVE_HOST})`],
   ['--prefix P', 'first token of the family names (default firecracker)'],
   ['--poll-ms N', 'how often a followed file is checked for growth (default 1000)'],
-  ...SCHEMA_OPTIONS,
+  ...SERVE_SCHEMA_OPTIONS,
   ...LINE_OPTIONS,
   HELP_OPTION,
 ])}

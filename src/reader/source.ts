@@ -18,7 +18,7 @@
  * failed or was aborted.
  */
 import { close, constants, createReadStream, open as openCallback, type Stats } from 'node:fs';
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { lstat, open, stat, type FileHandle } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 
@@ -53,6 +53,13 @@ export interface SourceOptions {
   readonly pollIntervalMs?: number;
   /** Stops reading; the iteration then ends without an error. */
   readonly signal?: AbortSignal;
+  /**
+   * Refuse a path that is a symbolic link, and open it with `O_NOFOLLOW`: for a path in a
+   * folder that whoever writes the metrics can change (a jailer's chroot), so that replacing the
+   * file with a link cannot point the reader at another file.
+   * @default false
+   */
+  readonly noFollow?: boolean;
 }
 
 /** A path could not be opened or read. */
@@ -83,8 +90,9 @@ const NEWLINE = 0x0a;
 /** The bytes at `path`, as items (see `SourceItem`). */
 export async function* readPath(path: string, options: SourceOptions = {}): AsyncGenerator<SourceItem, void, undefined> {
   if (options.signal?.aborted === true) return;
-  const stats = await guard(path, stat(path));
+  const stats = await guard(path, options.noFollow === true ? lstat(path) : stat(path));
   if (stats.isDirectory()) throw new MetricsSourceError(path, { cause: new Error('it is a directory') });
+  if (stats.isSymbolicLink()) throw new MetricsSourceError(path, { cause: new Error('it is a symbolic link, and links are not followed here') });
   if (stats.isFIFO()) {
     yield { type: 'origin', firstLineNumber: 1 };
     yield* readFifo(path, options);
@@ -93,14 +101,21 @@ export async function* readPath(path: string, options: SourceOptions = {}): Asyn
   } else {
     // A character device or socket path: read it as a stream, once.
     yield { type: 'origin', firstLineNumber: 1 };
-    yield* readStream(createReadStream(path), options.signal);
+    // Its own descriptor, as `createReadStream`'s `flags` take only strings.
+    const fd = await guard(path, new Promise<number>((resolve, reject) => {
+      openCallback(path, openFlags(options), (error, opened) => {
+        if (error) reject(error);
+        else resolve(opened);
+      });
+    }));
+    yield* readStream(createReadStream('', { fd }), options.signal);
   }
 }
 
 async function* readFile(path: string, options: SourceOptions): AsyncGenerator<SourceItem, void, undefined> {
   const { signal } = options;
   const poll = options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
-  let handle: FileHandle | undefined = await guard(path, open(path, 'r'));
+  let handle: FileHandle | undefined = await guard(path, open(path, openFlags(options)));
   try {
     let identity: Stats = await guard(path, handle.stat());
     let position = 0;
@@ -137,7 +152,7 @@ async function* readFile(path: string, options: SourceOptions): AsyncGenerator<S
       }
       checkedMtimeMs = now.mtimeMs;
       if (grew) continue;
-      const current = await stat(path).catch(() => undefined);
+      const current = await (options.noFollow === true ? lstat(path) : stat(path)).catch(() => undefined);
       if (current !== undefined && (current.ino !== identity.ino || current.dev !== identity.dev)) {
         if (current.isFIFO()) {
           yield* drain(path, handle, position);
@@ -147,7 +162,7 @@ async function* readFile(path: string, options: SourceOptions): AsyncGenerator<S
           yield* readFifo(path, options);
           return;
         }
-        const next = await open(path, 'r').catch(() => undefined);
+        const next = await open(path, openFlags(options)).catch(() => undefined);
         if (next !== undefined) {
           const old = handle;
           handle = next;
@@ -253,7 +268,7 @@ async function countNewlines(path: string, handle: FileHandle, until: number): P
 async function* readFifo(path: string, options: SourceOptions): AsyncGenerator<SourceItem, void, undefined> {
   const { signal } = options;
   for (;;) {
-    const fd = await guard(path, openNonBlocking(path));
+    const fd = await guard(path, openNonBlocking(path, openFlags(options)));
     let socket: Socket;
     try {
       socket = new Socket({ fd, readable: true, writable: false });
@@ -268,10 +283,15 @@ async function* readFifo(path: string, options: SourceOptions): AsyncGenerator<S
   }
 }
 
+/** Read-only, and `O_NOFOLLOW` when asked. */
+function openFlags(options: SourceOptions): number {
+  return constants.O_RDONLY | (options.noFollow === true ? constants.O_NOFOLLOW : 0);
+}
+
 /** A pipe opened like this never blocks the open call, even before any writer is there. */
-function openNonBlocking(path: string): Promise<number> {
+function openNonBlocking(path: string, flags: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    openCallback(path, constants.O_RDONLY | constants.O_NONBLOCK, (error, fd) => {
+    openCallback(path, flags | constants.O_NONBLOCK, (error, fd) => {
       if (error) reject(error);
       else resolve(fd);
     });

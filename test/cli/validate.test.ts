@@ -231,7 +231,7 @@ describe('vmm-metrics validate', () => {
       }
     }
     const serve = (await runCli(['serve', '--help'])).stdout;
-    assert.match(serve, /^Usage: vmm-metrics serve \[options\] \(--metrics-path PATH \| --metrics-dir DIR\)\.\.\.\n/);
+    assert.match(serve, /^Usage: vmm-metrics serve \[options\] \(--metrics-path PATH \| --metrics-dir DIR \| --metrics-glob PATTERN\)\.\.\.\n/);
   });
 
   test('a line with more than 100 problems lists 100 and counts the rest; the totals count them all', async () => {
