@@ -1,21 +1,23 @@
 /**
- * `npx vmm-metrics serve` as a user gets it: the package packed (`npm pack`, which builds dist/),
- * installed from the tarball into an empty project, the command run with npx from there over a
- * metrics file and a jailer-like glob, and its /metrics scraped. About 30 s, most of it the
- * build that `npm pack` runs.
+ * The package as a user gets it, from `npm pack` (which builds dist/):
+ * - the README's library example pasted as it stands — its shell block, `metrics-demo.js` and
+ *   `node metrics-demo.js && npx vmm-metrics validate metrics.json` — with only its `/tmp` moved
+ *   to a folder of the test's;
+ * - `npx vmm-metrics serve` from a project the tarball was installed into, over a metrics file
+ *   and a jailer-like glob, its /metrics scraped.
+ * About 40 s, most of it the builds that `npm pack` runs.
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { fencesOf, ROOT } from '../docs/fences.js';
 import { closeFd, mkfifo, openFifoWriter } from '../reader/helpers.js';
 import { releaseLine } from '../support/release-line.js';
 import { parseExposition } from '../export/serve/support.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'vmm-metrics-npx-'));
 after(() => {
   rmSync(work, { recursive: true, force: true });
@@ -29,6 +31,43 @@ function npm(args: readonly string[], cwd: string): Promise<string> {
     });
   });
 }
+
+/** npm never reaches the network here: the package has no dependencies, and audits are off. */
+const OFFLINE_NPM = { ...process.env, npm_config_offline: 'true', npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' };
+
+function sh(script: string, cwd: string): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile('bash', ['-e', '-c', script], { cwd, env: OFFLINE_NPM, timeout: 300_000, maxBuffer: 16 << 20 }, (error, stdout, stderr) => {
+      resolve({ status: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr });
+    });
+  });
+}
+
+test("the README's library example, pasted: one line written and checked by npx vmm-metrics validate", { timeout: 300_000 }, async () => {
+  const fences = fencesOf('README.md');
+  const library = fences.findIndex((fence) => fence.lang === 'js' && fence.text.includes("from 'vmm-metrics'"));
+  const setup = fences[library - 1];
+  const demo = fences[library];
+  assert.ok(setup?.lang === 'sh' && demo !== undefined, "the README's library section: a sh block, then the js example");
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const run = /`(node metrics-demo\.js && npx vmm-metrics validate metrics\.json)`/.exec(readme)?.[1];
+  assert.ok(run !== undefined, 'the README says how to run the example');
+  const tmp = join(work, 'tmp');
+  mkdirSync(tmp);
+  const inTmp = (text: string): string => text.replaceAll('/tmp/', `${tmp}/`).replaceAll('/tmp ', `${tmp} `);
+
+  const setupRun = await sh(inTmp(setup.text), ROOT);
+  assert.equal(setupRun.status, 0, `README.md:${setup.line}:\n${setupRun.stderr}`);
+  const project = join(tmp, 'try');
+  writeFileSync(join(project, 'metrics-demo.js'), demo.text);
+  const demoRun = await sh(run, project);
+  assert.equal(demoRun.status, 0, `${run}:\n${demoRun.stdout}${demoRun.stderr}`);
+  assert.equal(demoRun.stdout, 'metrics.json: 1 line, all valid\n');
+  const [line = ''] = readFileSync(join(project, 'metrics.json'), 'utf8').split('\n');
+  const record = JSON.parse(line) as { id?: string; balloon?: { inflate_count?: number } };
+  assert.equal(record.id, 'vm-42');
+  assert.equal(record.balloon?.inflate_count, 1);
+});
 
 test('npm pack, install the tarball into an empty project, npx vmm-metrics serve, scrape it', { timeout: 300_000 }, async () => {
   const packs = join(work, 'packs');
