@@ -44,6 +44,8 @@ export class MetricsFleet {
   readonly families: readonly PrometheusFamily[];
   readonly #following: FollowedSources;
   readonly #exposition: FleetExposition;
+  /** The last exposition, and the changes it was rendered at (`#changeKey()`). */
+  #rendered: { readonly key: string; readonly bytes: Buffer } | undefined;
 
   constructor(options: MetricsFleetOptions = {}) {
     const schema = options.schema ?? firecrackerSchema();
@@ -91,9 +93,28 @@ export class MetricsFleet {
     return this.renderBytes().toString('utf8');
   }
 
-  /** `render()` as UTF-8 bytes, as the server sends it. */
+  /**
+   * `render()` as UTF-8 bytes, as the server sends it: the same `Buffer` until a source changes
+   * (a line read, a fault, a source added or dropped), so scrapes in between render nothing and
+   * share its memory. Never write into it.
+   */
   renderBytes(): Buffer {
-    return this.#exposition.render(this.#following.list(), this.#following.removed);
+    const sources = this.#following.list();
+    const key = this.#changeKey(sources);
+    if (this.#rendered?.key === key) return this.#rendered.bytes;
+    const bytes = this.#exposition.render(sources, this.#following.removed);
+    this.#rendered = { key, bytes };
+    return bytes;
+  }
+
+  /**
+   * What the exposition depends on, as a key: the set's changes, and the sum of its sources'
+   * (each only grows, so while the set stays the same, the sum changes when any source does).
+   */
+  #changeKey(sources: readonly FollowedSource[]): string {
+    let sum = 0;
+    for (const source of sources) sum += source.changes;
+    return `${String(this.#following.changes)}:${String(sum)}`;
   }
 
   #checkOpen(): void {

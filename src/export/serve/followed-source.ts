@@ -54,6 +54,8 @@ export class FollowedSource {
   lastTimestampMs: number | undefined;
   /** The last line's `id`, when it had a usable one. */
   lineId: string | undefined;
+  /** Bumped by everything that changes what a scrape says of this source (the exposition is cached until then). */
+  changes = 0;
   readonly #stop = new AbortController();
   readonly #done: Promise<void>;
 
@@ -100,12 +102,14 @@ export class FollowedSource {
             this.#fold(reading.record);
           } else {
             this.invalidLines++;
+            this.changes++;
             const first = reading.problems.find((p) => p.severity === 'error');
             this.options.log(`invalid ${this.path}`, `${this.path}:${reading.lineNumber}: invalid line skipped: ${first === undefined ? 'no record' : formatProblem(first)}`);
           }
         }
       } catch (error) {
         this.errors++;
+        this.changes++;
         this.options.log(`error ${this.path}`, `${this.path}: ${error instanceof Error ? error.message : String(error)}; trying again in ${retryMs} ms`);
       }
       if (!(await sleep(retryMs, signal))) return;
@@ -116,6 +120,7 @@ export class FollowedSource {
   #fold(record: MetricsRecord): void {
     this.totals.apply(record);
     this.lines++;
+    this.changes++;
     this.lastTimestampMs = record.utc_timestamp_ms;
     const id = record.id;
     if (id !== undefined && id !== '' && id.length <= MAX_VM_ID_LENGTH) this.lineId = id;
@@ -124,6 +129,7 @@ export class FollowedSource {
   #reopened(event: ReaderEvent): void {
     const reason: ReopenReason = event.type === 'writer-closed' ? 'writer_closed' : event.type;
     this.reopened[reason]++;
+    this.changes++;
     if (reason !== 'writer_closed') this.options.log(`reopened ${this.path}`, `${this.path}: ${reason}, reading it again from its start`);
   }
 }

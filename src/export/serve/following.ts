@@ -30,6 +30,8 @@ export class FollowedSources {
   readonly #dirs = new Map<string, AbortController>();
   readonly #stopping = new Set<Promise<void>>();
   #removed = 0;
+  /** Bumped when a source is added or dropped. */
+  #changes = 0;
   #closed = false;
 
   constructor(options: FollowingOptions) {
@@ -49,6 +51,11 @@ export class FollowedSources {
   /** The sources followed now, by path. */
   byPath(): Map<string, FollowedSource> {
     return new Map([...this.#sources].map(([path, f]) => [path, f.source]));
+  }
+
+  /** Changes to the set of sources, since the start. */
+  get changes(): number {
+    return this.#changes;
   }
 
   /** Sources no longer followed, since the start. */
@@ -121,12 +128,14 @@ export class FollowedSources {
       log: this.#options.log,
     });
     this.#sources.set(path, { source, named, dirs: new Set(dir === undefined ? [] : [dir]) });
+    this.#changes++;
   }
 
   #drop(path: string, followed: Followed): Promise<void> {
     if (this.#sources.get(path) !== followed) return Promise.resolve();
     this.#sources.delete(path);
     this.#removed++;
+    this.#changes++;
     const stopped = followed.source.stop().finally(() => this.#stopping.delete(stopped));
     this.#stopping.add(stopped);
     return stopped;

@@ -318,3 +318,44 @@ test('a stalled writer (half a line, then nothing) holds up neither a scrape nor
     await fleet.close();
   }
 });
+
+test('an exposition is rendered once per change: the same bytes until a line, a fault or a source changes it', async () => {
+  const path = join(dir, 'cached.json');
+  const { document, work } = busyDocument();
+  const metrics = new Metrics(document);
+  metrics.init(path, { flushIntervalMs: 0 });
+  work(0);
+  metrics.write();
+  const fleet = fleetOf();
+  try {
+    fleet.follow(path);
+    await linesRead(fleet, path, 1);
+    const first = fleet.renderBytes();
+    // Nothing changed: the very same Buffer, shared by every scrape in between (on the main of
+    // issue 16, a new 16 MB rendering per request for a thousand VMs).
+    assert.equal(fleet.renderBytes(), first);
+    assert.equal(fleet.renderBytes(), first);
+    assert.match(first.toString(), /^vmm_metrics_serve_scrapes_total 1$/m);
+    work(1);
+    metrics.write();
+    await linesRead(fleet, path, 2);
+    const second = fleet.renderBytes();
+    assert.notEqual(second, first);
+    assert.match(second.toString(), /^vmm_metrics_serve_scrapes_total 2$/m);
+    assert.deepEqual(served(fleet), expectedSamples(document, 'cached'));
+    // An invalid line changes the counts of serve's own families.
+    appendFileSync(path, 'garbage\n');
+    await waitFor(() => fleet.sources.get(path)?.invalidLines === 1, 'the invalid line');
+    const third = fleet.renderBytes();
+    assert.notEqual(third, second);
+    // So does a source that comes, or goes.
+    fleet.follow(join(dir, 'cached-missing.json'));
+    const fourth = fleet.renderBytes();
+    assert.notEqual(fourth, third);
+    await fleet.unfollow(join(dir, 'cached-missing.json'));
+    assert.notEqual(fleet.renderBytes(), fourth);
+  } finally {
+    metrics.close();
+    await fleet.close();
+  }
+});
