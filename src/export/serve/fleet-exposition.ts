@@ -10,6 +10,7 @@ import { ExpositionBuffer, familyHeader, labelSet } from '../exposition.js';
 import type { PrometheusFamily } from '../names.js';
 import type { FollowedSource } from './followed-source.js';
 import { SERVE_SELF_METRICS, type ServeState } from './self-metrics.js';
+import { uniqueVmLabels } from './vm-labels.js';
 
 const CLOSE_BRACE = 0x7d;
 const SPACE = 0x20;
@@ -76,17 +77,7 @@ function selfFamilies(state: ServeState): string {
   return out.join('');
 }
 
-/**
- * The `vm="…"` label text of each source. Two sources that would carry the same label (two files
- * whose lines have the same `id`) are told apart: the second and later ones, in the order they
- * were followed, carry `vm="<label> (<path>)"`, so no two series collide in a scrape.
- */
+/** The `vm="…"` label text of each source, unique (`vm-labels.ts`). */
 function vmLabels(sources: readonly FollowedSource[]): string[] {
-  const taken = new Set<string>();
-  return sources.map((s) => {
-    let vm = s.vm;
-    if (taken.has(vm)) vm = `${vm} (${s.path})`;
-    taken.add(vm);
-    return labelSet([['vm', vm]]).slice(1, -1);
-  });
+  return uniqueVmLabels(sources).map((vm) => labelSet([['vm', vm]]).slice(1, -1));
 }

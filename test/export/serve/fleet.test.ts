@@ -241,6 +241,33 @@ test('a directory: *.json files and pipes are followed as they appear, dropped w
 });
 
 describe('the vm label', () => {
+  test('is unique whatever the ids: ids x, "x (<path of c>)", then x from c give no repeated series (issue 16 §2)', async () => {
+    const fleet = fleetOf();
+    const paths = ['forged-a.json', 'forged-b.json', 'forged-c.json'].map((name) => join(dir, name));
+    const ids = ['x', `x (${paths[2] ?? ''})`, 'x'];
+    const writers: { close(): void }[] = [];
+    try {
+      paths.forEach((path, i) => {
+        const { document, work } = busyDocument();
+        const metrics = new Metrics(document);
+        metrics.init(path, { flushIntervalMs: 0, id: ids[i] as string });
+        work(0);
+        metrics.write();
+        writers.push(metrics);
+        fleet.follow(path);
+      });
+      for (const path of paths) await linesRead(fleet, path, 1);
+      // parseExposition throws on a repeated series: on the main of issue 16, 180 of them.
+      const rendered = parseExposition(fleet.render());
+      const vms = [...rendered.keys()].filter((s) => s.startsWith('vmm_metrics_serve_source_info')).map((s) => /,vm="(.*)"\}$/.exec(s)?.[1]);
+      assert.deepEqual(vms, ['x', `x (${paths[2] ?? ''})`, `x (${paths[2] ?? ''} #2)`]);
+    } finally {
+      for (const w of writers) w.close();
+      await fleet.close();
+    }
+  });
+
+
   test('is the line’s id, else the file’s name; two sources with one id are told apart', async () => {
     const fleet = fleetOf();
     const paths = ['x.json', 'y.json', 'z.json'].map((name) => join(dir, name));
