@@ -12,11 +12,11 @@
  */
 import { basename, extname } from 'node:path';
 import { readMetrics, type ReaderEvent } from '../../reader/read.js';
-import { formatProblem } from '../../reader/problems.js';
 import type { MetricsRecord } from '../../reader/record.js';
 import type { MetricsSchema } from '../../reader/schema.js';
 import { sleep } from '../../reader/source.js';
 import { labelSet } from '../exposition.js';
+import { loggedProblem } from './logged-problem.js';
 import { VmTotals, type TotalsPlan } from './totals.js';
 
 /** Why a source was opened again, as `vmm_metrics_serve_reopened_total` labels it. */
@@ -104,7 +104,7 @@ export class FollowedSource {
             this.invalidLines++;
             this.changes++;
             const first = reading.problems.find((p) => p.severity === 'error');
-            this.options.log(`invalid ${this.path}`, `${this.path}:${reading.lineNumber}: invalid line skipped: ${first === undefined ? 'no record' : formatProblem(first)}`);
+            this.options.log(`invalid ${this.path}`, `${this.path}:${reading.lineNumber}: invalid line skipped: ${first === undefined ? 'no record' : loggedProblem(first)}`);
           }
         }
       } catch (error) {

@@ -386,3 +386,35 @@ test('an exposition is rendered once per change: the same bytes until a line, a 
     await fleet.close();
   }
 });
+
+test("the log never quotes a line that is not in the metrics format, and clips the rest (issue 16 §2)", async () => {
+  const messages: string[] = [];
+  const fleet = new MetricsFleet({ pollIntervalMs: 20, rescanMs: 50, strict: true, log: (message) => messages.push(message) });
+  // What a followed name might be made to point at: a file that is no metrics file at all.
+  const secret = 'root:$6$s3cr3t-hash:19000:0:99999:7:::';
+  const cases = {
+    'not-json.json': `${secret}\n`,
+    'json-string.json': `${JSON.stringify(secret)}\n`,
+    'json-array.json': `[${JSON.stringify(secret)}]\n`,
+    // A metrics line (the writer's own) with a key of 100,000 characters: said, but clipped.
+    'long-key.json': `{"utc_timestamp_ms":1700000000000,"balloon":{"${'k'.repeat(100_000)}":1}}\n`,
+  };
+  try {
+    for (const [name, text] of Object.entries(cases)) {
+      writeFileSync(join(dir, name), text);
+      fleet.follow(join(dir, name));
+    }
+    await waitFor(() => messages.length >= 4, 'a message per file');
+    const byFile = (name: string): string => messages.find((m) => m.startsWith(`${join(dir, name)}:`)) ?? '';
+    // On the main of issue 16: `invalid JSON: expected a JSON value (found "r" at column 1)`, and the string's first 37 characters.
+    assert.equal(byFile('not-json.json'), `${join(dir, 'not-json.json')}:1: invalid line skipped: not JSON (from column 1): not a metrics line`);
+    assert.equal(byFile('json-string.json'), `${join(dir, 'json-string.json')}:1: invalid line skipped: JSON, but not an object: not a metrics line`);
+    assert.equal(byFile('json-array.json'), `${join(dir, 'json-array.json')}:1: invalid line skipped: JSON, but not an object: not a metrics line`);
+    for (const message of messages) assert.ok(!message.includes('root') && !message.includes('s3cr3t'), message);
+    const long = byFile('long-key.json');
+    assert.match(long, /invalid line skipped: balloon\.k{20,}… \(100[0-9]{3} characters\)$/);
+    assert.ok(long.length < join(dir, 'long-key.json').length + 300, `${String(long.length)} characters`);
+  } finally {
+    await fleet.close();
+  }
+});
