@@ -5,12 +5,27 @@
  * Every sample carries `vm` (the line's `id`, else the file's name without extension); the
  * families of a family of devices carry `device` too. A family is written once, its samples
  * VM by VM, in the order the sources were followed.
+ *
+ * One source never fails the scrape of the others: a throw while writing a source's samples
+ * leaves that source out (it is rendered again without it), counted in
+ * `vmm_metrics_serve_left_out_total` and said in the log once per source.
  */
 import { ExpositionBuffer, familyHeader, labelSet } from '../exposition.js';
 import type { PrometheusFamily } from '../names.js';
 import type { FollowedSource } from './followed-source.js';
-import { SERVE_SELF_METRICS, type ServeState } from './self-metrics.js';
+import { SERVE_SELF_METRICS, type LeftOutReason, type ServeState } from './self-metrics.js';
 import { uniqueVmLabels } from './vm-labels.js';
+
+/** A throw while writing one source's samples, and the source. */
+class SourceRenderError extends Error {
+  override name = 'SourceRenderError';
+  constructor(
+    readonly source: FollowedSource,
+    cause: unknown,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+  }
+}
 
 const CLOSE_BRACE = 0x7d;
 const SPACE = 0x20;
@@ -24,46 +39,92 @@ export class FleetExposition {
   #previousScrapeSeconds = 0;
   /** The size of the previous exposition: the next one's buffer starts a little larger. */
   #previousBytes = 0;
+  /** Expositions that left each source out, by why; a source's entry lives as long as it does. */
+  readonly #leftOut = new WeakMap<FollowedSource, Record<LeftOutReason, number>>();
+  readonly #log: (message: string) => void;
 
-  constructor(families: readonly PrometheusFamily[]) {
+  constructor(families: readonly PrometheusFamily[], log: (message: string) => void) {
     this.#families = families;
     this.#nameOpen = families.map((f) => Buffer.from(`${f.name}{`));
+    this.#log = log;
   }
 
   /** The exposition of `sources`, as UTF-8 bytes; counts itself in serve's own families. */
   render(sources: readonly FollowedSource[], sourcesRemoved: number): Buffer {
     const started = process.hrtime.bigint();
+    // Every source's label, left out or not: a label does not change because another source failed.
     const labels = vmLabels(sources);
     const vmBytes = labels.map((label) => Buffer.from(label));
+    const leftOut = new Set<FollowedSource>();
+    let out: ExpositionBuffer;
+    for (;;) {
+      try {
+        out = this.#samples(sources, vmBytes, leftOut);
+        break;
+      } catch (error) {
+        if (!(error instanceof SourceRenderError)) throw error;
+        leftOut.add(error.source);
+        this.#count(error.source, 'render_failed', error.message);
+      }
+    }
+    out.text(
+      selfFamilies({
+        sources,
+        vmLabels: labels,
+        sourcesRemoved,
+        scrapes: this.#scrapes + 1,
+        previousScrapeSeconds: this.#previousScrapeSeconds,
+        leftOut: (source) => this.#leftOut.get(source),
+      }),
+    );
+    this.#scrapes++;
+    this.#previousScrapeSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+    this.#previousBytes = out.length;
+    return out.view();
+  }
+
+  /** Every family's samples of `sources` but those `leftOut`; a throw while writing a source's is a `SourceRenderError` naming it. */
+  #samples(sources: readonly FollowedSource[], vmBytes: readonly Buffer[], leftOut: ReadonlySet<FollowedSource>): ExpositionBuffer {
     const out = new ExpositionBuffer(this.#previousBytes + (this.#previousBytes >> 3) + 4096);
     for (let f = 0; f < this.#families.length; f++) {
       const family = this.#families[f] as PrometheusFamily;
       const nameOpen = this.#nameOpen[f] as Buffer;
       let header = false;
       for (let s = 0; s < sources.length; s++) {
-        const groups = (sources[s] as FollowedSource).totals.groupsOf(family.entry);
-        if (groups === undefined) continue;
-        if (!header) {
-          out.text(familyHeader(family.name, family.type, family.help));
-          header = true;
-        }
-        const vm = vmBytes[s] as Buffer;
-        for (const totals of groups.values()) {
-          out.bytes(nameOpen);
-          out.bytes(vm);
-          out.bytes(totals.deviceLabelBytes);
-          out.byte(CLOSE_BRACE);
-          out.byte(SPACE);
-          out.value(totals.get(family.valueIndex), family.scale);
-          out.byte(NEWLINE);
+        const source = sources[s] as FollowedSource;
+        if (leftOut.has(source)) continue;
+        try {
+          const groups = source.totals.groupsOf(family.entry);
+          if (groups === undefined) continue;
+          if (!header) {
+            out.text(familyHeader(family.name, family.type, family.help));
+            header = true;
+          }
+          const vm = vmBytes[s] as Buffer;
+          for (const totals of groups.values()) {
+            out.bytes(nameOpen);
+            out.bytes(vm);
+            out.bytes(totals.deviceLabelBytes);
+            out.byte(CLOSE_BRACE);
+            out.byte(SPACE);
+            out.value(totals.get(family.valueIndex), family.scale);
+            out.byte(NEWLINE);
+          }
+        } catch (error) {
+          throw new SourceRenderError(source, error);
         }
       }
     }
-    out.text(selfFamilies({ sources, vmLabels: labels, sourcesRemoved, scrapes: this.#scrapes + 1, previousScrapeSeconds: this.#previousScrapeSeconds }));
-    this.#scrapes++;
-    this.#previousScrapeSeconds = Number(process.hrtime.bigint() - started) / 1e9;
-    this.#previousBytes = out.length;
-    return out.view();
+    return out;
+  }
+
+  /** Counts an exposition that left `source` out; the first time for a reason, says so. */
+  #count(source: FollowedSource, reason: LeftOutReason, why: string): void {
+    let counts = this.#leftOut.get(source);
+    if (counts === undefined) this.#leftOut.set(source, (counts = { render_failed: 0 }));
+    if (counts[reason]++ === 0) {
+      this.#log(`${source.path}: left out of the exposition (${reason}: ${why}); vmm_metrics_serve_left_out_total counts each exposition without it (said once)`);
+    }
   }
 }
 

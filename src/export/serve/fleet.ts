@@ -50,7 +50,7 @@ export class MetricsFleet {
   constructor(options: MetricsFleetOptions = {}) {
     const schema = options.schema ?? firecrackerSchema();
     this.families = prometheusFamilies(schema.entries.map(entryShape), options.prefix === undefined ? {} : { prefix: options.prefix });
-    this.#exposition = new FleetExposition(this.families);
+    this.#exposition = new FleetExposition(this.families, options.log ?? (() => undefined));
     this.#following = new FollowedSources({
       plan: totalsPlan(schema, this.families),
       pollIntervalMs: options.pollIntervalMs ?? DEFAULT_SERVE_POLL_MS,

@@ -5,6 +5,11 @@
  */
 import type { FollowedSource, ReopenReason } from './followed-source.js';
 
+/** Why a source's samples were left out of an exposition, as `vmm_metrics_serve_left_out_total` labels it. */
+export type LeftOutReason = 'render_failed';
+
+const LEFT_OUT_REASONS: readonly LeftOutReason[] = ['render_failed'];
+
 /** What a scrape reads serve's own families from. */
 export interface ServeState {
   /** The sources followed, in the order of the exposition. */
@@ -15,6 +20,8 @@ export interface ServeState {
   /** Expositions rendered, this one included. */
   readonly scrapes: number;
   readonly previousScrapeSeconds: number;
+  /** Expositions that left a source out, by why; undefined for one never left out. */
+  readonly leftOut: (source: FollowedSource) => Readonly<Record<LeftOutReason, number>> | undefined;
 }
 
 /** A sample: its label text without braces (`''` for none), and its value. */
@@ -75,6 +82,13 @@ export const SERVE_SELF_METRICS: readonly SelfMetric[] = [
     kind: 'counter',
     help: 'Failures to open or read a source (each retried).',
     samples: perSource((source) => source.errors),
+  },
+  {
+    name: 'vmm_metrics_serve_left_out_total',
+    kind: 'counter',
+    help: "Expositions that left a source's samples out: render_failed, writing them threw (the others are served).",
+    samples: ({ sources, leftOut }) =>
+      sources.flatMap((source) => LEFT_OUT_REASONS.map((reason) => [`${source.sourceLabel},reason="${reason}"`, leftOut(source)?.[reason] ?? 0] as const)),
   },
   {
     name: 'vmm_metrics_serve_last_line_timestamp_seconds',

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { MetricsFleet } from '../../../src/export/serve/fleet.js';
 import { Metrics } from '../../../src/metrics/writer.js';
+import type { FirecrackerMetrics } from '../../../src/document/firecracker-metrics.js';
 import { closeFd, mkfifo, openFifoWriter, tempDir, waitFor } from '../../reader/helpers.js';
 import { busyDocument, collectLines, expectedSamples, millionths, parseExposition } from './support.js';
 
@@ -415,6 +416,53 @@ test("the log never quotes a line that is not in the metrics format, and clips t
     assert.match(long, /invalid line skipped: balloon\.k{20,}… \(100[0-9]{3} characters\)$/);
     assert.ok(long.length < join(dir, 'long-key.json').length + 300, `${String(long.length)} characters`);
   } finally {
+    await fleet.close();
+  }
+});
+
+test('a source whose samples cannot be written is left out, counted and said once; the others are served (issue 16 §2)', async () => {
+  const messages: string[] = [];
+  const fleet = new MetricsFleet({ pollIntervalMs: 20, rescanMs: 50, log: (message) => messages.push(message) });
+  const good = join(dir, 'render-good.json');
+  const bad = join(dir, 'render-bad.json');
+  const writers = [good, bad].map((path) => {
+    const { document, work } = busyDocument();
+    const metrics = new Metrics(document);
+    metrics.init(path, { flushIntervalMs: 0 });
+    work(0);
+    metrics.write();
+    fleet.follow(path);
+    return { document, metrics, work };
+  });
+  try {
+    await linesRead(fleet, good, 1);
+    await linesRead(fleet, bad, 1);
+    // A fault while writing one VM's net devices, as the ExpositionBuffer's growth past Node's
+    // largest Buffer threw (`The value of "size" is out of range`, issue 16): every scrape was a 500.
+    const totals = fleet.sources.get(bad)?.totals;
+    assert.ok(totals !== undefined);
+    const groupsOf = totals.groupsOf.bind(totals);
+    totals.groupsOf = (entry) => {
+      if (entry === 'net') throw new RangeError('The value of "size" is out of range.');
+      return groupsOf(entry);
+    };
+    const first = parseExposition(fleet.render());
+    for (const [series, value] of expectedSamples(writers[0]?.document as FirecrackerMetrics, 'render-good')) assert.equal(first.get(series), value, series);
+    assert.deepEqual([...first.keys()].filter((s) => s.startsWith('firecracker_') && s.includes('vm="render-bad"')), []);
+    assert.equal(first.get(`vmm_metrics_serve_left_out_total{source="${bad}",reason="render_failed"}`), '1');
+    assert.equal(first.get(`vmm_metrics_serve_left_out_total{source="${good}",reason="render_failed"}`), '0');
+    assert.equal(first.get(`vmm_metrics_serve_lines_total{source="${bad}"}`), '1');
+    // Each exposition without it counts; the log says it once.
+    writers[1]?.work(1);
+    writers[1]?.metrics.write();
+    await linesRead(fleet, bad, 2);
+    assert.equal(parseExposition(fleet.render()).get(`vmm_metrics_serve_left_out_total{source="${bad}",reason="render_failed"}`), '2');
+    assert.deepEqual(
+      messages.filter((m) => m.includes('left out')),
+      [`${bad}: left out of the exposition (render_failed: The value of "size" is out of range.); vmm_metrics_serve_left_out_total counts each exposition without it (said once)`],
+    );
+  } finally {
+    for (const { metrics } of writers) metrics.close();
     await fleet.close();
   }
 });
