@@ -16,9 +16,11 @@
  * - slowloris: 2,000 connections, each half a request, the rest never sent.
  *
  * Measured: serve's RSS (`/proc/PID/status` VmRSS, every 100 ms): idle (the median over 10 s
- * with the scraper alone) and the peak under each attack, against the goal
- * 2 × (idle RSS + one exposition); the scraper's scrapes (all answered 200? the slowest) against
- * 2 s; the slowest `/healthz` against 1 s.
+ * with the scraper alone, after 10 s to settle) and the peak under each attack, against the goal
+ * 2 × (idle RSS + one exposition); serve's CPU share of one core (`/proc/PID/stat`); the
+ * scraper's scrapes (all answered 200? the slowest) against 2 s; the slowest `/healthz` against
+ * 1 s. A process serve's RSS passes 4 GiB in is stopped (`--max-rss-mib`), so that the bench of
+ * a server without these bounds ends too.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -60,20 +62,37 @@ interface Probe {
   readonly bytes: number;
 }
 
-function parseArgs(args: readonly string[]): { vms: number; seconds: number } {
-  let vms = 1000;
-  let seconds = 60;
+function parseArgs(args: readonly string[]): { vms: number; seconds: number; maxRssMib: number } {
+  const values = { vms: 1000, seconds: 60, 'max-rss-mib': 4096 };
   for (const arg of args) {
-    const match = /^--(vms|seconds)=([1-9][0-9]*)$/.exec(arg);
-    if (match === null) throw new Error(`serve-attack: unknown argument ${JSON.stringify(arg)} (--vms=N, --seconds=N)`);
-    if (match[1] === 'vms') vms = Number(match[2]);
-    else seconds = Number(match[2]);
+    const match = /^--(vms|seconds|max-rss-mib)=([1-9][0-9]*)$/.exec(arg);
+    if (match === null) throw new Error(`serve-attack: unknown argument ${JSON.stringify(arg)} (--vms=N, --seconds=N, --max-rss-mib=N)`);
+    values[match[1] as keyof typeof values] = Number(match[2]);
   }
-  return { vms, seconds };
+  return { vms: values.vms, seconds: values.seconds, maxRssMib: values['max-rss-mib'] };
+}
+
+const CLOCK_TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+
+/** utime + stime of `pid`, in seconds (fields 14 and 15 of /proc/PID/stat). */
+function cpuSeconds(pid: number): number {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
+  } catch {
+    // The process is gone (killed for its RSS).
+    return Number.NaN;
+  }
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
 }
 
 function rssBytes(pid: number): number {
-  return Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+  try {
+    return Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${String(pid)}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+  } catch {
+    return 0;
+  }
 }
 
 const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
@@ -153,6 +172,10 @@ function runAttack(port: number, attack: Attack): { stop: () => void; opened: ()
 interface PhaseResult {
   readonly name: string;
   readonly peakRss: number;
+  /** serve's CPU seconds per wall second over the phase. */
+  readonly cpuShare: number;
+  /** Lines the VMs could not write, serve not reading their pipes. */
+  readonly pipeFull: number;
   readonly scrapes: number;
   readonly failedScrapes: number;
   readonly slowestScrape: number;
@@ -162,12 +185,14 @@ interface PhaseResult {
   readonly connectionsOpened: number;
 }
 
-function summarize(name: string, probes: readonly Probe[], peakRss: number, connectionsOpened: number): PhaseResult {
+function summarize(name: string, probes: readonly Probe[], peakRss: number, cpuShare: number, pipeFull: number, connectionsOpened: number): PhaseResult {
   const scrapes = probes.filter((p) => p.path === '/metrics');
   const health = probes.filter((p) => p.path === '/healthz');
   return {
     name,
     peakRss,
+    cpuShare,
+    pipeFull,
     scrapes: scrapes.length,
     failedScrapes: scrapes.filter((p) => p.status !== 200).length,
     slowestScrape: Math.max(0, ...scrapes.map((p) => p.seconds)),
@@ -179,7 +204,7 @@ function summarize(name: string, probes: readonly Probe[], peakRss: number, conn
 }
 
 async function main(): Promise<void> {
-  const { vms, seconds } = parseArgs(process.argv.slice(2));
+  const { vms, seconds, maxRssMib } = parseArgs(process.argv.slice(2));
   const dir = mkdtempSync(join(tmpdir(), 'vmm-metrics-attack-'));
   const paths = Array.from({ length: vms }, (_, i) => join(dir, `vm-${String(i + 1).padStart(4, '0')}.fifo`));
   for (let i = 0; i < paths.length; i += 200) execFileSync('mkfifo', paths.slice(i, i + 200));
@@ -187,6 +212,8 @@ async function main(): Promise<void> {
   let stderr = '';
   serve.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
   const fleet: Vm[] = [];
+  /** Lines a VM could not write because its pipe was full, in the current phase. */
+  const counts = { pipeFull: 0 };
   let writing: NodeJS.Timeout | undefined;
   let sampling: NodeJS.Timeout | undefined;
   let scraper: ChildProcess | undefined;
@@ -205,33 +232,54 @@ async function main(): Promise<void> {
       for (; lines < due; lines++) {
         const vm = fleet[lines % vms] as Vm;
         vm.work();
-        vm.metrics.write();
+        try {
+          vm.metrics.write();
+        } catch {
+          // The pipe is full: serve is not reading (the writer keeps the line's deltas for the next one).
+          counts.pipeFull++;
+        }
       }
     }, 5);
     let rss: { at: number; bytes: number }[] = [];
+    const killed = { stopped: false };
+    // Read through a call: the sampler sets it between awaits, which narrowing cannot see.
+    const isKilled = (): boolean => killed.stopped;
     sampling = setInterval(() => {
-      rss.push({ at: Date.now(), bytes: rssBytes(pid) });
+      const bytes = rssBytes(pid);
+      rss.push({ at: Date.now(), bytes });
+      if (bytes > maxRssMib * 2 ** 20 && !killed.stopped) {
+        killed.stopped = true;
+        serve.kill('SIGKILL');
+      }
     }, 100);
     const started = startScraper(url);
     scraper = started.child;
     const { probes } = started;
-    process.stderr.write(`serve-attack: ${String(vms)} VMs writing; idle for 10 s\n`);
-    await sleep(3_000);
+    process.stderr.write(`serve-attack: ${String(vms)} VMs writing; 10 s to settle, then idle for 10 s\n`);
+    await sleep(10_000);
     const idleFrom = Date.now();
     rss = [];
+    counts.pipeFull = 0;
+    const idleCpu = cpuSeconds(pid);
     await sleep(10_000);
+    const idleShare = (cpuSeconds(pid) - idleCpu) / ((Date.now() - idleFrom) / 1000);
     const idleRss = median(rss.map((r) => r.bytes));
     const idleScrapes = probes.filter((p) => p.at >= idleFrom && p.path === '/metrics' && p.status === 200);
     const exposition = median(idleScrapes.map((p) => p.bytes));
-    const results = [summarize('idle (the scraper alone)', probes.filter((p) => p.at >= idleFrom), Math.max(...rss.map((r) => r.bytes)), 0)];
+    const results = [summarize('idle (the scraper alone)', probes.filter((p) => p.at >= idleFrom), Math.max(...rss.map((r) => r.bytes)), idleShare, counts.pipeFull, 0)];
     for (const attack of ATTACKS) {
+      if (isKilled()) break;
       process.stderr.write(`serve-attack: ${attack.name}, ${String(seconds)} s\n`);
       const from = Date.now();
       rss = [];
+      counts.pipeFull = 0;
+      const cpu = cpuSeconds(pid);
       const running = runAttack(port, attack);
-      await sleep(seconds * 1000);
+      for (let waited = 0; waited < seconds * 10 && !isKilled(); waited++) await sleep(100);
       running.stop();
-      results.push(summarize(attack.name, probes.filter((p) => p.at >= from), Math.max(...rss.map((r) => r.bytes)), running.opened()));
+      const share = (cpuSeconds(pid) - cpu) / ((Date.now() - from) / 1000);
+      const name = isKilled() ? `${attack.name} (serve killed after ${((Date.now() - from) / 1000).toFixed(1)} s: RSS past ${String(maxRssMib)} MiB)` : attack.name;
+      results.push(summarize(name, probes.filter((p) => p.at >= from), Math.max(...rss.map((r) => r.bytes)), share, counts.pipeFull, running.opened()));
       // Let the server see the attack's connections closed before the next one.
       await sleep(2_000);
     }
@@ -239,13 +287,13 @@ async function main(): Promise<void> {
     process.stdout.write(
       `serve against clients that do not read: ${String(vms)} VMs, ${String(seconds)} s per attack\n` +
         `idle RSS ${mib(idleRss)} (median), one exposition ${mib(exposition)}: RSS goal 2 × (idle + exposition) = ${mib(goal)}; scrape goal < 2 s; /healthz goal < 1 s\n\n` +
-        '| phase | serve peak RSS | ÷ goal | scrapes answered 200 | slowest scrape | /healthz answered 200 | slowest /healthz | attack connections opened |\n' +
-        '|---|---|---|---|---|---|---|---|\n',
+        '| phase | serve peak RSS | ÷ goal | serve CPU (share of a core) | scrapes answered 200 | slowest scrape | /healthz answered 200 | slowest /healthz | lines not written (pipe full) | attack connections opened |\n' +
+        '|---|---|---|---|---|---|---|---|---|---|\n',
     );
     for (const r of results) {
       process.stdout.write(
-        `| ${r.name} | ${mib(r.peakRss)} | ${(r.peakRss / goal).toFixed(2)} | ${String(r.scrapes - r.failedScrapes)}/${String(r.scrapes)} | ${r.slowestScrape.toFixed(3)} s | ` +
-          `${String(r.healthz - r.failedHealthz)}/${String(r.healthz)} | ${r.slowestHealthz.toFixed(3)} s | ${r.connectionsOpened.toLocaleString('en')} |\n`,
+        `| ${r.name} | ${mib(r.peakRss)} | ${(r.peakRss / goal).toFixed(2)} | ${r.cpuShare.toFixed(2)} | ${String(r.scrapes - r.failedScrapes)}/${String(r.scrapes)} | ${r.slowestScrape.toFixed(3)} s | ` +
+          `${String(r.healthz - r.failedHealthz)}/${String(r.healthz)} | ${r.slowestHealthz.toFixed(3)} s | ${r.pipeFull.toLocaleString('en')} | ${r.connectionsOpened.toLocaleString('en')} |\n`,
       );
     }
   } finally {
