@@ -10,6 +10,7 @@
  *    kept), extracts each with `dpkg-deb -x` into <dir>/extracted/<package>, and builds
  *    <dir>/initramfs.cpio.gz: busybox, the virtio modules in dependency order, and /init.
  * 4. Writes <dir>/manifest.json (see manifest.ts) and prints where everything is.
+ * 5. Builds the amd64 guest of `vmm-metrics/kvm` in <dir>/amd64 the same way (amd64.ts).
  *
  * <dir> is .cache/guest in the repository (git-ignored), or $VMM_METRICS_GUEST_DIR. Nothing it
  * holds is committed: the kernel and busybox are GPL, SeaBIOS LGPL.
@@ -35,6 +36,8 @@ import {
   type PackageInfo,
   type Stanza,
 } from './apt.js';
+import { fetchAmd64Guest } from './amd64.js';
+import { AMD64_SUBDIR } from './amd64-manifest.js';
 import { writeCpio, type CpioEntry } from './cpio.js';
 import { INIT_SCRIPT, MODULE_ORDER_FILE, MODULES_DIR } from './init.js';
 import {
@@ -355,6 +358,7 @@ export function main(): number {
   const built = existing(dir);
   if (built?.inputsHash === hash) {
     log(`up to date (same packages, same recipe), in ${((performance.now() - started) / 1000).toFixed(1)} s:\n${summary(built)}`);
+    fetchAmd64Guest(join(dir, AMD64_SUBDIR), log);
     return 0;
   }
 
@@ -374,6 +378,8 @@ export function main(): number {
   }
   const manifest = build(dir, packages, hash);
   log(`built in ${((performance.now() - started) / 1000).toFixed(1)} s:\n${summary(manifest)}`);
+  // The amd64 guest of vmm-metrics/kvm, in its own folder (amd64.ts).
+  fetchAmd64Guest(join(dir, AMD64_SUBDIR), log);
   return 0;
 }
 

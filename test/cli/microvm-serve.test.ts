@@ -1,6 +1,6 @@
 /**
  * `npm start -- --serve`: the session run for real in a child process, scraped over HTTP while it
- * runs; what it serves is checked against its own live view, and the README's PromQL against it.
+ * runs; what it serves is checked against its own live view, and docs/serve.md's PromQL against it.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -18,7 +18,7 @@ import { prometheusFamilies } from '../../src/export/names.js';
 import { FirecrackerMetrics } from '../../src/index.js';
 
 const session = fileURLToPath(new URL('../../src/cli/microvm/main.js', import.meta.url));
-const README = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+const SERVE_DOC = readFileSync(new URL('../../../docs/serve.md', import.meta.url), 'utf8');
 const MIB = 1024 * 1024;
 
 /** One VM's balloon line in a frame of the view: `vm-1  balloon  target   16 MiB  actual   16 MiB`. */
@@ -125,10 +125,10 @@ function sample(text: string, name: string, vm: string): number | undefined {
   return found?.[1] === undefined ? undefined : Number(found[1]);
 }
 
-/** The metric names in the README's PromQL blocks: identifiers that are neither functions, keywords nor labels. */
+/** The metric names in docs/serve.md's PromQL blocks: identifiers that are neither functions, keywords nor labels. */
 function readmePromqlNames(): string[] {
-  const blocks = [...README.matchAll(/^```promql\n([\s\S]*?)^```$/gm)].map(([, body]) => body ?? '');
-  assert.ok(blocks.length > 0, 'the README has PromQL');
+  const blocks = [...SERVE_DOC.matchAll(/^```promql\n([\s\S]*?)^```$/gm)].map(([, body]) => body ?? '');
+  assert.ok(blocks.length > 0, 'docs/serve.md has PromQL');
   const names = new Set<string>();
   for (const block of blocks) {
     for (const line of block.split('\n')) {
@@ -204,11 +204,11 @@ test('--serve: /metrics while the session runs — default metrics, the balloon 
       assert.ok(served.frameTexts.every((frame) => frame.split('\n')[1] === `metrics served at ${served.url}`));
     });
 
-    await t.test("every metric name in the README's PromQL is in the exposition", () => {
+    await t.test("every metric name in docs/serve.md's PromQL is in the exposition", () => {
       const text = served.scrapes.at(-1)?.text ?? '';
       const names = readmePromqlNames();
       for (const name of ['firecracker_balloon_free_page_report_freed_bytes_total', 'firecracker_balloon_inflate_count_total', BALLOON_SIZE_GAUGES.actual]) {
-        assert.ok(names.includes(name), `the README's PromQL uses ${name}`);
+        assert.ok(names.includes(name), `docs/serve.md's PromQL uses ${name}`);
       }
       for (const name of names) assert.match(text, new RegExp(`^# TYPE ${name} (counter|gauge)$`, 'm'), `${name} is not served`);
     });

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { prometheusFamilies, prometheusRenamings, PROMETHEUS_NAME } from '../../src/export/names.js';
 import { defineGroup, FirecrackerMetrics, groupEntry, inc, latency, store } from '../../src/index.js';
 
-const README = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+const EXPORTERS_DOC = readFileSync(new URL('../../../docs/exporters.md', import.meta.url), 'utf8');
 /** promtool's abbreviated units: none may be a token of a name. */
 const ABBREVIATED = new Set(['s', 'ms', 'us', 'ns', 'sec', 'b', 'kb', 'mb', 'gb', 'tb', 'pb', 'm', 'h', 'd']);
 
@@ -78,14 +78,14 @@ test('names that cannot be exposed fail when derived, naming the field', () => {
   assert.throws(() => prometheusFamilies([], { prefix: '9x' }), { message: `Prometheus: prefix must be '' or a metric name, got "9x"` });
 });
 
-test('the README lists every renaming', () => {
+test('docs/exporters.md lists every renaming', () => {
   const renamings = prometheusRenamings();
   assert.ok(renamings.some((r) => r.from === 'latencies_us.pause_vm' && r.to[0] === 'firecracker_latencies_pause_vm_seconds'));
   for (const { from, to } of renamings) {
     const line = `- \`${from}\` → ${to.map((name) => `\`${name}\``).join(', ')}`;
-    assert.ok(README.includes(`${line}\n`), `README lacks: ${line}`);
+    assert.ok(EXPORTERS_DOC.includes(`${line}\n`), `docs/exporters.md lacks: ${line}`);
   }
-  const listed = README.split('\n').filter((l) => /^- `[a-z_<>]+\.[a-z_]+` → `/.test(l));
+  const listed = EXPORTERS_DOC.split('\n').filter((l) => /^- `[a-z_<>]+\.[a-z_]+` → `/.test(l));
   assert.equal(listed.length, renamings.length);
 });
 

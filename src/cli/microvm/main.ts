@@ -17,14 +17,17 @@ import { renderFrame } from './view.js';
 import { serveSession, type SessionAddress, type SessionServer } from './serve.js';
 import { DEFAULT_SERVE_HOST, DEFAULT_SERVE_PORT } from '../../export/http/server.js';
 import { LINUX_DEFAULT_MEMORY_MIB, LINUX_MEMORY_MIB, readLinuxGuest, type LinuxGuestFiles } from './guest-fixtures.js';
+import { KVM_DEFAULT_MEMORY_MIB, KVM_MEMORY_MIB, readKvmGuest, type KvmGuestFiles } from './kvm-guest.js';
 import type { SessionVm } from './session-vm.js';
 
-const USAGE = `Usage: npm start -- [--guest simulated|linux] [--duration-s S] [--metrics-path PATH] [--vms N] [--metrics-dir DIR]
+const USAGE = `Usage: npm start -- [--guest simulated|linux|kvm] [--duration-s S] [--metrics-path PATH] [--vms N] [--metrics-dir DIR]
                     [--memory-mib M] [--serve [--port N] [--host H]]
 
   --guest G           who drives the balloon: simulated, a Linux-like driver in this process (the
                       default), or linux, Debian's Linux in the v86 emulator, built once by
-                      npm run guest:fetch as root (it boots in 10–25 s; one VM)
+                      npm run guest:fetch as root (it boots in 10–25 s; one VM), or kvm,
+                      Debian's amd64 Linux in a KVM microVM (vmm-metrics/kvm: /dev/kvm and
+                      koffi; one VM, 1024 MiB unless told, the view shows the process's RSS)
   --duration-s S      how long the session runs (default 30; with --guest linux 60, boot included)
   --metrics-path PATH file or named pipe of the VM's metrics lines (default ./metrics.json)
   --vms N             run N VMs in this process, each with its own document and metrics file,
@@ -39,7 +42,7 @@ const USAGE = `Usage: npm start -- [--guest simulated|linux] [--duration-s S] [-
 const STEP_MS = 100;
 const FRAME_MS = 1000;
 
-const GUESTS = ['simulated', 'linux'] as const;
+const GUESTS = ['simulated', 'linux', 'kvm'] as const;
 type Guest = (typeof GUESTS)[number];
 
 interface SessionOptions {
@@ -73,8 +76,9 @@ function parseOptions(argv: readonly string[]): SessionOptions {
     process.exit(0);
   }
   const guest = GUESTS.find((name) => name === values.guest);
-  if (guest === undefined) throw new RangeError(`--guest: expected simulated or linux, got ${JSON.stringify(values.guest)}`);
+  if (guest === undefined) throw new RangeError(`--guest: expected simulated, linux or kvm, got ${JSON.stringify(values.guest)}`);
   const vms = positiveInteger('--vms', values.vms);
+  if (guest === 'kvm' && vms > 1) throw new RangeError('--vms: --guest kvm runs one VM; run one session per VM');
   if (guest === 'linux' && vms > 1) {
     // Measured: each emulator runs on this process's one thread, so two 256 MiB guests take 30 s to
     // boot where one takes 16 s, and each holds about 400 MiB.
@@ -86,7 +90,10 @@ function parseOptions(argv: readonly string[]): SessionOptions {
     vms === 1 && dir === undefined
       ? [values['metrics-path'] ?? './metrics.json']
       : Array.from({ length: vms }, (_, i) => join(dir ?? '.', `metrics-${i + 1}.json`));
-  const memoryMib = positiveInteger('--memory-mib', values['memory-mib'] ?? String(guest === 'linux' ? LINUX_DEFAULT_MEMORY_MIB : 1024));
+  const memoryMib = positiveInteger('--memory-mib', values['memory-mib'] ?? String(guest === 'linux' ? LINUX_DEFAULT_MEMORY_MIB : guest === 'kvm' ? KVM_DEFAULT_MEMORY_MIB : 1024));
+  if (guest === 'kvm' && (memoryMib < KVM_MEMORY_MIB.min || memoryMib > KVM_MEMORY_MIB.max)) {
+    throw new RangeError(`--memory-mib: the KVM guest runs with ${KVM_MEMORY_MIB.min} to ${KVM_MEMORY_MIB.max} MiB, got ${memoryMib}`);
+  }
   if (memoryMib < 16) throw new RangeError(`--memory-mib: a guest needs at least 16 MiB, got ${memoryMib}`);
   if (guest === 'linux' && (memoryMib < LINUX_MEMORY_MIB.min || memoryMib > LINUX_MEMORY_MIB.max)) {
     throw new RangeError(`--memory-mib: the Linux guest runs with ${LINUX_MEMORY_MIB.min} to ${LINUX_MEMORY_MIB.max} MiB, got ${memoryMib}`);
@@ -132,6 +139,15 @@ async function main(): Promise<void> {
   const durationMs = options.durationS * 1000;
   // The guest first: without it, nothing else is worth starting.
   let linuxGuest: LinuxGuestFiles | undefined;
+  let kvmGuest: KvmGuestFiles | undefined;
+  if (options.guest === 'kvm') {
+    try {
+      kvmGuest = readKvmGuest();
+    } catch (error) {
+      console.error((error as Error).message);
+      process.exit(1);
+    }
+  }
   if (options.guest === 'linux') {
     try {
       linuxGuest = readLinuxGuest();
@@ -155,7 +171,9 @@ async function main(): Promise<void> {
   let vms: SessionVm[];
   try {
     vms =
-      linuxGuest === undefined
+      kvmGuest !== undefined
+        ? [await kvmVm(kvmGuest, options, (problem) => problems.push(problem))]
+        : linuxGuest === undefined
         ? options.paths.map(
             (path, i) =>
               new SimulatedVm({
@@ -173,7 +191,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   server?.expose(vms);
-  const scenario = options.guest === 'linux' ? LINUX_SCENARIO : SIMULATED_SCENARIO;
+  const scenario = options.guest === 'simulated' ? SIMULATED_SCENARIO : LINUX_SCENARIO;
   const interactive = process.stdout.isTTY;
   let phase = scenario.bootPhase;
   let nextAction = 0;
@@ -270,6 +288,12 @@ async function main(): Promise<void> {
 async function linuxVm(guest: LinuxGuestFiles, options: SessionOptions, problem: (text: string) => void): Promise<SessionVm> {
   const { LinuxVm } = await import('./linux.js');
   return LinuxVm.create({ id: 'vm-1', memoryMib: options.memoryMib, metricsPath: options.paths[0] ?? './metrics.json', guest, problem });
+}
+
+/** The KVM guest's VM: its module, and vmm-metrics/kvm (and koffi) with it, loaded only now. */
+async function kvmVm(guest: KvmGuestFiles, options: SessionOptions, problem: (text: string) => void): Promise<SessionVm> {
+  const { KvmSessionVm } = await import('./kvm.js');
+  return KvmSessionVm.create({ id: 'vm-1', memoryMib: options.memoryMib, metricsPath: options.paths[0] ?? './metrics.json', guest, problem });
 }
 
 function summary(vms: readonly SessionVm[], why: string, elapsedS: number, paths: readonly string[]): string[] {

@@ -77,6 +77,11 @@ export interface GuestReportView {
 export interface LinuxGuestView {
   /** The kernel release: 6.1.0-50-686. */
   readonly kernel: string;
+  /** Where Linux runs: v86 (`--guest linux`, the default) or a KVM microVM (`--guest kvm`). */
+  readonly vmm?: 'v86' | 'kvm';
+  /** On KVM: this process's RSS, and what it was when the host last set a target. */
+  readonly processRssBytes?: number;
+  readonly rssAtTargetBytes?: number;
   /** Seconds since the emulator started. */
   readonly sinceStartS: number;
   /** The first stage not passed yet; `up` once the first report came with the driver bound. */
@@ -118,6 +123,11 @@ export function renderFrame(frame: Frame, width = 100): string[] {
     if (vm.linux === undefined) {
       lines.push(`${pad}  host memory held by the guest ${mib(vm.residentBytes)} of ${mib(vm.guestMib * MIB)}  (peak ${mib(vm.peakResidentBytes).trim()})`);
       lines.push(`${pad}  released by the balloon  ${released}`);
+    } else if (vm.linux.vmm === 'kvm') {
+      lines.push(`${pad}  Linux  ${reportText(vm.linux)}`);
+      // On KVM the balloon's pages leave the process (madvise): its RSS is the figure that falls.
+      lines.push(`${pad}  process RSS ${mib(vm.linux.processRssBytes ?? 0).trim()}${rssChange(vm.linux)}  guest pages held ${mib(vm.residentBytes).trim()} of ${mib(vm.guestMib * MIB).trim()}`);
+      lines.push(`${pad}  given back by the balloon  ${released}`);
     } else {
       lines.push(`${pad}  Linux  ${reportText(vm.linux)}`);
       // What the balloon took reads as zeros in the guest; v86's RAM cannot give it to the host.
@@ -129,15 +139,25 @@ export function renderFrame(frame: Frame, width = 100): string[] {
   return lines.map((line) => (line.length > width ? `${line.slice(0, width - 1)}…` : line));
 }
 
+/** ` (−256 MiB since the target was set)`, once the host set one. */
+function rssChange(linux: LinuxGuestView): string {
+  if (linux.rssAtTargetBytes === undefined || linux.processRssBytes === undefined) return '';
+  const change = linux.processRssBytes - linux.rssAtTargetBytes;
+  return ` (${change < 0 ? '−' : '+'}${mib(Math.abs(change)).trim()} since the target was set)`;
+}
+
 function bootLines(vm: VmSnapshot, linux: LinuxGuestView, pad: string): string[] {
   const at = BOOT_STAGES.indexOf(linux.stage as BootStage);
   const stages = BOOT_STAGES.map((stage, i) => `${i < at ? '✓' : i === at ? '▸' : '·'} ${stage}`).join('  ');
+  const kvm = linux.vmm === 'kvm';
   const pace = [
-    linux.instructionsPerS === undefined ? 'v86 starting' : `v86 runs ${(linux.instructionsPerS / 1e9).toFixed(1)} G instructions/s`,
+    kvm ? `process RSS ${mib(linux.processRssBytes ?? 0).trim()}` : linux.instructionsPerS === undefined ? 'v86 starting' : `v86 runs ${(linux.instructionsPerS / 1e9).toFixed(1)} G instructions/s`,
     ...(linux.kernelUptimeS === undefined ? [] : [`kernel uptime ${linux.kernelUptimeS.toFixed(1)} s`]),
   ].join('  ');
   return [
-    `${vm.id}  booting Linux ${linux.kernel} in v86 (${vm.guestMib} MiB)  ${linux.sinceStartS.toFixed(1)} s  (10–25 s here)`,
+    kvm
+      ? `${vm.id}  booting Linux ${linux.kernel} on KVM (${vm.guestMib} MiB)  ${linux.sinceStartS.toFixed(1)} s`
+      : `${vm.id}  booting Linux ${linux.kernel} in v86 (${vm.guestMib} MiB)  ${linux.sinceStartS.toFixed(1)} s  (10–25 s here)`,
     `${pad}  ${stages}`,
     `${pad}  ${pace}`,
     `${pad}  console  ${linux.lastConsoleLine ?? '(nothing yet)'}`,

@@ -1,14 +1,14 @@
-/** Serve's own families: the table, the README's table of them, and the exposition agree. */
+/** Serve's own families: the table, docs/serve.md's table of them, and the exposition agree. */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { MetricsFleet } from '../../../src/export/serve/fleet.js';
 import { SERVE_SELF_METRICS } from '../../../src/export/serve/self-metrics.js';
 
-const README = readFileSync(new URL('../../../../README.md', import.meta.url), 'utf8');
+const SERVE_DOC = readFileSync(new URL('../../../../docs/serve.md', import.meta.url), 'utf8');
 
-test("the README's table lists each vmm_metrics_serve_* family of the table, in its order", () => {
-  const rows = README.split('\n').filter((line) => line.startsWith('| `vmm_metrics_serve_'));
+test("docs/serve.md's table lists each vmm_metrics_serve_* family of the table, in its order", () => {
+  const rows = SERVE_DOC.split('\n').filter((line) => line.startsWith('| `vmm_metrics_serve_'));
   const documented = rows.flatMap((row) => [...(row.split('|')[1] ?? '').matchAll(/`(vmm_metrics_serve_\w+)/g)].map((m) => m[1]));
   assert.deepEqual(documented, SERVE_SELF_METRICS.map((family) => family.name));
 });

@@ -1,0 +1,246 @@
+/**
+ * The amd64 guest `vmm-metrics/kvm` boots, built by `npm run guest:fetch` after the i386 one, in
+ * <guest dir>/amd64 (see amd64-manifest.ts), from Debian's packages for this machine's own
+ * architecture:
+ *
+ * - the kernel `linux-image-amd64` depends on, its bzImage as packaged and the vmlinux (ELF)
+ *   inside it, decompressed here with xz(1) or zstd(1) — Firecracker boots vmlinux on x86_64,
+ *   and so does this VMM (a bzImage's self-decompression is slow where KVM emulates the guest);
+ * - `busybox-static:amd64`;
+ * - `virtio_mmio` and `virtio_balloon` with their dependencies, in the order their `depends=`
+ *   give (Debian builds CONFIG_VIRTIO_MMIO=m; the devices are found through ACPI);
+ * - `memhog` (memhog.ts), compiled here with `gcc -static`;
+ * - /init: the i386 guest's, with one step more — with `vmm_memhog_mib=N` on the kernel command
+ *   line it runs `memhog N` once the modules are loaded, before the reports start.
+ *
+ * Cached like the i386 guest: the packages' SHA-256s and this folder's code make the inputs
+ * hash, and the same hash with the files there means nothing to do.
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { AptError, aptSpec, kernelPackageOf, packageInfoOf, parseStanzas, runOrThrow, type PackageInfo, type Stanza } from './apt.js';
+import { AMD64_MANIFEST_FORMAT, readKvmGuestManifest, type KvmGuestManifest, type KvmGuestManifestJson } from './amd64-manifest.js';
+import { writeCpio, type CpioEntry } from './cpio.js';
+import { INIT_SCRIPT, MODULE_ORDER_FILE, MODULES_DIR } from './init.js';
+import { GuestManifestError, sha256File, type ManifestFile } from './manifest.js';
+import { buildMemhog } from './memhog.js';
+import { dependsOf, indexModules, loadOrder, readModInfo, readModule } from './modules.js';
+
+const ARCH = 'amd64';
+const FLAVOUR = 'amd64';
+/** The transport and the balloon; virtio and virtio_ring come along by depends=. */
+export const AMD64_WANTED_MODULES = ['virtio_mmio', 'virtio_balloon'];
+/**
+ * Firecracker's boot arguments (less `nomodule`: the modules load from the initramfs), the
+ * console on COM1, and `quiet`: every console byte is a VM exit.
+ */
+export const AMD64_CMDLINE = 'console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd quiet';
+export const MEMHOG_PATH = 'bin/memhog';
+
+/** /init for amd64: the i386 guest's, with the memhog step before the report loop. */
+export const AMD64_INIT_SCRIPT = (() => {
+  const marker = 'interval=${vmm_interval_s:-1}';
+  if (!INIT_SCRIPT.includes(marker)) throw new Error('init.ts: the report loop moved; amd64.ts inserts memhog before it');
+  const step = [
+    '# vmm_memhog_mib=N on the kernel command line: touch N MiB and free it, once (npm test on KVM).',
+    'if [ -n "${vmm_memhog_mib:-}" ]; then',
+    `  /${MEMHOG_PATH} "$vmm_memhog_mib" || fail "memhog $vmm_memhog_mib exited with $?"`,
+    'fi',
+    '',
+  ].join('\n');
+  return INIT_SCRIPT.replace(marker, `${step}${marker}`);
+})();
+
+interface Amd64Packages {
+  readonly kernel: PackageInfo;
+  readonly busybox: PackageInfo;
+}
+
+function show(spec: string): Stanza {
+  const [, name, architecture] = /^([^:=]+)(?::([^=]+))?/.exec(spec) ?? [];
+  const stanza = parseStanzas(runOrThrow('apt-cache', ['show', '--no-all-versions', spec])).find(
+    (candidate) => candidate.get('Package') === name && (architecture === undefined || candidate.get('Architecture') === architecture),
+  );
+  if (stanza === undefined) throw new AptError(`apt-cache show ${spec}: no such package in apt's lists`);
+  return stanza;
+}
+
+export function resolveAmd64Packages(): Amd64Packages {
+  const image = kernelPackageOf(show(`linux-image-${FLAVOUR}:${ARCH}`), FLAVOUR);
+  const kernelSpec = `${image.name}:${ARCH}${image.operator === '=' && image.version !== undefined ? `=${image.version}` : ''}`;
+  const busyboxSpec = `busybox-static:${ARCH}`;
+  return { kernel: packageInfoOf(show(kernelSpec), kernelSpec), busybox: packageInfoOf(show(busyboxSpec), busyboxSpec) };
+}
+
+function recipeHash(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const hash = createHash('sha256');
+  for (const file of readdirSync(here).filter((name) => name.endsWith('.js')).sort()) hash.update(`${file}\0`).update(readFileSync(join(here, file))).update('\0');
+  return hash.digest('hex');
+}
+
+function inputsHash(packages: Amd64Packages): string {
+  const identity = { format: AMD64_MANIFEST_FORMAT, recipe: recipeHash(), packages: Object.values(packages).map((pkg: PackageInfo) => [pkg.name, pkg.architecture, pkg.version, pkg.sha256]) };
+  return `sha256:${createHash('sha256').update(JSON.stringify(identity)).digest('hex')}`;
+}
+
+const debFileName = (pkg: PackageInfo): string => `${pkg.name}_${pkg.version.replaceAll(':', '%3a')}_${pkg.architecture}.deb`;
+
+function download(dir: string, packages: readonly PackageInfo[], log: (text: string) => void): void {
+  const debs = join(dir, 'debs');
+  mkdirSync(debs, { recursive: true });
+  const missing = packages.filter((pkg) => {
+    const file = join(debs, debFileName(pkg));
+    return !existsSync(file) || sha256File(file) !== pkg.sha256;
+  });
+  if (missing.length > 0) {
+    const incoming = join(debs, '.incoming');
+    rmSync(incoming, { recursive: true, force: true });
+    mkdirSync(incoming);
+    log(`apt-get download ${missing.map(aptSpec).join(' ')}`);
+    runOrThrow('apt-get', ['download', '-q', '-o', 'APT::Sandbox::User=root', ...missing.map(aptSpec)], { cwd: incoming });
+    const bySha = new Map(readdirSync(incoming).map((name) => [sha256File(join(incoming, name)), name]));
+    for (const pkg of missing) {
+      const name = bySha.get(pkg.sha256);
+      if (name === undefined) throw new AptError(`apt-get download ${aptSpec(pkg)}: no file with the SHA-256 of apt's lists (${pkg.sha256})`);
+      renameSync(join(incoming, name), join(debs, debFileName(pkg)));
+    }
+    rmSync(incoming, { recursive: true, force: true });
+  }
+  const keep = new Set(packages.map(debFileName));
+  for (const name of readdirSync(debs)) if (!keep.has(name)) rmSync(join(debs, name), { recursive: true, force: true });
+}
+
+/**
+ * The vmlinux inside a bzImage: the payload the setup header locates (payload_offset at 0x248 and
+ * payload_length at 0x24c, from the protected-mode code; boot protocol 2.08+), decompressed by
+ * its magic (the kernel appends its decompressed size after the stream, hence --single-stream).
+ */
+export function extractVmlinux(bzImage: Uint8Array): Uint8Array {
+  const view = new DataView(bzImage.buffer, bzImage.byteOffset, bzImage.byteLength);
+  if (bzImage.length < 0x260 || view.getUint32(0x202, true) !== 0x5372_6448) throw new AptError('the kernel image has no "HdrS" setup header');
+  const setupSects = view.getUint8(0x1f1) || 4;
+  const start = (setupSects + 1) * 512 + view.getUint32(0x248, true);
+  const payload = bzImage.subarray(start, start + view.getUint32(0x24c, true));
+  const magic = Buffer.from(payload.subarray(0, 6)).toString('hex');
+  const tool = (command: string, args: string[]): Uint8Array => {
+    try {
+      return execFileSync(command, args, { input: payload, maxBuffer: 1 << 30 });
+    } catch (error) {
+      throw new AptError(`${command} ${args.join(' ')} on the kernel's payload failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  };
+  if (magic === 'fd377a585a00') return tool('xz', ['-dc', '--single-stream']);
+  if (magic.startsWith('28b52ffd')) return tool('zstd', ['-dc']);
+  if (magic.startsWith('1f8b')) return gunzipSync(payload);
+  throw new AptError(`the kernel's payload is compressed in a way this script does not know (magic ${magic})`);
+}
+
+function describeFile(dir: string, path: string): ManifestFile {
+  return { path: relative(dir, path), bytes: statSync(path).size, sha256: sha256File(path) };
+}
+
+function build(dir: string, packages: Amd64Packages, hash: string): KvmGuestManifest {
+  const extracted = join(dir, 'extracted');
+  rmSync(extracted, { recursive: true, force: true });
+  for (const pkg of Object.values(packages) as PackageInfo[]) {
+    mkdirSync(join(extracted, pkg.name), { recursive: true });
+    runOrThrow('dpkg-deb', ['-x', join(dir, 'debs', debFileName(pkg)), join(extracted, pkg.name)]);
+  }
+  const release = packages.kernel.name.replace(/^linux-image-/, '');
+  const kernelRoot = join(extracted, packages.kernel.name);
+  const image = join(kernelRoot, 'boot', `vmlinuz-${release}`);
+  if (!existsSync(image)) throw new AptError(`${packages.kernel.name} has no boot/vmlinuz-${release}`);
+  const vmlinux = join(dir, 'vmlinux');
+  writeFileSync(`${vmlinux}.tmp`, extractVmlinux(readFileSync(image)));
+  renameSync(`${vmlinux}.tmp`, vmlinux);
+
+  const modulesRoot = join(kernelRoot, 'lib', 'modules', release);
+  const files = indexModules(modulesRoot);
+  const elves = new Map<string, Uint8Array>();
+  const elf = (name: string): Uint8Array | undefined => {
+    if (!elves.has(name)) {
+      const file = files.get(name);
+      if (file === undefined) return undefined;
+      elves.set(name, readModule(file));
+    }
+    return elves.get(name);
+  };
+  const order = loadOrder(AMD64_WANTED_MODULES, (name) => {
+    const bytes = elf(name);
+    return bytes === undefined ? undefined : dependsOf(readModInfo(bytes, name));
+  });
+  const busybox = join(extracted, packages.busybox.name, 'bin', 'busybox');
+  if (!existsSync(busybox)) throw new AptError(`${packages.busybox.name} has no bin/busybox`);
+  const encoder = new TextEncoder();
+  const entries: CpioEntry[] = [
+    ...['bin', 'sbin', 'usr', 'usr/bin', 'usr/sbin', 'etc', 'etc/vmm-guest', 'lib', MODULES_DIR, 'proc', 'sys', 'dev', 'run', 'root'].map((path): CpioEntry => ({ kind: 'directory', path })),
+    { kind: 'directory', path: 'tmp', mode: 0o1777 },
+    { kind: 'chardev', path: 'dev/console', major: 5, minor: 1 },
+    { kind: 'chardev', path: 'dev/ttyS0', major: 4, minor: 64 },
+    { kind: 'chardev', path: 'dev/null', major: 1, minor: 3, mode: 0o666 },
+    { kind: 'file', path: 'bin/busybox', data: readFileSync(busybox), mode: 0o755 },
+    { kind: 'symlink', path: 'bin/sh', target: 'busybox' },
+    { kind: 'file', path: MEMHOG_PATH, data: buildMemhog(), mode: 0o755 },
+    { kind: 'file', path: 'init', data: encoder.encode(AMD64_INIT_SCRIPT), mode: 0o755 },
+    { kind: 'file', path: MODULE_ORDER_FILE, data: encoder.encode(order.map((name) => `${name}\n`).join('')) },
+    ...order.map((name): CpioEntry => ({ kind: 'file', path: `${MODULES_DIR}/${name}.ko`, data: elf(name) ?? new Uint8Array(0) })),
+  ];
+  const initramfs = join(dir, 'initramfs.cpio.gz');
+  writeFileSync(`${initramfs}.tmp`, gzipSync(writeCpio(entries), { level: 9 }));
+  renameSync(`${initramfs}.tmp`, initramfs);
+
+  const manifest: KvmGuestManifestJson = {
+    format: AMD64_MANIFEST_FORMAT,
+    inputsHash: hash,
+    createdAt: new Date().toISOString(),
+    kernel: { release, image: describeFile(dir, image), vmlinux: describeFile(dir, vmlinux), cmdline: AMD64_CMDLINE },
+    initramfs: { ...describeFile(dir, initramfs), modules: order },
+    packages: (Object.values(packages) as PackageInfo[]).map((pkg) => ({ name: pkg.name, architecture: pkg.architecture, version: pkg.version, sha256: pkg.sha256, deb: join('debs', debFileName(pkg)) })),
+  };
+  const path = join(dir, 'manifest.json');
+  writeFileSync(`${path}.tmp`, `${JSON.stringify(manifest, null, 2)}\n`);
+  renameSync(`${path}.tmp`, path);
+  const read = readKvmGuestManifest(dir);
+  if (read === undefined) throw new GuestManifestError(`${path} vanished as it was written`);
+  return read;
+}
+
+export function summarizeAmd64(manifest: KvmGuestManifest): string {
+  const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
+  return [
+    `manifest   ${join(manifest.dir, 'manifest.json')}`,
+    `kernel     ${manifest.kernel.vmlinux.path} (vmlinux, ${mb(manifest.kernel.vmlinux.bytes)}, from ${manifest.kernel.image.path})`,
+    `initramfs  ${manifest.initramfs.path} (${mb(manifest.initramfs.bytes)}; busybox, memhog; modules ${manifest.initramfs.modules.join(', ')})`,
+    `cmdline    ${manifest.kernel.cmdline}`,
+  ]
+    .map((line) => `  ${line}`)
+    .join('\n');
+}
+
+/** Builds the amd64 guest in `dir` unless it is up to date; returns its manifest. apt is known to be usable. */
+export function fetchAmd64Guest(dir: string, log: (text: string) => void): KvmGuestManifest {
+  const started = performance.now();
+  const packages = resolveAmd64Packages();
+  const hash = inputsHash(packages);
+  let built: KvmGuestManifest | undefined;
+  try {
+    built = readKvmGuestManifest(dir);
+  } catch (error) {
+    log(`the amd64 manifest there cannot be used (${error instanceof Error ? error.message : String(error)}); rebuilding`);
+  }
+  if (built?.inputsHash === hash) {
+    log(`amd64 guest up to date, in ${((performance.now() - started) / 1000).toFixed(1)} s:\n${summarizeAmd64(built)}`);
+    return built;
+  }
+  mkdirSync(dir, { recursive: true });
+  rmSync(join(dir, 'manifest.json'), { force: true });
+  download(dir, Object.values(packages) as PackageInfo[], log);
+  const manifest = build(dir, packages, hash);
+  log(`amd64 guest built in ${((performance.now() - started) / 1000).toFixed(1)} s:\n${summarizeAmd64(manifest)}`);
+  return manifest;
+}
