@@ -6,9 +6,10 @@
  * families of a family of devices carry `device` too. A family is written once, its samples
  * VM by VM, in the order the sources were followed.
  *
- * One source never fails the scrape of the others: a throw while writing a source's samples
- * leaves that source out (it is rendered again without it), counted in
- * `vmm_metrics_serve_left_out_total` and said in the log once per source.
+ * One source never fails the scrape of the others: a throw while writing a source's samples, or
+ * samples past the budget of one source (`maxSourceBytes`), leave that source out (the
+ * exposition is rendered again without it), counted in `vmm_metrics_serve_left_out_total` and
+ * said in the log once per source and reason.
  */
 import { ExpositionBuffer, familyHeader, labelSet } from '../exposition.js';
 import type { PrometheusFamily } from '../names.js';
@@ -16,16 +17,23 @@ import type { FollowedSource } from './followed-source.js';
 import { SERVE_SELF_METRICS, type LeftOutReason, type ServeState } from './self-metrics.js';
 import { uniqueVmLabels } from './vm-labels.js';
 
-/** A throw while writing one source's samples, and the source. */
+/** Why one source's samples cannot be in the exposition, and the source. */
 class SourceRenderError extends Error {
   override name = 'SourceRenderError';
   constructor(
     readonly source: FollowedSource,
+    readonly reason: LeftOutReason,
     cause: unknown,
   ) {
     super(cause instanceof Error ? cause.message : String(cause), { cause });
   }
 }
+
+/**
+ * What one source may add to an exposition: a Firecracker VM's samples are about 16 KiB (16 MB
+ * for 1,000 VMs, BENCHMARKS.md), so 1 MiB is 64 of them.
+ */
+export const DEFAULT_MAX_SOURCE_BYTES = 2 ** 20;
 
 const CLOSE_BRACE = 0x7d;
 const SPACE = 0x20;
@@ -42,9 +50,11 @@ export class FleetExposition {
   /** Expositions that left each source out, by why; a source's entry lives as long as it does. */
   readonly #leftOut = new WeakMap<FollowedSource, Record<LeftOutReason, number>>();
   readonly #log: (message: string) => void;
+  readonly #maxSourceBytes: number;
 
-  constructor(families: readonly PrometheusFamily[], log: (message: string) => void) {
+  constructor(families: readonly PrometheusFamily[], log: (message: string) => void, maxSourceBytes = DEFAULT_MAX_SOURCE_BYTES) {
     this.#families = families;
+    this.#maxSourceBytes = maxSourceBytes;
     this.#nameOpen = families.map((f) => Buffer.from(`${f.name}{`));
     this.#log = log;
   }
@@ -64,7 +74,7 @@ export class FleetExposition {
       } catch (error) {
         if (!(error instanceof SourceRenderError)) throw error;
         leftOut.add(error.source);
-        this.#count(error.source, 'render_failed', error.message);
+        this.#count(error.source, error.reason, error.message);
       }
     }
     out.text(
@@ -86,6 +96,7 @@ export class FleetExposition {
   /** Every family's samples of `sources` but those `leftOut`; a throw while writing a source's is a `SourceRenderError` naming it. */
   #samples(sources: readonly FollowedSource[], vmBytes: readonly Buffer[], leftOut: ReadonlySet<FollowedSource>): ExpositionBuffer {
     const out = new ExpositionBuffer(this.#previousBytes + (this.#previousBytes >> 3) + 4096);
+    const written = new Float64Array(sources.length);
     for (let f = 0; f < this.#families.length; f++) {
       const family = this.#families[f] as PrometheusFamily;
       const nameOpen = this.#nameOpen[f] as Buffer;
@@ -93,9 +104,10 @@ export class FleetExposition {
       for (let s = 0; s < sources.length; s++) {
         const source = sources[s] as FollowedSource;
         if (leftOut.has(source)) continue;
+        const from = out.length;
         try {
           const groups = source.totals.groupsOf(family.entry);
-          if (groups === undefined) continue;
+          if (groups === undefined || groups.size === 0) continue;
           if (!header) {
             out.text(familyHeader(family.name, family.type, family.help));
             header = true;
@@ -111,7 +123,12 @@ export class FleetExposition {
             out.byte(NEWLINE);
           }
         } catch (error) {
-          throw new SourceRenderError(source, error);
+          throw new SourceRenderError(source, 'render_failed', error);
+        }
+        // The family's header is counted too: it is there for this source's samples.
+        written[s] = (written[s] as number) + out.length - from;
+        if ((written[s] as number) > this.#maxSourceBytes) {
+          throw new SourceRenderError(source, 'over_budget', `its samples pass ${String(this.#maxSourceBytes)} bytes`);
         }
       }
     }
@@ -121,7 +138,7 @@ export class FleetExposition {
   /** Counts an exposition that left `source` out; the first time for a reason, says so. */
   #count(source: FollowedSource, reason: LeftOutReason, why: string): void {
     let counts = this.#leftOut.get(source);
-    if (counts === undefined) this.#leftOut.set(source, (counts = { render_failed: 0 }));
+    if (counts === undefined) this.#leftOut.set(source, (counts = { render_failed: 0, over_budget: 0 }));
     if (counts[reason]++ === 0) {
       this.#log(`${source.path}: left out of the exposition (${reason}: ${why}); vmm_metrics_serve_left_out_total counts each exposition without it (said once)`);
     }

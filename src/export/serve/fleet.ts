@@ -19,7 +19,7 @@ import { FleetExposition } from './fleet-exposition.js';
 import type { FollowedSource } from './followed-source.js';
 import { DEFAULT_RESCAN_MS, DEFAULT_SERVE_POLL_MS, FollowedSources } from './following.js';
 import { throttleLog } from './log-throttle.js';
-import { totalsPlan } from './totals.js';
+import { totalsPlan, type DeviceLimits } from './totals.js';
 
 export interface MetricsFleetOptions {
   /** What lines look like. @default Firecracker's whole document (`firecrackerSchema()`) */
@@ -38,6 +38,10 @@ export interface MetricsFleetOptions {
   readonly log?: (message: string) => void;
   /** @default 10000 */
   readonly logIntervalMs?: number;
+  /** What one source's samples may add to an exposition; past it they are left out. @default 1 MiB */
+  readonly maxSourceBytes?: number;
+  /** What one VM may hold of devices. @default 256 devices, ids of 256 characters, forgotten after 10 lines without them */
+  readonly deviceLimits?: DeviceLimits;
 }
 
 export class MetricsFleet {
@@ -50,13 +54,14 @@ export class MetricsFleet {
   constructor(options: MetricsFleetOptions = {}) {
     const schema = options.schema ?? firecrackerSchema();
     this.families = prometheusFamilies(schema.entries.map(entryShape), options.prefix === undefined ? {} : { prefix: options.prefix });
-    this.#exposition = new FleetExposition(this.families, options.log ?? (() => undefined));
+    this.#exposition = new FleetExposition(this.families, options.log ?? (() => undefined), options.maxSourceBytes);
     this.#following = new FollowedSources({
       plan: totalsPlan(schema, this.families),
       pollIntervalMs: options.pollIntervalMs ?? DEFAULT_SERVE_POLL_MS,
       rescanMs: options.rescanMs ?? DEFAULT_RESCAN_MS,
       maxLineBytes: options.maxLineBytes,
       strict: options.strict === true,
+      ...(options.deviceLimits === undefined ? {} : { deviceLimits: options.deviceLimits }),
       log: throttleLog(options.log ?? (() => undefined), options.logIntervalMs ?? 10_000),
     });
   }

@@ -17,7 +17,7 @@ import type { MetricsSchema } from '../../reader/schema.js';
 import { sleep } from '../../reader/source.js';
 import { labelSet } from '../exposition.js';
 import { loggedProblem } from './logged-problem.js';
-import { VmTotals, type TotalsPlan } from './totals.js';
+import { DEFAULT_DEVICE_LIMITS, DEVICE_REFUSALS, VmTotals, type DeviceLimits, type TotalsPlan } from './totals.js';
 
 /** Why a source was opened again, as `vmm_metrics_serve_reopened_total` labels it. */
 export type ReopenReason = 'truncated' | 'replaced' | 'writer_closed';
@@ -31,6 +31,8 @@ export interface FollowOptions {
   readonly strict: boolean;
   /** Where messages about faults go; `key` names the source and the kind of fault, for rate limits. */
   readonly log: (key: string, message: string) => void;
+  /** What one VM may hold of devices. @default DEFAULT_DEVICE_LIMITS */
+  readonly deviceLimits?: DeviceLimits;
 }
 
 /** The first pause before a path that could not be opened is tried again. */
@@ -63,7 +65,7 @@ export class FollowedSource {
     readonly path: string,
     readonly options: FollowOptions,
   ) {
-    this.totals = new VmTotals(options.plan);
+    this.totals = new VmTotals(options.plan, options.deviceLimits ?? DEFAULT_DEVICE_LIMITS);
     this.sourceLabel = labelSet([['source', path]]).slice(1, -1);
     this.#done = this.#run();
   }
@@ -99,7 +101,7 @@ export class FollowedSource {
         for await (const reading of readings) {
           retryMs = FIRST_RETRY_MS;
           if (reading.valid && reading.record !== undefined) {
-            this.#fold(reading.record);
+            this.#fold(reading.record, reading.lineNumber);
           } else {
             this.invalidLines++;
             this.changes++;
@@ -117,8 +119,19 @@ export class FollowedSource {
     }
   }
 
-  #fold(record: MetricsRecord): void {
+  #fold(record: MetricsRecord, lineNumber: number): void {
+    const { refused, limits } = this.totals;
+    const before = refused.id_too_long + refused.too_many;
     this.totals.apply(record);
+    if (refused.id_too_long + refused.too_many !== before) {
+      const why = DEVICE_REFUSALS.filter((r) => refused[r] > 0)
+        .map((r) => (r === 'id_too_long' ? `an id longer than ${String(limits.maxDeviceIdLength)} characters` : `more than ${String(limits.maxDevices)} devices`))
+        .join(', ');
+      this.options.log(
+        `devices ${this.path}`,
+        `${this.path}:${String(lineNumber)}: device left out of the totals (${why}); vmm_metrics_serve_devices_refused_total counts each`,
+      );
+    }
     this.lines++;
     this.changes++;
     this.lastTimestampMs = record.utc_timestamp_ms;

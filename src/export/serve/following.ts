@@ -126,6 +126,7 @@ export class FollowedSources {
       maxLineBytes: this.#options.maxLineBytes,
       strict: this.#options.strict,
       log: this.#options.log,
+      ...(this.#options.deviceLimits === undefined ? {} : { deviceLimits: this.#options.deviceLimits }),
     });
     this.#sources.set(path, { source, named, dirs: new Set(dir === undefined ? [] : [dir]) });
     this.#changes++;

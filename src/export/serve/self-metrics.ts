@@ -4,11 +4,12 @@
  * and its samples; nothing else names these families.
  */
 import type { FollowedSource, ReopenReason } from './followed-source.js';
+import { DEVICE_REFUSALS } from './totals.js';
 
 /** Why a source's samples were left out of an exposition, as `vmm_metrics_serve_left_out_total` labels it. */
-export type LeftOutReason = 'render_failed';
+export type LeftOutReason = 'render_failed' | 'over_budget';
 
-const LEFT_OUT_REASONS: readonly LeftOutReason[] = ['render_failed'];
+const LEFT_OUT_REASONS: readonly LeftOutReason[] = ['render_failed', 'over_budget'];
 
 /** What a scrape reads serve's own families from. */
 export interface ServeState {
@@ -84,9 +85,28 @@ export const SERVE_SELF_METRICS: readonly SelfMetric[] = [
     samples: perSource((source) => source.errors),
   },
   {
+    name: 'vmm_metrics_serve_devices',
+    kind: 'gauge',
+    help: 'Devices a source holds now (at most 256; one not written for 10 lines is forgotten).',
+    samples: perSource((source) => source.totals.devices),
+  },
+  {
+    name: 'vmm_metrics_serve_devices_refused_total',
+    kind: 'counter',
+    help: "Devices of a line left out of the totals: id_too_long (over 256 characters), too_many (the source's 257th).",
+    samples: ({ sources }) =>
+      sources.flatMap((source) => DEVICE_REFUSALS.map((reason) => [`${source.sourceLabel},reason="${reason}"`, source.totals.refused[reason]] as const)),
+  },
+  {
+    name: 'vmm_metrics_serve_devices_forgotten_total',
+    kind: 'counter',
+    help: 'Devices dropped because their source wrote 10 lines without them (unplugged).',
+    samples: perSource((source) => source.totals.forgotten),
+  },
+  {
     name: 'vmm_metrics_serve_left_out_total',
     kind: 'counter',
-    help: "Expositions that left a source's samples out: render_failed, writing them threw (the others are served).",
+    help: "Expositions that left a source's samples out (the others served): render_failed, writing them threw; over_budget, they passed what one source may add.",
     samples: ({ sources, leftOut }) =>
       sources.flatMap((source) => LEFT_OUT_REASONS.map((reason) => [`${source.sourceLabel},reason="${reason}"`, leftOut(source)?.[reason] ?? 0] as const)),
   },

@@ -10,6 +10,11 @@
  * Design notes: totals are doubles while they are safe integers (adding a delta is one addition
  * into a `Float64Array`) and a `bigint` once one would pass 2^53 − 1, so no digit is lost; the
  * aggregate entries (`block`, `net`) are not kept, since the per-device families sum to them.
+ *
+ * What one writer may make a VM hold is bounded: a device id longer than `maxDeviceIdLength` or a
+ * device past `maxDevices` is refused (its values left out of the totals, the refusal counted),
+ * and a device the VM's lines have not carried for `forgetAfterLines` lines is forgotten (it was
+ * unplugged), so a writer that plugs and unplugs fresh ids holds only the devices it has now.
  */
 import type { U64 } from '../../metrics/u64.js';
 import type { MetricsRecord } from '../../reader/record.js';
@@ -76,6 +81,36 @@ interface EntryTotals {
   readonly groups: Map<string, GroupTotals>;
 }
 
+/** What one VM may hold of devices. */
+export interface DeviceLimits {
+  /** A longer device id is refused (the `vm` label's cap: `MAX_VM_ID_LENGTH`). */
+  readonly maxDeviceIdLength: number;
+  /** Devices a VM may have at once, across its families; one more is refused. */
+  readonly maxDevices: number;
+  /** A device its VM's last this many lines did not carry is forgotten. */
+  readonly forgetAfterLines: number;
+}
+
+/** A device id longer than this is refused, as a `vm` id longer than 256 is not used. */
+export const MAX_DEVICE_ID_LENGTH = 256;
+/** Devices one VM may have at once: far more than a microVM attaches, and a bound on a writer that invents ids. */
+export const MAX_DEVICES = 256;
+/**
+ * Lines without a device before it is forgotten: Firecracker writes every attached device on
+ * every flush (60 s apart on its own), so a device absent from 10 lines in a row was unplugged.
+ */
+export const FORGET_DEVICE_AFTER_LINES = 10;
+
+export const DEFAULT_DEVICE_LIMITS: DeviceLimits = {
+  maxDeviceIdLength: MAX_DEVICE_ID_LENGTH,
+  maxDevices: MAX_DEVICES,
+  forgetAfterLines: FORGET_DEVICE_AFTER_LINES,
+};
+
+/** Why a device's values were left out of the totals, as `vmm_metrics_serve_devices_refused_total` labels it. */
+export type DeviceRefusal = 'id_too_long' | 'too_many';
+export const DEVICE_REFUSALS: readonly DeviceRefusal[] = ['id_too_long', 'too_many'];
+
 /** How the values of each entry key of a line are read and folded. */
 export interface TotalsPlan {
   readonly schema: MetricsSchema;
@@ -130,6 +165,8 @@ function fold(totals: GroupTotals, reader: ValueReader, index: number, value: U6
 
 interface FoldTarget {
   readonly totals: GroupTotals;
+  /** For a device: where it is kept, and the line that last carried it. */
+  readonly device: { readonly entry: EntryTotals; readonly id: string; readonly key: string; lastLine: number } | undefined;
   readonly readers: readonly ValueReader[];
   readonly members: readonly number[];
 }
@@ -139,14 +176,32 @@ export class VmTotals {
   readonly #entries = new Map<string, EntryTotals>();
   /** By a line's key (`balloon`, `block_rootfs`): the totals its values fold into. */
   readonly #targets = new Map<string, FoldTarget | null>();
+  /** The devices held now, whatever their family. */
+  readonly #devices = new Set<FoldTarget>();
+  /** Lines folded in. */
+  #lines = 0;
+  /** Device entries refused, by why, since the start. */
+  readonly refused: Record<DeviceRefusal, number> = { id_too_long: 0, too_many: 0 };
+  /** Devices forgotten since the start (not carried for `forgetAfterLines` lines). */
+  forgotten = 0;
 
-  constructor(readonly plan: TotalsPlan) {}
+  constructor(
+    readonly plan: TotalsPlan,
+    readonly limits: DeviceLimits = DEFAULT_DEVICE_LIMITS,
+  ) {}
+
+  /** Devices held now. */
+  get devices(): number {
+    return this.#devices.size;
+  }
 
   /** Folds a valid line in: counters add their delta, stores take their value. */
   apply(record: MetricsRecord): void {
+    const line = ++this.#lines;
     for (const key of Object.keys(record.groups)) {
       const target = this.#targets.get(key) ?? this.#target(key);
       if (target === null) continue;
+      if (target.device !== undefined) target.device.lastLine = line;
       const { totals, readers, members } = target;
       const group = record.groups[key] as Readonly<Record<string, unknown>>;
       const fields = Object.values(group);
@@ -170,6 +225,19 @@ export class VmTotals {
         fold(totals, reader, i, (reader.member === undefined ? field : (field as Readonly<Record<string, unknown>>)[reader.member]) as U64);
       }
     }
+    this.#forget(line);
+  }
+
+  /** Drops the devices the last `forgetAfterLines` lines did not carry. */
+  #forget(line: number): void {
+    for (const target of this.#devices) {
+      const device = target.device as NonNullable<FoldTarget['device']>;
+      if (line - device.lastLine < this.limits.forgetAfterLines) continue;
+      this.#devices.delete(target);
+      this.#targets.delete(device.key);
+      device.entry.groups.delete(device.id);
+      this.forgotten++;
+    }
   }
 
   /** Where a line's key goes (null: nowhere, an aggregate or an entry the schema does not know). */
@@ -183,11 +251,33 @@ export class VmTotals {
       const entryKey = role.entry.kind === 'group' ? role.entry.key : role.entry.prefix;
       const readers = entries.get(entryKey);
       if (readers !== undefined) {
-        target = { totals: this.#groupTotals(entryKey, role.deviceId, readers.length), readers, members: fieldMembers.get(entryKey) ?? [] };
+        const deviceId = role.deviceId;
+        if (deviceId !== undefined) {
+          // Refusals are not remembered either: a writer could send a new id on every line.
+          const refusal = this.#refusal(deviceId);
+          if (refusal !== undefined) {
+            this.refused[refusal]++;
+            return null;
+          }
+        }
+        const entry = this.#entry(entryKey);
+        target = {
+          totals: this.#groupTotals(entry, deviceId, readers.length),
+          readers,
+          members: fieldMembers.get(entryKey) ?? [],
+          device: deviceId === undefined ? undefined : { entry, id: deviceId, key, lastLine: this.#lines },
+        };
+        if (deviceId !== undefined) this.#devices.add(target);
       }
     }
     this.#targets.set(key, target);
     return target;
+  }
+
+  #refusal(deviceId: string): DeviceRefusal | undefined {
+    if (deviceId.length > this.limits.maxDeviceIdLength) return 'id_too_long';
+    if (this.#devices.size >= this.limits.maxDevices) return 'too_many';
+    return undefined;
   }
 
   /** The groups of an entry, by device id (`''` for a single group), in the order they first appeared. */
@@ -195,9 +285,13 @@ export class VmTotals {
     return this.#entries.get(entryKey)?.groups;
   }
 
-  #groupTotals(entryKey: string, deviceId: string | undefined, size: number): GroupTotals {
+  #entry(entryKey: string): EntryTotals {
     let entry = this.#entries.get(entryKey);
     if (entry === undefined) this.#entries.set(entryKey, (entry = { groups: new Map() }));
+    return entry;
+  }
+
+  #groupTotals(entry: EntryTotals, deviceId: string | undefined, size: number): GroupTotals {
     const id = deviceId ?? '';
     let totals = entry.groups.get(id);
     if (totals === undefined) {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { MetricsFleet } from '../../../src/export/serve/fleet.js';
 import { Metrics } from '../../../src/metrics/writer.js';
-import type { FirecrackerMetrics } from '../../../src/document/firecracker-metrics.js';
+import { FirecrackerMetrics } from '../../../src/document/firecracker-metrics.js';
 import { closeFd, mkfifo, openFifoWriter, tempDir, waitFor } from '../../reader/helpers.js';
 import { busyDocument, collectLines, expectedSamples, millionths, parseExposition } from './support.js';
 
@@ -465,4 +465,122 @@ test('a source whose samples cannot be written is left out, counted and said onc
     for (const { metrics } of writers) metrics.close();
     await fleet.close();
   }
+});
+
+describe("one writer's devices are bounded (issue 16 §2)", () => {
+  /** A whole line as the library writes it, with its one net device (`net_eth0`) in `{{devices}}`'s place, and its timestamp in `{{ts}}`'s. */
+  function lineTemplate(): { template: string; group: string } {
+    const document = new FirecrackerMetrics();
+    document.net.alloc('eth0').rx_bytes_count.add(1500);
+    const metrics = new Metrics(document);
+    const lines = collectLines(metrics);
+    metrics.write();
+    const line = lines[0] as string;
+    const group = JSON.stringify((JSON.parse(line) as Record<string, unknown>).net_eth0);
+    const device = `"net_eth0":${group}`;
+    assert.ok(line.includes(device));
+    return { template: line.replace(device, '{{devices}}').replace(/"utc_timestamp_ms":[0-9]+/, '"utc_timestamp_ms":{{ts}}'), group };
+  }
+  const { template, group } = lineTemplate();
+  /** A valid line whose net devices are `ids` (in the writer's order: sorted), each counting 1500 received bytes. */
+  function lineWith(timestampMs: number, ids: readonly string[], net: string): string {
+    return template.replace('{{ts}}', String(timestampMs)).replace('{{devices}}', [...ids].sort().map((id) => `${JSON.stringify(`net_${id}`)}:${net}`).join(','));
+  }
+  function netSeries(fleet: MetricsFleet): string[] {
+    return [...parseExposition(fleet.render()).keys()].filter((s) => s.startsWith('firecracker_net_rx_bytes_total'));
+  }
+
+  test('a device id over 256 characters and a 257th device are refused, counted and said; the VM and the others are served', async () => {
+    const messages: string[] = [];
+    const fleet = new MetricsFleet({ pollIntervalMs: 20, rescanMs: 50, log: (message) => messages.push(message) });
+    const hostile = join(dir, 'devices-hostile.json');
+    const quiet = join(dir, 'devices-quiet.json');
+    // On the main of issue 16, 12 lines of a 1 MB id made a 336 MB scrape.
+    const longId = 'n'.repeat(1_000_000);
+    const many = Array.from({ length: 300 }, (_, i) => `tap${String(i)}`);
+    writeFileSync(hostile, lineWith(1_700_000_000_000, [longId, 'eth0'], group) + lineWith(1_700_000_001_000, ['eth0', ...many], group));
+    writeFileSync(quiet, lineWith(1_700_000_000_000, ['eth0'], group));
+    try {
+      fleet.follow(hostile);
+      fleet.follow(quiet);
+      await linesRead(fleet, hostile, 2);
+      await linesRead(fleet, quiet, 1);
+      const text = fleet.render();
+      const samples = parseExposition(text);
+      assert.ok(text.length < 2_000_000, `${String(text.length)} characters`);
+      assert.ok(!text.includes('nnnnnnnnnn'));
+      assert.equal(samples.get(`vmm_metrics_serve_devices{source="${hostile}"}`), '256');
+      assert.equal(samples.get(`vmm_metrics_serve_devices_refused_total{source="${hostile}",reason="id_too_long"}`), '1');
+      // eth0 and 255 of the tap devices are held: 45 refused.
+      assert.equal(samples.get(`vmm_metrics_serve_devices_refused_total{source="${hostile}",reason="too_many"}`), '45');
+      assert.equal(samples.get(`vmm_metrics_serve_devices{source="${quiet}"}`), '1');
+      assert.equal(samples.get('firecracker_net_rx_bytes_total{vm="devices-hostile",device="eth0"}'), '3000');
+      assert.equal(samples.get('firecracker_net_rx_bytes_total{vm="devices-quiet",device="eth0"}'), '1500');
+      // In the line's order, the first 255 taps are held (tap0, tap1, tap10, …), the last (…, tap98, tap99) refused.
+      assert.equal(samples.get('firecracker_net_rx_bytes_total{vm="devices-hostile",device="tap0"}'), '1500');
+      assert.equal(samples.get('firecracker_net_rx_bytes_total{vm="devices-hostile",device="tap99"}'), undefined);
+      const said = messages.filter((m) => m.includes('device left out'));
+      assert.ok(said.length >= 1 && said.every((m) => m.length < 300), said.join('\n'));
+      assert.match(said[0] as string, /devices-hostile\.json:1: device left out of the totals \(an id longer than 256 characters\)/);
+    } finally {
+      await fleet.close();
+    }
+  });
+
+  test('2,000 plug/unplug cycles with fresh ids (a whole document a line): devices not written for 10 lines are forgotten, the scrape back to its size', async () => {
+    const fleet = new MetricsFleet({ pollIntervalMs: 20, rescanMs: 50 });
+    const path = join(dir, 'devices-churn.json');
+    writeFileSync(path, lineWith(1_700_000_000_000, ['eth0'], group));
+    try {
+      fleet.follow(path);
+      await linesRead(fleet, path, 1);
+      const before = fleet.render().length;
+      // Each line: eth0 and a device seen on that line only (hot-plugged, then unplugged).
+      const churn: string[] = [];
+      for (let i = 0; i < 2_000; i++) churn.push(lineWith(1_700_000_000_000 + i, ['eth0', `hot${String(i)}`], group));
+      appendFileSync(path, churn.join(''));
+      await linesRead(fleet, path, 2_001);
+      const samples = parseExposition(fleet.render());
+      // The last 10 lines' hot devices are held still, the 1,990 before them forgotten.
+      assert.equal(samples.get(`vmm_metrics_serve_devices{source="${path}"}`), '11');
+      assert.equal(samples.get(`vmm_metrics_serve_devices_forgotten_total{source="${path}"}`), '1990');
+      // Ten lines without any hot device: eth0 alone, the scrape back to its size before the churn.
+      appendFileSync(path, Array.from({ length: 10 }, (_, i) => lineWith(1_700_001_000_000 + i, ['eth0'], group)).join(''));
+      await linesRead(fleet, path, 2_011);
+      assert.deepEqual(netSeries(fleet), ['firecracker_net_rx_bytes_total{vm="devices-churn",device="eth0"}']);
+      assert.equal(parseExposition(fleet.render()).get('firecracker_net_rx_bytes_total{vm="devices-churn",device="eth0"}'), String(1500 * 2_011));
+      const after = fleet.render().length;
+      // The same samples but serve's own numbers (lines, devices forgotten), a few characters longer.
+      assert.ok(Math.abs(after - before) < 64, `${String(before)} then ${String(after)} characters`);
+    } finally {
+      await fleet.close();
+    }
+  });
+
+  test("a source whose samples pass its budget is left out, counted and said; the others are served", async () => {
+    const messages: string[] = [];
+    const fleet = new MetricsFleet({ pollIntervalMs: 20, rescanMs: 50, maxSourceBytes: 64 * 1024, log: (message) => messages.push(message) });
+    const big = join(dir, 'budget-big.json');
+    const small = join(dir, 'budget-small.json');
+    // 256 devices of 256-character ids: within the caps, several MiB of samples.
+    writeFileSync(big, lineWith(1_700_000_000_000, Array.from({ length: 256 }, (_, i) => `${String(i).padStart(3, '0')}${'d'.repeat(253)}`), group));
+    writeFileSync(small, lineWith(1_700_000_000_000, ['eth0'], group));
+    try {
+      fleet.follow(big);
+      fleet.follow(small);
+      await linesRead(fleet, big, 1);
+      await linesRead(fleet, small, 1);
+      const samples = parseExposition(fleet.render());
+      assert.equal(samples.get('firecracker_net_rx_bytes_total{vm="budget-small",device="eth0"}'), '1500');
+      assert.deepEqual([...samples.keys()].filter((s) => s.startsWith('firecracker_') && s.includes('vm="budget-big"')), []);
+      assert.equal(samples.get(`vmm_metrics_serve_left_out_total{source="${big}",reason="over_budget"}`), '1');
+      assert.equal(samples.get(`vmm_metrics_serve_left_out_total{source="${small}",reason="over_budget"}`), '0');
+      assert.deepEqual(
+        messages.filter((m) => m.includes('left out of the exposition')),
+        [`${big}: left out of the exposition (over_budget: its samples pass 65536 bytes); vmm_metrics_serve_left_out_total counts each exposition without it (said once)`],
+      );
+    } finally {
+      await fleet.close();
+    }
+  });
 });
