@@ -8,6 +8,9 @@
  * truncated and rewritten to the same size or more between two checks. If another file now has
  * the path (a different inode: replaced or rotated), the rest of the old one is read, then the new
  * one from its start. If the path is gone, the old file is kept until a new one appears.
+ * With `noFollow`, a symbolic link at the path is never opened: not at first (an error), and
+ * not when the file is replaced by one (the old file is kept, as if the path were gone), so
+ * what is read is the file that was found there, not whatever a name later points to.
  *
  * A named pipe is opened read-only and non-blocking and read through the event loop (never a
  * thread-pool read that could block forever). Until a writer opens the pipe nothing happens;
@@ -18,7 +21,7 @@
  * failed or was aborted.
  */
 import { close, constants, createReadStream, open as openCallback, type Stats } from 'node:fs';
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { lstat, open, stat, type FileHandle } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 
@@ -53,6 +56,11 @@ export interface SourceOptions {
   readonly pollIntervalMs?: number;
   /** Stops reading; the iteration then ends without an error. */
   readonly signal?: AbortSignal;
+  /**
+   * Never open a symbolic link at the path (`O_NOFOLLOW`), at first or when the file is replaced.
+   * @default false
+   */
+  readonly noFollow?: boolean;
 }
 
 /** A path could not be opened or read. */
@@ -83,7 +91,8 @@ const NEWLINE = 0x0a;
 /** The bytes at `path`, as items (see `SourceItem`). */
 export async function* readPath(path: string, options: SourceOptions = {}): AsyncGenerator<SourceItem, void, undefined> {
   if (options.signal?.aborted === true) return;
-  const stats = await guard(path, stat(path));
+  const stats = await guard(path, options.noFollow === true ? lstat(path) : stat(path));
+  if (stats.isSymbolicLink()) throw new MetricsSourceError(path, { cause: new Error('it is a symbolic link (not followed)') });
   if (stats.isDirectory()) throw new MetricsSourceError(path, { cause: new Error('it is a directory') });
   if (stats.isFIFO()) {
     yield { type: 'origin', firstLineNumber: 1 };
@@ -100,7 +109,8 @@ export async function* readPath(path: string, options: SourceOptions = {}): Asyn
 async function* readFile(path: string, options: SourceOptions): AsyncGenerator<SourceItem, void, undefined> {
   const { signal } = options;
   const poll = options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
-  let handle: FileHandle | undefined = await guard(path, open(path, 'r'));
+  const flags = options.noFollow === true ? constants.O_RDONLY | constants.O_NOFOLLOW : constants.O_RDONLY;
+  let handle: FileHandle | undefined = await guard(path, open(path, flags));
   try {
     let identity: Stats = await guard(path, handle.stat());
     let position = 0;
@@ -137,8 +147,9 @@ async function* readFile(path: string, options: SourceOptions): AsyncGenerator<S
       }
       checkedMtimeMs = now.mtimeMs;
       if (grew) continue;
-      const current = await stat(path).catch(() => undefined);
-      if (current !== undefined && (current.ino !== identity.ino || current.dev !== identity.dev)) {
+      const current = await (options.noFollow === true ? lstat(path) : stat(path)).catch(() => undefined);
+      // With noFollow, a link put in the file's place is as if the path were gone: the old file is kept.
+      if (current !== undefined && !current.isSymbolicLink() && (current.ino !== identity.ino || current.dev !== identity.dev)) {
         if (current.isFIFO()) {
           yield* drain(path, handle, position);
           await handle.close();
@@ -147,7 +158,7 @@ async function* readFile(path: string, options: SourceOptions): AsyncGenerator<S
           yield* readFifo(path, options);
           return;
         }
-        const next = await open(path, 'r').catch(() => undefined);
+        const next = await open(path, flags).catch(() => undefined);
         if (next !== undefined) {
           const old = handle;
           handle = next;
@@ -253,7 +264,7 @@ async function countNewlines(path: string, handle: FileHandle, until: number): P
 async function* readFifo(path: string, options: SourceOptions): AsyncGenerator<SourceItem, void, undefined> {
   const { signal } = options;
   for (;;) {
-    const fd = await guard(path, openNonBlocking(path));
+    const fd = await guard(path, openNonBlocking(path, options.noFollow === true));
     let socket: Socket;
     try {
       socket = new Socket({ fd, readable: true, writable: false });
@@ -269,9 +280,9 @@ async function* readFifo(path: string, options: SourceOptions): AsyncGenerator<S
 }
 
 /** A pipe opened like this never blocks the open call, even before any writer is there. */
-function openNonBlocking(path: string): Promise<number> {
+function openNonBlocking(path: string, noFollow: boolean): Promise<number> {
   return new Promise((resolve, reject) => {
-    openCallback(path, constants.O_RDONLY | constants.O_NONBLOCK, (error, fd) => {
+    openCallback(path, constants.O_RDONLY | constants.O_NONBLOCK | (noFollow ? constants.O_NOFOLLOW : 0), (error, fd) => {
       if (error) reject(error);
       else resolve(fd);
     });

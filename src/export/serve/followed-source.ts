@@ -33,6 +33,8 @@ export interface FollowOptions {
   readonly log: (key: string, message: string) => void;
   /** What one VM may hold of devices. @default DEFAULT_DEVICE_LIMITS */
   readonly deviceLimits?: DeviceLimits;
+  /** Never open a symbolic link at the path (a source found in a directory: what was matched there is what is read). */
+  readonly noFollow?: boolean;
 }
 
 /** The first pause before a path that could not be opened is tried again. */
@@ -93,6 +95,7 @@ export class FollowedSource {
           strict: this.options.strict,
           signal,
           pollIntervalMs: this.options.pollIntervalMs,
+          noFollow: this.options.noFollow === true,
           ...(this.options.maxLineBytes === undefined ? {} : { maxLineBytes: this.options.maxLineBytes }),
           onEvent: (event) => {
             this.#reopened(event);

@@ -127,6 +127,8 @@ export class FollowedSources {
       strict: this.#options.strict,
       log: this.#options.log,
       ...(this.#options.deviceLimits === undefined ? {} : { deviceLimits: this.#options.deviceLimits }),
+      // A directory's listing matched a file or a pipe, never a link: a name later made a link is not followed.
+      noFollow: !named,
     });
     this.#sources.set(path, { source, named, dirs: new Set(dir === undefined ? [] : [dir]) });
     this.#changes++;

@@ -4,7 +4,7 @@
  * device, through restarts, rotation, torn lines and sources that come and go.
  */
 import assert from 'node:assert/strict';
-import { appendFileSync, renameSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { MetricsFleet } from '../../../src/export/serve/fleet.js';
@@ -583,4 +583,48 @@ describe("one writer's devices are bounded (issue 16 §2)", () => {
       await fleet.close();
     }
   });
+});
+
+test('a followed .json swapped for a symbolic link to another file: that file is never read (issue 16 §2)', async () => {
+  const watched = join(dir, 'swap-dir');
+  mkdirSync(watched);
+  const path = join(watched, 'vm-s.json');
+  const elsewhere = join(dir, 'swap-elsewhere.json');
+  const lines = (id: string, count: number): string => {
+    const { document, work } = busyDocument();
+    const metrics = new Metrics(document);
+    const file = join(dir, `swap-${id}.tmp`);
+    metrics.init(file, { flushIntervalMs: 0, id });
+    for (let i = 0; i < count; i++) {
+      work(i);
+      metrics.write();
+    }
+    metrics.close();
+    return readFileSync(file, 'utf8');
+  };
+  writeFileSync(path, lines('vm-s', 1));
+  // Another file, of valid lines: on the main of issue 16 they were read into vm-s's totals until the next rescan.
+  writeFileSync(elsewhere, lines('other', 5));
+  const messages: string[] = [];
+  const fleet = new MetricsFleet({ pollIntervalMs: 20, rescanMs: 60_000, log: (message) => messages.push(message) });
+  try {
+    fleet.followDirectory(watched);
+    await waitFor(() => (fleet.sources.get(path)?.lines ?? 0) >= 1, 'vm-s followed');
+    const source = fleet.sources.get(path);
+    assert.ok(source !== undefined);
+    assert.equal(source.vm, 'vm-s');
+    symlinkSync(elsewhere, join(watched, 'link.tmp'));
+    renameSync(join(watched, 'link.tmp'), path);
+    // Polled 15 times or more meanwhile (every 20 ms), then dropped by the directory's listing: a link is no source.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await waitFor(() => !fleet.sources.has(path), 'the link dropped');
+    assert.equal(source.lines, 1);
+    assert.equal(source.invalidLines, 0);
+    assert.equal(source.reopened.replaced, 0);
+    assert.equal(source.vm, 'vm-s');
+    assert.ok(!fleet.render().includes('vm="other"'));
+    assert.deepEqual(messages.filter((m) => m.includes('vm-s.json:')), []);
+  } finally {
+    await fleet.close();
+  }
 });
