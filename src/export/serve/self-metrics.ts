@@ -4,7 +4,7 @@
  * and its samples; nothing else names these families.
  */
 import type { FollowedSource, ReopenReason } from './followed-source.js';
-import { DEVICE_REFUSALS } from './totals.js';
+import type { DeviceRefusal } from './totals.js';
 
 /** Why a source's samples were left out of an exposition, as `vmm_metrics_serve_left_out_total` labels it. */
 export type LeftOutReason = 'render_failed' | 'over_budget';
@@ -95,7 +95,9 @@ export const SERVE_SELF_METRICS: readonly SelfMetric[] = [
     kind: 'counter',
     help: "Devices of a line left out of the totals: id_too_long (over 256 characters), too_many (the source's 257th).",
     samples: ({ sources }) =>
-      sources.flatMap((source) => DEVICE_REFUSALS.map((reason) => [`${source.sourceLabel},reason="${reason}"`, source.totals.refused[reason]] as const)),
+      sources.flatMap((source) =>
+        (Object.keys(source.totals.refused) as DeviceRefusal[]).map((reason) => [`${source.sourceLabel},reason="${reason}"`, source.totals.refused[reason]] as const),
+      ),
   },
   {
     name: 'vmm_metrics_serve_devices_forgotten_total',
