@@ -24,7 +24,7 @@ import { prometheusFamilies } from '../src/export/names.js';
 import { Metrics } from '../src/metrics/writer.js';
 import { median } from './ratio.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+export const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const CLOCK_TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 
 export interface FleetResult {
@@ -55,7 +55,8 @@ export interface Vm {
   readonly work: () => void;
 }
 
-function cpuSeconds(pid: number): number {
+/** The CPU time (user + system) of a process so far, from /proc. */
+export function cpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // Fields 14 and 15 of the file (utime, stime); the slice starts at field 3.
@@ -88,7 +89,7 @@ export function startVm(path: string, id: string): Vm {
   };
 }
 
-async function untilTrue(condition: () => Promise<boolean> | boolean, what: string, timeoutMs: number): Promise<void> {
+export async function untilTrue(condition: () => Promise<boolean> | boolean, what: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`fleet bench: timed out waiting for ${what}`);
@@ -96,7 +97,8 @@ async function untilTrue(condition: () => Promise<boolean> | boolean, what: stri
   }
 }
 
-function jsonParseSeconds(line: string): number {
+/** `JSON.parse` of `line`: seconds a parse, the median of 7 runs of 2,000. */
+export function jsonParseSeconds(line: string): number {
   const runs: number[] = [];
   for (let r = 0; r < 7; r++) {
     const start = process.hrtime.bigint();

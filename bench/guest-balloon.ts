@@ -159,7 +159,7 @@ async function bootToReport(emulator: V86, serial: SerialConsole, kind: BalloonK
     const parsed = parseGuestLine(line);
     if (parsed?.kind === 'init' && init === undefined) init = { at: performance.now(), uptime: parsed.uptimeS };
   });
-  const report = serial.waitForLine((line) => parseGuestLine(line)?.kind === 'memory', BOOT_TIMEOUT_MS);
+  const report = serial.waitForLine((line) => parseGuestLine(line)?.kind === 'memory', { timeoutMs: BOOT_TIMEOUT_MS });
   const started = performance.now();
   await emulator.run();
   await report;
@@ -274,10 +274,13 @@ function sleep(ms: number): Promise<void> {
 
 /** The guest's next `VMM-GUEST` report that `accept` takes. */
 async function nextReport(guest: BalloonGuest, accept: (report: GuestMemoryLine) => boolean, timeoutMs = 15_000): Promise<GuestMemoryLine> {
-  const line = await guest.serial.waitForLine((l) => {
-    const parsed = parseGuestLine(l);
-    return parsed?.kind === 'memory' && accept(parsed);
-  }, timeoutMs);
+  const line = await guest.serial.waitForLine(
+    (l) => {
+      const parsed = parseGuestLine(l);
+      return parsed?.kind === 'memory' && accept(parsed);
+    },
+    { from: guest.serial.lineCount, timeoutMs },
+  );
   const parsed = parseGuestLine(line);
   if (parsed?.kind !== 'memory') throw new Error(`bench:guest: not a report: ${line}`);
   return parsed;

@@ -83,7 +83,7 @@ async function devicePath(): Promise<{ inflateMs: number; notifications: number;
     const pfns = Array.from({ length: pages }, (_, i) => from / 4096 + ((i * 7919) % pages));
     const before = processRssBytes();
     const started = performance.now();
-    const notifications = driver.inflate(pfns);
+    const notifications = await driver.inflate(pfns);
     const inflateMs = performance.now() - started;
     return { inflateMs, notifications, rssGivenBackBytes: before - processRssBytes() };
   } finally {

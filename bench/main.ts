@@ -17,6 +17,7 @@ import { writeFigures } from './write.bench.js';
 import { balloonInflation, type InflationResult } from './balloon.bench.js';
 import { readerFigures, readerThroughput, type ThroughputResult } from './reader.bench.js';
 import { fleetFigures, type FleetResult } from './fleet.bench.js';
+import { fleetReleaseFigures, type ReleaseFleetResult } from './fleet-releases.bench.js';
 import { DEFAULT_RATIO_OPTIONS, measureRatio, type Figure, type FigureResult, type RatioOptions } from './ratio.js';
 
 const SUITES: readonly (() => Figure[])[] = [coreFigures, flushFigures, documentFigures, writeFigures, readerFigures];
@@ -93,6 +94,7 @@ async function main(): Promise<void> {
   const reader = cli.filter === undefined || cli.filter.test('reader') ? await measureReader() : undefined;
   const balloon = cli.filter === undefined || cli.filter.test('balloon') ? measureBalloon() : undefined;
   const fleet = cli.filter === undefined || cli.filter.test('fleet') ? await measureFleet() : undefined;
+  const releases = cli.filter === undefined || cli.filter.test('fleet') || cli.filter.test('releases') ? await measureReleases() : undefined;
   if (cli.json) {
     const figures: object[] = results.map(({ name, ratio, goal }) => ({ name, ratio: Number(ratio.toFixed(4)), goal }));
     if (reader) {
@@ -110,6 +112,11 @@ async function main(): Promise<void> {
         { name: `fleet, ${fleet.vms} VMs: scrape seconds`, ratio: round4(fleet.scrapeSeconds), goal: fleet.scrapeGoalSeconds },
         { name: `fleet, ${fleet.vms} VMs: scrape ÷ prom-client registry.metrics() of as many samples`, ratio: round4(fleet.scrapeRatio), goal: null },
       );
+    }
+    if (releases) {
+      for (const f of releases.figures.slice(1)) {
+        figures.push({ name: `fleet, ${releases.vms} VMs: serve CPU per v${f.version} line ÷ per ${releases.newest} line`, ratio: round4(f.ratioToNewest), goal: 1.1 });
+      }
     }
     process.stdout.write(`${JSON.stringify(figures)}\n`);
   } else {
@@ -144,6 +151,17 @@ async function main(): Promise<void> {
           `prom-client registry.metrics() of as many samples ${fleet.promClientSeconds.toFixed(3)} s: ratio ${fleet.scrapeRatio.toFixed(2)}\n`,
       );
     }
+    if (releases) {
+      const rows = releases.figures.map(
+        (f) =>
+          `  ${f.version === 'main' ? 'main' : `v${f.version}`}: ${(f.lineBytes / 1000).toFixed(1)} kB lines, ${f.perLineUs.toFixed(1)} µs of CPU per line (JSON.parse ${f.jsonParseUs.toFixed(1)} µs)` +
+          (f.version === releases.newest ? ' — the baseline' : `, ÷ ${releases.newest}'s = ${f.ratioToNewest.toFixed(3)} (rounds ${f.minRatio.toFixed(3)}–${f.maxRatio.toFixed(3)}; goal ≤ 1.1, ${f.ratioToNewest <= 1.1 ? 'pass' : 'MISS'})`),
+      );
+      process.stdout.write(
+        `fleet of releases, ${releases.vms} VMs, windows of ${releases.windowSeconds} s alternating, ${releases.rounds} rounds` +
+          `${releases.dropped > 0 ? ` (${releases.dropped} lines not written: a pipe full)` : ''}:\n${rows.join('\n')}\n`,
+      );
+    }
   }
 }
 
@@ -155,6 +173,11 @@ function measureBalloon(): InflationResult {
 async function measureReader(): Promise<ThroughputResult> {
   process.stderr.write('measuring the reader …\n');
   return readerThroughput();
+}
+
+async function measureReleases(): Promise<ReleaseFleetResult> {
+  process.stderr.write('measuring a fleet of 1,000 VMs writing older releases\' lines and the newest\'s, alternately (about 100 s) …\n');
+  return fleetReleaseFigures();
 }
 
 async function measureFleet(): Promise<FleetResult> {

@@ -300,8 +300,8 @@ test("the fleet's rooms: following, exposition, serve's own families and the log
   for (const job of [/familyHeader|ExpositionBuffer/, /new FollowedSource\b|watchDirectory/, /vmm_metrics_serve_/, /Date\.now|hrtime/, /kind: 'group'/]) {
     assert.doesNotMatch(fleet, job, 'fleet.ts');
   }
-  // Following starts and stops sources; it renders nothing and throttles nothing.
-  assert.deepEqual(importsBy(rooms.following).sort(), [serve('directory.ts'), serve('followed-source.ts')]);
+  // Following starts and stops sources (named, found in directories and by globs); it renders nothing and throttles nothing.
+  assert.deepEqual(importsBy(rooms.following).sort(), [serve('directory.ts'), serve('followed-source.ts'), serve('glob.ts')]);
   // The exposition renders what it is given: it follows nothing.
   for (const target of importsBy(rooms.exposition)) assert.ok(![rooms.following, rooms.throttle, serve('directory.ts')].includes(target), `fleet-exposition.ts imports ${target}`);
   assert.doesNotMatch(codeOf(join(SRC, rooms.exposition)), /new FollowedSources?\b/);

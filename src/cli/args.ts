@@ -25,11 +25,16 @@ export function parseCommandArgs<const O extends Options>(args: readonly string[
   }
 }
 
-/** The one PATH positional of a command. */
-export function onePath(positionals: readonly string[]): string {
+/**
+ * The PATH positionals of a command: one at least, standard input (`-`) once, no path twice (a
+ * file read twice would be counted twice).
+ */
+export function somePaths(positionals: readonly string[]): readonly string[] {
   if (positionals.length === 0) throw new UsageError('missing PATH');
-  if (positionals.length > 1) throw new UsageError(`expected one PATH, got ${positionals.length}: ${positionals.join(' ')}`);
-  return positionals[0] as string;
+  if (positionals.filter((path) => path === '-').length > 1) throw new UsageError('standard input (-) can be read once');
+  const duplicate = positionals.find((path, i) => positionals.indexOf(path) !== i);
+  if (duplicate !== undefined) throw new UsageError(`${duplicate} is named twice`);
+  return positionals;
 }
 
 /** For `parseArgs`: the line limit both commands take. */

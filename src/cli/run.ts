@@ -21,6 +21,10 @@ export async function runCli(args: readonly string[], io: CommandIo, signal: Abo
       case '--help':
         io.stdout.write(MAIN_USAGE);
         return 0;
+      case '-V':
+      case '--version':
+        io.stdout.write(`vmm-metrics ${(await import('./version.js')).packageVersion()}\n`);
+        return 0;
       case 'help': {
         const topic = rest[0];
         if (topic === undefined) {

@@ -23,9 +23,21 @@ export interface SchemaArgs {
   readonly document?: string | undefined;
 }
 
-export async function schemaFromArgs(args: SchemaArgs): Promise<MetricsSchema> {
+/** The optional entries `--rtc` and `--require KEY` ask lines to carry. */
+export function requiredFromArgs(args: SchemaArgs): string[] {
   const require = [...(args.require ?? [])];
   if (args.rtc === true) require.push('rtc');
+  return require;
+}
+
+/** The schema of `--document MODULE` (with `--rtc`, `--require`), or undefined without it. */
+export async function documentSchemaFromArgs(args: SchemaArgs): Promise<MetricsSchema | undefined> {
+  return args.document === undefined ? undefined : schemaFromArgs(args);
+}
+
+/** The schema of `--document MODULE`, else of this project's Firecracker document (with `--rtc`, `--require`). */
+export async function schemaFromArgs(args: SchemaArgs): Promise<MetricsSchema> {
+  const require = requiredFromArgs(args);
   const entries = args.document === undefined ? undefined : await loadEntries(args.document);
   try {
     if (entries === undefined) return require.length === 0 ? firecrackerSchema() : firecrackerSchema({ require });

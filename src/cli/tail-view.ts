@@ -1,17 +1,55 @@
 /**
- * The human view of `vmm-metrics tail`: for one line, per group, the counters that moved with
- * their deltas and per-second rates, and the stores whose value changed.
+ * The human view of `vmm-metrics tail`: what a person comes to see in a metrics file — each
+ * counter's total since the file began, each store's value, and the last line that moved
+ * something (its deltas and rates) — in units a person reads (`quantity.ts`: MiB/s, not
+ * 58810959.5). A session's last line, written at exit, usually moves nothing: the view keeps
+ * showing the line before it that did.
  *
- * Counters (`inc`) are written as deltas since the previous flush, so a counter's delta is its
- * value in the line; its rate is that delta divided by the seconds between this line's timestamp
- * and the previous line's. Stores are compared with their value in the previous line.
+ * ```
+ * metrics.json  |  id "vm-1"  |  31 lines from 2025-01-01T00:00:00.000Z over 30.2 s
+ * last line that moved something: line 30, 1.000 s after line 29 (line 31 moved nothing)
+ *   METRIC                        DELTA    PER SEC      VALUE
+ *   balloon
+ *     inflate_count                  +1      1.0/s        256
+ *     free_page_report_freed   +2.0 MiB  2.0 MiB/s    1.4 GiB
+ *   VALUE: a counter's total since line 1, a store's last value. DELTA, PER SEC: line 30's.
+ *   3 moved in line 30; 12 values moved since line 1 in 2 entries, 226 never
+ * ```
+ *
+ * Counters (`inc`) are written as deltas since the previous flush: a counter's delta is its value
+ * in the line, its total the sum of its lines, its rate the delta divided by the seconds between
+ * the line's timestamp and the previous line's. Stores are compared with their value in the
+ * previous line. `storyLine` tells one line in one line of text, for `--from-start`'s replay.
  */
+import { unitFromName, type MetricUnit } from '../metrics/units.js';
 import type { MetricsReading } from '../reader/record.js';
 import { recordNumbers } from '../reader/record.js';
 import { formatProblem } from '../reader/problems.js';
 import { groupLayout, type MetricsSchema } from '../reader/schema.js';
+import { formatChange, formatQuantity, formatRate } from './quantity.js';
 
 type Kind = 'inc' | 'store' | 'unknown';
+
+/** One value of the lines, by its place in them. */
+interface Value {
+  /** The line's top-level key: `balloon`, `block_rootfs`. */
+  readonly entry: string;
+  /** The field, and the member of a latency field: `read_agg.sum_us`. */
+  readonly name: string;
+  readonly kind: Kind;
+  readonly unit: MetricUnit;
+  /** A counter's total since the first line read; a store's last value. */
+  value: bigint;
+}
+
+/** What one line moved: each value's delta (a store's change), by key. */
+export interface LineMoves {
+  readonly lineNumber: number;
+  readonly timestamp: number;
+  /** Seconds since the previous line; undefined for the first line read. */
+  readonly seconds: number | undefined;
+  readonly deltas: ReadonlyMap<string, bigint>;
+}
 
 interface Row {
   readonly name: string;
@@ -21,98 +59,195 @@ interface Row {
 }
 
 const MAX_PROBLEMS_SHOWN = 10;
+/** How many moved values a story line names before it says how many more. */
+const STORY_ITEMS = 6;
 
 export class TailView {
+  readonly #schema: MetricsSchema;
+  readonly #source: string;
+  /** What the totals count from: `line 1` for a file read from its start, else since tail started. */
+  readonly #fromStart: boolean;
+  readonly #values = new Map<string, Value>();
+  #lines = 0;
+  #brokenLines = 0;
+  #firstTimestamp: number | undefined;
+  #id: string | undefined;
+  #latest: MetricsReading | undefined;
   #previousTimestamp: number | undefined;
-  #previousStores = new Map<string, number | bigint>();
+  #lastMoving: LineMoves | undefined;
 
-  constructor(private readonly schema: MetricsSchema) {}
-
-  /** Forget the previous line (the source started over). */
-  reset(): void {
-    this.#previousTimestamp = undefined;
-    this.#previousStores = new Map();
+  /** `fromStart`: whether the source is read from its first line, so that totals are the file's. */
+  constructor(schema: MetricsSchema, source: string, options: { readonly fromStart?: boolean } = {}) {
+    this.#schema = schema;
+    this.#source = source;
+    this.#fromStart = options.fromStart ?? true;
   }
 
-  /** The block of text for one reading, ending with a newline. */
-  render(reading: MetricsReading, source: string): string {
-    const out: string[] = [];
+  /** Forgets everything: the source started over (a file truncated or replaced). */
+  reset(): void {
+    this.#values.clear();
+    this.#lines = 0;
+    this.#brokenLines = 0;
+    this.#firstTimestamp = undefined;
+    this.#id = undefined;
+    this.#latest = undefined;
+    this.#previousTimestamp = undefined;
+    this.#lastMoving = undefined;
+  }
+
+  /** Takes one line into the totals; returns what it moved (empty for a broken line or one that moved nothing). */
+  take(reading: MetricsReading): LineMoves | undefined {
+    this.#latest = reading;
     const record = reading.record;
     if (record === undefined) {
-      out.push(`line ${reading.lineNumber}: broken line, skipped`);
-      for (const p of reading.problems.slice(0, MAX_PROBLEMS_SHOWN)) out.push(`  ${formatProblem(p)}`);
-      return `${out.join('\n')}\n`;
+      this.#brokenLines++;
+      return undefined;
     }
+    this.#lines++;
     const timestamp = record.utc_timestamp_ms;
+    this.#firstTimestamp ??= timestamp;
+    if (record.id !== undefined) this.#id = record.id;
     const seconds = this.#previousTimestamp === undefined ? undefined : (timestamp - this.#previousTimestamp) / 1000;
-    const header = [`${source} line ${reading.lineNumber}`, isoTime(timestamp)];
-    header.push(seconds === undefined ? 'first line shown: no rates' : `${seconds.toFixed(3)} s after the previous line`);
-    if (record.id !== undefined) header.push(`id ${JSON.stringify(record.id)}`);
-    out.push(header.join('  |  '));
-
-    const groups = new Map<string, Row[]>();
-    let moved = 0;
-    let unchanged = 0;
-    let unknownShown = false;
-    const stores = new Map<string, number | bigint>();
+    this.#previousTimestamp = timestamp;
+    const deltas = new Map<string, bigint>();
     for (const { path, value } of recordNumbers(record)) {
-      const key = path[0] ?? '';
-      const name = path.slice(1).join('.');
-      const kind = this.#kindOf(path);
-      const marker = kind === 'unknown' ? ' *' : '';
-      let row: Row | undefined;
-      if (kind === 'store') {
-        const id = JSON.stringify(path);
-        stores.set(id, value);
-        const before = this.#previousStores.get(id);
-        const changed = before === undefined ? value !== 0 && value !== 0n : before !== value;
-        if (changed) {
-          const change = before === undefined ? '' : signed(BigInt(value) - BigInt(before));
-          row = { name: name + marker, delta: change, rate: '', value: value.toString() };
-        }
-      } else if (value !== 0 && value !== 0n) {
-        const rate = seconds !== undefined && seconds > 0 ? formatRate(Number(value) / seconds) : '-';
-        row = { name: name + marker, delta: signed(BigInt(value)), rate, value: '' };
-      }
-      if (row === undefined) {
-        unchanged++;
+      const key = JSON.stringify(path);
+      let known = this.#values.get(key);
+      const number = BigInt(value);
+      if (known === undefined) {
+        known = this.#describe(path);
+        this.#values.set(key, known);
+        // A store seen first counts as moved when it is not 0: nothing said it was 0 before.
+        if (number !== 0n) deltas.set(key, number);
+        known.value = number;
         continue;
       }
-      moved++;
-      if (kind === 'unknown') unknownShown = true;
-      let rows = groups.get(key);
-      if (rows === undefined) {
-        rows = [];
-        groups.set(key, rows);
+      if (known.kind === 'store') {
+        if (number !== known.value) deltas.set(key, number - known.value);
+        known.value = number;
+      } else if (number !== 0n) {
+        deltas.set(key, number);
+        known.value += number;
       }
-      rows.push(row);
     }
-    this.#previousTimestamp = timestamp;
-    this.#previousStores = stores;
+    const moves: LineMoves = { lineNumber: reading.lineNumber, timestamp, seconds, deltas };
+    if (deltas.size > 0) this.#lastMoving = moves;
+    return moves;
+  }
 
-    if (groups.size === 0) {
-      out.push('  nothing moved');
+  /** The block of text for the lines taken so far, ending with a newline. */
+  render(): string {
+    const out = [this.#header()];
+    const latest = this.#latest;
+    const moving = this.#lastMoving;
+    if (this.#lines === 0) {
+      out.push('  no line read yet');
     } else {
-      for (const line of table(groups)) out.push(line);
+      if (moving === undefined) {
+        out.push(`no line moved anything since ${this.#origin()}`);
+      } else {
+        const after = moving.seconds === undefined ? 'the first line read' : `${moving.seconds.toFixed(3)} s after the line before it`;
+        const latestNote = latest !== undefined && latest.lineNumber !== moving.lineNumber ? ` (line ${latest.lineNumber}, the latest, moved nothing)` : '';
+        out.push(`last line that moved something: line ${moving.lineNumber}, ${after}${latestNote}`);
+      }
+      // A loop, not a spread: a line of 150,000 values makes as many rows.
+      for (const row of this.#table(moving)) out.push(row);
     }
-    out.push(`  ${moved} moved in ${groups.size} ${groups.size === 1 ? 'entry' : 'entries'}, ${unchanged} unchanged`);
-    if (unknownShown) out.push('  * not in the schema');
-    const problems = reading.problems;
-    for (const p of problems.slice(0, MAX_PROBLEMS_SHOWN)) out.push(`  ! ${formatProblem(p)}`);
-    if (problems.length > MAX_PROBLEMS_SHOWN) out.push(`  ! ... and ${problems.length - MAX_PROBLEMS_SHOWN} more problems`);
+    if (latest !== undefined) {
+      if (latest.record === undefined) out.push(`  line ${latest.lineNumber}: broken line, skipped`);
+      for (const p of latest.problems.slice(0, MAX_PROBLEMS_SHOWN)) out.push(`  ! ${formatProblem(p)}`);
+      if (latest.problems.length > MAX_PROBLEMS_SHOWN) out.push(`  ! ... and ${latest.problems.length - MAX_PROBLEMS_SHOWN} more problems`);
+    }
     return `${out.join('\n')}\n`;
   }
 
-  #kindOf(path: readonly string[]): Kind {
-    const [key, field, member] = path;
-    if (key === undefined || field === undefined) return 'unknown';
-    const role = this.schema.roleOf(key);
-    if (role === undefined) return 'unknown';
-    const layout = groupLayout(role.schema).byName.get(field);
-    if (layout === undefined) return 'unknown';
-    if (layout.value !== undefined) return path.length === 2 ? layout.value.kind : 'unknown';
-    const info = layout.members?.find((m) => m.member === member);
-    return info !== undefined && path.length === 3 ? info.kind : 'unknown';
+  /**
+   * One line of text for what a line moved: `line 12  t+11.0 s  balloon: inflate_count +1,
+   * free_page_report_freed +2.0 MiB`; undefined when it moved nothing (the caller tells runs of
+   * those in one line).
+   */
+  storyLine(moves: LineMoves): string | undefined {
+    if (moves.deltas.size === 0) return undefined;
+    const byEntry = new Map<string, string[]>();
+    let shown = 0;
+    for (const [key, delta] of moves.deltas) {
+      if (shown === STORY_ITEMS) break;
+      const value = this.#values.get(key);
+      if (value === undefined) continue;
+      const items = byEntry.get(value.entry) ?? [];
+      items.push(`${value.name} ${formatChange(delta, value.unit)}`);
+      byEntry.set(value.entry, items);
+      shown++;
+    }
+    const more = moves.deltas.size - shown;
+    const since = this.#firstTimestamp === undefined ? 0 : (moves.timestamp - this.#firstTimestamp) / 1000;
+    const told = [...byEntry].map(([entry, items]) => `${entry}: ${items.join(', ')}`).join('; ');
+    return `line ${moves.lineNumber}  t+${since.toFixed(1)} s  ${told}${more > 0 ? `; and ${more} more` : ''}`;
+  }
+
+  #header(): string {
+    const parts = [this.#source];
+    if (this.#id !== undefined) parts.push(`id ${JSON.stringify(this.#id)}`);
+    if (this.#firstTimestamp !== undefined && this.#previousTimestamp !== undefined) {
+      const span = (this.#previousTimestamp - this.#firstTimestamp) / 1000;
+      const lines = `${this.#lines} ${this.#lines === 1 ? 'line' : 'lines'}${this.#brokenLines > 0 ? ` (and ${this.#brokenLines} broken)` : ''}`;
+      parts.push(`${lines} from ${isoTime(this.#firstTimestamp)} over ${span.toFixed(1)} s`);
+    }
+    return parts.join('  |  ');
+  }
+
+  /** What the totals count from. */
+  #origin(): string {
+    return this.#fromStart ? 'line 1' : 'tail started';
+  }
+
+  /** Every value that moved since the origin, per entry, with the last moving line's deltas and rates. */
+  #table(moving: LineMoves | undefined): string[] {
+    const groups = new Map<string, Row[]>();
+    let movedSince = 0;
+    let never = 0;
+    let unknown = false;
+    for (const [key, value] of this.#values) {
+      const delta = moving?.deltas.get(key);
+      if (delta === undefined && value.value === 0n) {
+        never++;
+        continue;
+      }
+      movedSince++;
+      if (value.kind === 'unknown') unknown = true;
+      const seconds = moving?.seconds;
+      const rate = delta === undefined || value.kind === 'store' ? '' : seconds !== undefined && seconds > 0 ? formatRate(Number(delta) / seconds, value.unit) : '-';
+      const row: Row = {
+        name: value.name + (value.kind === 'unknown' ? ' *' : ''),
+        delta: delta === undefined ? '' : formatChange(delta, value.unit),
+        rate,
+        value: formatQuantity(value.value, value.unit),
+      };
+      const rows = groups.get(value.entry) ?? [];
+      rows.push(row);
+      groups.set(value.entry, rows);
+    }
+    const out = groups.size === 0 ? ['  nothing moved'] : table(groups);
+    const line = moving === undefined ? 'the latest line' : `line ${moving.lineNumber}`;
+    out.push(`  VALUE: a counter's total since ${this.#origin()}, a store's last value. DELTA, PER SEC: ${line}'s.`);
+    const entries = groups.size;
+    out.push(
+      `  ${moving?.deltas.size ?? 0} moved in ${line}; ${movedSince} ${movedSince === 1 ? 'value' : 'values'} moved since ${this.#origin()} ` +
+        `in ${entries} ${entries === 1 ? 'entry' : 'entries'}, ${never} never`,
+    );
+    if (unknown) out.push('  * not in the schema: added up as a counter');
+    return out;
+  }
+
+  #describe(path: readonly string[]): Value {
+    const [entry = '', field = '', member] = path;
+    const name = path.slice(1).join('.');
+    const role = this.#schema.roleOf(entry);
+    const layout = role === undefined ? undefined : groupLayout(role.schema).byName.get(field);
+    const info = layout === undefined ? undefined : layout.value ?? layout.members?.find((m) => m.member === member);
+    const fits = info !== undefined && path.length === (layout?.value === undefined ? 3 : 2);
+    if (!fits) return { entry, name, kind: 'unknown', unit: unitFromName(path.at(-1) ?? ''), value: 0n };
+    return { entry, name, kind: info.kind, unit: info.unit, value: 0n };
   }
 }
 
@@ -139,16 +274,6 @@ function widest<T>(items: readonly T[], width: (item: T) => number, least: numbe
   let most = least;
   for (const item of items) most = Math.max(most, width(item));
   return most;
-}
-
-function signed(value: bigint): string {
-  return value < 0n ? value.toString() : `+${value.toString()}`;
-}
-
-function formatRate(rate: number): string {
-  if (!Number.isFinite(rate)) return '-';
-  if (rate >= 1e15) return rate.toExponential(3);
-  return rate.toFixed(rate >= 100 ? 1 : 3);
 }
 
 function isoTime(ms: number): string {

@@ -96,6 +96,9 @@ interface CleanSchema {
   readonly keys: Map<string, TopKey>;
   /** How many groups and aggregates a line must carry. */
   readonly required: number;
+  /** Whether lines may carry `id`, and `properties`. */
+  readonly id: boolean;
+  readonly properties: boolean;
   /** The group keys of the last accepted line, and an object with those keys to copy for a record. */
   last: { readonly keys: readonly string[]; readonly template: Readonly<Record<string, unknown>> } | undefined;
 }
@@ -112,7 +115,7 @@ function cleanSchema(schema: MetricsSchema): CleanSchema {
   if (clean === undefined) {
     let required = 0;
     for (const entry of schema.entries) if (entry.kind === 'group' ? entry.required : entry.aggregate) required++;
-    clean = { keys: new Map(), required, last: undefined };
+    clean = { keys: new Map(), required, id: schema.header.has('id'), properties: schema.header.has('properties'), last: undefined };
     cleanSchemas.set(schema, clean);
   }
   return clean;
@@ -360,6 +363,34 @@ const PROPERTIES_KEY_LENGTH = 13;
  * line must go to the exact path. Never throws for bad input.
  */
 export function readCleanLine(text: string, schema: MetricsSchema, clock: LineClock): MetricsRecord | undefined {
+  const top = parseCleanLine(text);
+  return top === undefined ? undefined : walkCleanLine(text, top, schema, clock);
+}
+
+/**
+ * `readCleanLine` against several schemas, the line parsed once: the first that takes it,
+ * trying `schemas[first]` before the others (a source's lines are usually its last line's
+ * writer's), and its record; undefined when none does. Each schema that does not take the line
+ * costs a walk, which stops at the first key it does not expect.
+ */
+export function readCleanLineAmong(
+  text: string,
+  schemas: readonly MetricsSchema[],
+  first: number,
+  clock: LineClock,
+): { readonly index: number; readonly record: MetricsRecord } | undefined {
+  const top = parseCleanLine(text);
+  if (top === undefined) return undefined;
+  for (let n = 0; n < schemas.length; n++) {
+    const index = n === 0 ? first : n <= first ? n - 1 : n;
+    const record = walkCleanLine(text, top, schemas[index] as MetricsSchema, clock);
+    if (record !== undefined) return { index, record };
+  }
+  return undefined;
+}
+
+/** The line as `JSON.parse` reads it, when it may be one the writer wrote: an object, not too long. */
+function parseCleanLine(text: string): Record<string, unknown> | undefined {
   // A line the writer wrote starts with '{' (the count starts there).
   if (text.length > MAX_CLEAN_LINE_CHARS || text.charCodeAt(0) !== 0x7b) return undefined;
   let parsed: unknown;
@@ -368,8 +399,15 @@ export function readCleanLine(text: string, schema: MetricsSchema, clock: LineCl
   } catch {
     return undefined;
   }
-  if (typeof parsed !== 'object' || parsed === null) return undefined;
-  const top = parsed as Record<string, unknown>;
+  return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : undefined;
+}
+
+/**
+ * The walk of a parsed line against a schema. It changes nothing it was given until it takes
+ * the line (then the values above 2^53 − 1 become bigints), so a line it refuses can be walked
+ * against another schema.
+ */
+function walkCleanLine(text: string, top: Record<string, unknown>, schema: MetricsSchema, clock: LineClock): MetricsRecord | undefined {
   const clean = cleanSchema(schema);
   const walk = new Walk(text);
   /** The rank of the last key walked: each key must come after it in the writer's order. */
@@ -393,7 +431,7 @@ export function readCleanLine(text: string, schema: MetricsSchema, clock: LineCl
     }
     walk.pos += 1;
     if (key === 'id') {
-      if (compareKeyRanks(previous, HEADER_RANKS.id) >= 0 || typeof value !== 'string') return undefined;
+      if (!clean.id || compareKeyRanks(previous, HEADER_RANKS.id) >= 0 || typeof value !== 'string') return undefined;
       walk.pos += ID_KEY_LENGTH;
       if (!walk.string(value)) return undefined;
       id = value;
@@ -401,7 +439,7 @@ export function readCleanLine(text: string, schema: MetricsSchema, clock: LineCl
       continue;
     }
     if (key === 'properties') {
-      if (compareKeyRanks(previous, HEADER_RANKS.properties) >= 0) return undefined;
+      if (!clean.properties || compareKeyRanks(previous, HEADER_RANKS.properties) >= 0) return undefined;
       walk.pos += PROPERTIES_KEY_LENGTH;
       if (!walk.properties(value)) return undefined;
       properties = value as Record<string, string>;

@@ -44,6 +44,12 @@ export interface ReadMetricsOptions extends ValidateOptions, SourceOptions {
   readonly maxLineBytes?: number;
   /** Called when a file is truncated or replaced, or a pipe's writer closes. */
   readonly onEvent?: (event: ReaderEvent) => void;
+  /**
+   * Reads each complete line (valid UTF-8, within `maxLineBytes`, without its newline) instead
+   * of `readMetricsLine` against `schema`: for a reader with rules of its own, such as
+   * `AnyReleaseReader`'s. Lines too long, not UTF-8 or not ended are reported as always.
+   */
+  readonly readLine?: (text: string, lineNumber: number) => MetricsReading;
 }
 
 /**
@@ -125,13 +131,14 @@ export function parseMetricsText(
   return readings;
 }
 
-function readRawLine(line: RawLine, schema: MetricsSchema, options: ValidateOptions): MetricsReading {
+function readRawLine(line: RawLine, schema: MetricsSchema, options: ReadMetricsOptions): MetricsReading {
   if (line.overlong) return broken(line.lineNumber, `line too long (over ${line.bytes.length} bytes), skipped`);
   if (!isUtf8(line.bytes)) return broken(line.lineNumber, 'not valid UTF-8, skipped');
-  return readMetricsLine(line.bytes.toString('utf8'), line.lineNumber, schema, options);
+  const text = line.bytes.toString('utf8');
+  return options.readLine === undefined ? readMetricsLine(text, line.lineNumber, schema, options) : options.readLine(text, line.lineNumber);
 }
 
-function unterminated(line: RawLine, schema: MetricsSchema, options: ValidateOptions, message: string): MetricsReading {
+function unterminated(line: RawLine, schema: MetricsSchema, options: ReadMetricsOptions, message: string): MetricsReading {
   return withProblem(readRawLine(line, schema, options), message);
 }
 

@@ -19,7 +19,7 @@ import type { EntryShape } from '../metrics/document.js';
 import type { MetricUnit } from '../metrics/units.js';
 import { FIRECRACKER_RELEASE_DATA } from './firecracker-releases.generated.js';
 import type { FirecrackerReleaseData, ReleaseArch, ReleaseFieldKind, ValidatorFieldRow } from './release-data.js';
-import { MetricsSchema, type SchemaOptions } from './schema.js';
+import { MetricsSchema, type OptionalHeaderKey, type SchemaOptions } from './schema.js';
 
 export type { ReleaseArch, ReleaseFieldKind } from './release-data.js';
 
@@ -225,9 +225,10 @@ export function releaseGroupSchema(name: string, group: ReleaseGroup): GroupSche
 
 /**
  * The reader's `MetricsSchema` of a release's lines. Entries written on one architecture only
- * (`rtc`) are optional, as in `firecrackerSchema()`; `{ require: ['rtc'] }` requires them.
+ * (`rtc`) are optional, as in `firecrackerSchema()`; `{ require: ['rtc'] }` requires them. The
+ * header keys are the release's: `id` and `properties` only where it writes them.
  */
-export function releaseMetricsSchema(version: string, options?: SchemaOptions): MetricsSchema {
+export function releaseMetricsSchema(version: string, options?: Omit<SchemaOptions, 'header'>): MetricsSchema {
   const schema = schemaOf(version);
   const shapes = schema.entries.map(
     (e): EntryShape =>
@@ -235,7 +236,8 @@ export function releaseMetricsSchema(version: string, options?: SchemaOptions): 
         ? { kind: 'group', key: e.key, schema: releaseGroupSchema(e.key, e.group), optional: e.arch !== undefined }
         : { kind: 'devices', prefix: e.prefix, schema: releaseGroupSchema(e.prefix, e.group), aggregate: e.aggregate },
   );
-  return MetricsSchema.of(shapes, options);
+  const header = schema.header.flatMap((h): OptionalHeaderKey[] => (h.key === 'id' || h.key === 'properties' ? [h.key] : []));
+  return MetricsSchema.of(shapes, { ...options, header });
 }
 
 /** Firecracker's own validator lists for a release (v1.7 on), parsed apart from the Rust: undefined where it had none. */

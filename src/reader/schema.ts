@@ -68,9 +68,19 @@ export interface GroupLayout {
   readonly template: Readonly<Record<string, 0>>;
 }
 
+/** A key of a line's header besides `utc_timestamp_ms`, which every line carries. */
+export type OptionalHeaderKey = 'id' | 'properties';
+
 export interface SchemaOptions {
   /** Keys of optional entries (such as `rtc`) that lines must carry. */
   readonly require?: readonly string[];
+  /**
+   * The optional header keys lines may carry: Firecracker writes `id` and `properties` from its
+   * main branch on, earlier releases neither (`releaseMetricsSchema` says which). A key left out
+   * is an entry the schema does not know.
+   * @default ['id', 'properties']
+   */
+  readonly header?: readonly OptionalHeaderKey[];
 }
 
 const layouts = new WeakMap<GroupSchema<GroupFields>, GroupLayout>();
@@ -108,6 +118,8 @@ export function groupLayout(schema: GroupSchema<GroupFields>): GroupLayout {
 
 export class MetricsSchema {
   readonly entries: readonly SchemaEntry[];
+  /** The optional header keys lines may carry. */
+  readonly header: ReadonlySet<OptionalHeaderKey>;
   readonly #groups = new Map<string, SchemaEntry & { kind: 'group' }>();
   readonly #aggregates = new Map<string, SchemaEntry & { kind: 'devices' }>();
   /** Device families, longest prefix first, so `vhost_user_block_x` finds the most specific one. */
@@ -150,6 +162,7 @@ export class MetricsSchema {
       throw new TypeError(`Metrics schema: no optional entry named ${names}`);
     }
     this.entries = entries;
+    this.header = new Set(options.header ?? ['id', 'properties']);
     this.#families = entries
       .filter((e): e is SchemaEntry & { kind: 'devices' } => e.kind === 'devices')
       .sort((a, b) => b.prefix.length - a.prefix.length);

@@ -57,7 +57,9 @@ export interface SourceOptions {
   /** Stops reading; the iteration then ends without an error. */
   readonly signal?: AbortSignal;
   /**
-   * Never open a symbolic link at the path (`O_NOFOLLOW`), at first or when the file is replaced.
+   * Refuse a path that is a symbolic link, and open it with `O_NOFOLLOW`: for a path in a
+   * folder that whoever writes the metrics can change (a jailer's chroot), so that replacing the
+   * file with a link cannot point the reader at another file.
    * @default false
    */
   readonly noFollow?: boolean;
@@ -92,8 +94,8 @@ const NEWLINE = 0x0a;
 export async function* readPath(path: string, options: SourceOptions = {}): AsyncGenerator<SourceItem, void, undefined> {
   if (options.signal?.aborted === true) return;
   const stats = await guard(path, options.noFollow === true ? lstat(path) : stat(path));
-  if (stats.isSymbolicLink()) throw new MetricsSourceError(path, { cause: new Error('it is a symbolic link (not followed)') });
   if (stats.isDirectory()) throw new MetricsSourceError(path, { cause: new Error('it is a directory') });
+  if (stats.isSymbolicLink()) throw new MetricsSourceError(path, { cause: new Error('it is a symbolic link, and links are not followed here') });
   if (stats.isFIFO()) {
     yield { type: 'origin', firstLineNumber: 1 };
     yield* readFifo(path, options);
@@ -102,15 +104,21 @@ export async function* readPath(path: string, options: SourceOptions = {}): Asyn
   } else {
     // A character device or socket path: read it as a stream, once.
     yield { type: 'origin', firstLineNumber: 1 };
-    yield* readStream(createReadStream(path), options.signal);
+    // Its own descriptor, as `createReadStream`'s `flags` take only strings.
+    const fd = await guard(path, new Promise<number>((resolve, reject) => {
+      openCallback(path, openFlags(options), (error, opened) => {
+        if (error) reject(error);
+        else resolve(opened);
+      });
+    }));
+    yield* readStream(createReadStream('', { fd }), options.signal);
   }
 }
 
 async function* readFile(path: string, options: SourceOptions): AsyncGenerator<SourceItem, void, undefined> {
   const { signal } = options;
   const poll = options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
-  const flags = options.noFollow === true ? constants.O_RDONLY | constants.O_NOFOLLOW : constants.O_RDONLY;
-  let handle: FileHandle | undefined = await guard(path, open(path, flags));
+  let handle: FileHandle | undefined = await guard(path, open(path, openFlags(options)));
   try {
     let identity: Stats = await guard(path, handle.stat());
     let position = 0;
@@ -158,7 +166,7 @@ async function* readFile(path: string, options: SourceOptions): AsyncGenerator<S
           yield* readFifo(path, options);
           return;
         }
-        const next = await open(path, flags).catch(() => undefined);
+        const next = await open(path, openFlags(options)).catch(() => undefined);
         if (next !== undefined) {
           const old = handle;
           handle = next;
@@ -264,7 +272,7 @@ async function countNewlines(path: string, handle: FileHandle, until: number): P
 async function* readFifo(path: string, options: SourceOptions): AsyncGenerator<SourceItem, void, undefined> {
   const { signal } = options;
   for (;;) {
-    const fd = await guard(path, openNonBlocking(path, options.noFollow === true));
+    const fd = await guard(path, openNonBlocking(path, openFlags(options)));
     let socket: Socket;
     try {
       socket = new Socket({ fd, readable: true, writable: false });
@@ -279,10 +287,15 @@ async function* readFifo(path: string, options: SourceOptions): AsyncGenerator<S
   }
 }
 
+/** Read-only, and `O_NOFOLLOW` when asked. */
+function openFlags(options: SourceOptions): number {
+  return constants.O_RDONLY | (options.noFollow === true ? constants.O_NOFOLLOW : 0);
+}
+
 /** A pipe opened like this never blocks the open call, even before any writer is there. */
-function openNonBlocking(path: string, noFollow: boolean): Promise<number> {
+function openNonBlocking(path: string, flags: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    openCallback(path, constants.O_RDONLY | constants.O_NONBLOCK | (noFollow ? constants.O_NOFOLLOW : 0), (error, fd) => {
+    openCallback(path, flags | constants.O_NONBLOCK, (error, fd) => {
       if (error) reject(error);
       else resolve(fd);
     });

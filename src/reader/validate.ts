@@ -30,7 +30,7 @@ import { compareKeyRanks, entryRank, headerRank, misplacedItems, type KeyRank } 
 import { plural } from './plural.js';
 import { hasErrors, type Problem, type Severity } from './problems.js';
 import type { MetricsReading, MetricsRecord } from './record.js';
-import { groupLayout, type FieldLayout, type MetricsSchema } from './schema.js';
+import { groupLayout, type FieldLayout, type MetricsSchema, type OptionalHeaderKey } from './schema.js';
 import { LineClock, type TimestampOptions } from './timestamps.js';
 
 export interface ValidateOptions extends TimestampOptions {
@@ -95,12 +95,31 @@ export function readMetricsLineExact(
   lineNumber: number,
   schema: MetricsSchema,
   options: ValidateOptions = {},
+  clock: LineClock = new LineClock(options),
 ): MetricsReading {
-  return checkLine(text, lineNumber, schema, options, new LineClock(options));
+  return checkLine(text, lineNumber, schema, options, clock);
 }
 
-function checkLine(text: string, lineNumber: number, schema: MetricsSchema, options: ValidateOptions, clock: LineClock): MetricsReading {
-  const check = new LineCheck(schema, options, clock);
+/**
+ * A line read for what it holds rather than checked for its shape: groups, fields and latency
+ * members may be missing and keys in any order; what the schema does not know is kept (a
+ * warning, an error with `strict`). Still errors: not JSON, not an object, no plausible
+ * `utc_timestamp_ms`, a repeated key, a value of the wrong type or out of range. The exact path
+ * only (a schema that is a union of several writers' fits no line exactly, so the fast path
+ * would only cost a parse). For `readAnyRelease`; not exported by the package.
+ */
+export function readMetricsLinePartial(
+  text: string,
+  lineNumber: number,
+  schema: MetricsSchema,
+  options: ValidateOptions = {},
+  clock: LineClock = new LineClock(options),
+): MetricsReading {
+  return checkLine(text, lineNumber, schema, options, clock, true);
+}
+
+function checkLine(text: string, lineNumber: number, schema: MetricsSchema, options: ValidateOptions, clock: LineClock, partial = false): MetricsReading {
+  const check = new LineCheck(schema, options, clock, partial);
   const record = check.line(text);
   check.summarizeOmitted();
   return { lineNumber, record, problems: check.problems, valid: !hasErrors(check.problems) };
@@ -118,6 +137,8 @@ class LineCheck {
     readonly schema: MetricsSchema,
     readonly options: ValidateOptions,
     readonly clock: LineClock,
+    /** Missing parts and the order of keys are not checked (`readMetricsLinePartial`). */
+    readonly partial: boolean,
   ) {
     this.#unknown = options.strict === true ? 'error' : 'warning';
     this.#maxProblems = maxProblemsOption(options.maxProblemsPerLine);
@@ -184,7 +205,7 @@ class LineCheck {
       if (seen.has(key)) this.error(path, 'repeated key (the last value is kept)');
       seen.add(key);
       const header = headerRank(key);
-      if (header !== undefined) {
+      if (header !== undefined && (key === 'utc_timestamp_ms' || this.schema.header.has(key as OptionalHeaderKey))) {
         placed.push({ key, rank: header });
         if (key === 'utc_timestamp_ms') timestamp = this.timestamp(value, path);
         else if (key === 'id') id = this.id(value, path);
@@ -201,9 +222,9 @@ class LineCheck {
       defineMember(groups, key, this.group(value, role.schema, path));
     }
 
-    this.order(placed, compareKeyRanks, 'entry', []);
+    if (!this.partial) this.order(placed, compareKeyRanks, 'entry', []);
     if (!seen.has('utc_timestamp_ms')) this.error(['utc_timestamp_ms'], 'missing');
-    for (const entry of this.schema.entries) {
+    for (const entry of this.partial ? [] : this.schema.entries) {
       if (entry.kind === 'group') {
         if (entry.required && !seen.has(entry.key)) this.error([entry.key], 'missing group');
       } else if (entry.aggregate && !seen.has(entry.prefix)) {
@@ -220,6 +241,7 @@ class LineCheck {
 
   /** Reports the keys (members of the object at `path`) that are out of order. */
   order<R>(placed: readonly Placed<R>[], compare: (a: R, b: R) => number, what: string, path: readonly string[]): void {
+    if (this.partial) return;
     let sorted = true;
     for (let i = 1; i < placed.length && sorted; i++) {
       sorted = compare((placed[i - 1] as Placed<R>).rank, (placed[i] as Placed<R>).rank) <= 0;
@@ -329,7 +351,7 @@ class LineCheck {
       defineMember(out, key, field.members === undefined ? this.u64(member, path, key) : this.latency(member, field, path, key));
     }
     this.order(placed, (a, b) => a - b, 'field', path);
-    for (const field of fields) {
+    for (const field of this.partial ? [] : fields) {
       if (found[field.index] !== true) this.error([...path, field.name], 'missing field');
     }
     return out;
@@ -370,7 +392,7 @@ class LineCheck {
     }
     this.order(placed, (a, b) => a - b, 'field', path);
     members.forEach((m, i) => {
-      if (found[i] !== true) this.error([...path, m.member ?? ''], 'missing field');
+      if (found[i] !== true && !this.partial) this.error([...path, m.member ?? ''], 'missing field');
     });
     return out;
   }

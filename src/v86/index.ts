@@ -8,14 +8,14 @@
  * (`V86_VERSION`, an optional peer dependency), and an emulator without them is refused with a
  * `V86InternalsError` that names the pinned and the installed version.
  */
-export { attachVirtioPci, DEFAULT_V86_IO_BASE, DEFAULT_V86_PCI_SLOT, V86VirtioPci } from './pci.js';
+export { attachVirtioPci, DEFAULT_V86_IO_BASE, DEFAULT_V86_PCI_SLOT, V86PanicEvent, V86VirtioPci } from './pci.js';
 export type { V86Emulator, V86VirtioPciOptions } from './pci.js';
 export { v86GuestMemory } from './memory.js';
 export { loadV86, SerialConsole, v86WasmPath } from './guest.js';
-export type { LoadV86Options, SerialPort } from './guest.js';
+export type { LoadV86Options, SerialPort, WaitForLineOptions } from './guest.js';
 export { installedV86Version, v86Cpu, V86_VERSION } from './internals.js';
-export type { V86Cpu, V86OwnBalloon } from './internals.js';
-export { V86InternalsError } from './errors.js';
+export type { V86Cpu, V86Main, V86OwnBalloon } from './internals.js';
+export { V86InternalsError, V86PanicError } from './errors.js';
 export { FlatGuestMemory } from '../vstate/flat-memory.js';
 export type { RamAccess } from '../vstate/flat-memory.js';
 export type { GuestMemoryAccess } from '../vstate/memory.js';

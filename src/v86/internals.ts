@@ -21,6 +21,13 @@
  *   translated from `start … end − 1`, after the device wrote there (`cpu.write_blob` does the
  *   same).
  * - `cpu.devices.virtio_balloon`: v86's own balloon, created only with `virtio_balloon: true`.
+ * - `cpu.reboot_internal()` (`cpu.js`): every reboot goes through it — `V86.restart()`, the
+ *   guest's reset through port 0xcf9 or the keyboard controller — looked up on the CPU each
+ *   time, so a function on the bus that replaces it hears of each reboot first.
+ * - `emulator.v86.do_tick()`, `.next_tick(t)`, `.stop()` (`main.js`): one slice of the emulator's
+ *   run, scheduling the next (`setImmediate`/`setTimeout` in Node); `stop()` sets a flag the next
+ *   slice acts on ('emulator-stopped'). A slice that throws (v86 panicked: a Rust panic is a
+ *   WebAssembly `unreachable`) schedules no next one; replaced, the slice's error is caught.
  */
 import { createRequire } from 'node:module';
 import { V86InternalsError } from './errors.js';
@@ -75,6 +82,17 @@ export interface V86Cpu {
   readonly devices: { readonly pci: V86Pci; readonly virtio_balloon?: V86OwnBalloon };
   readonly mem8: Uint8Array;
   jit_dirty_cache(start: number, end: number): void;
+  reboot_internal(): void;
+}
+
+/** The emulator's run loop (`emulator.v86`, v86's `main.js`). */
+export interface V86Main {
+  readonly cpu: V86Cpu;
+  /** Between `run()` and the slice that saw `stop()`. */
+  readonly running: boolean;
+  do_tick(): void;
+  next_tick(t: number): void;
+  stop(): void;
 }
 
 /** The installed v86's version, from its package.json, or undefined if it cannot be read. */
@@ -114,7 +132,16 @@ export function v86Cpu(emulator: unknown): V86Cpu {
   if (typeof length !== 'number' || length === 0 || !(property(mem8, 'buffer') instanceof ArrayBuffer || property(mem8, 'buffer') instanceof SharedArrayBuffer)) {
     fail('`cpu.mem8` is not the guest RAM');
   }
+  requireFunction(cpu, 'reboot_internal', 'cpu.reboot_internal');
+  for (const name of ['do_tick', 'next_tick', 'stop'] as const) requireFunction(v86, name, `emulator.v86.${name}`);
+  if (typeof property(v86, 'running') !== 'boolean') fail('`emulator.v86.running` is not a boolean');
   return cpu as V86Cpu;
+}
+
+/** The run loop of a loaded v86 emulator, checked as `v86Cpu` checks the CPU. */
+export function v86Main(emulator: unknown): V86Main {
+  v86Cpu(emulator);
+  return property(emulator, 'v86') as V86Main;
 }
 
 function property(value: unknown, name: string): unknown {

@@ -41,8 +41,9 @@ export class RunningCli {
   readonly child: ChildProcess;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
-  constructor(args: readonly string[]) {
-    this.child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  /** With `stdin`, its standard input is a pipe (`child.stdin`); else none. */
+  constructor(args: readonly string[], options: { readonly stdin?: boolean } = {}) {
+    this.child = spawn(process.execPath, [CLI, ...args], { stdio: [options.stdin === true ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
     this.child.stdout?.setEncoding('utf8').on('data', (text: string) => {
       this.stdout += text;
     });

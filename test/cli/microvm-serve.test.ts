@@ -12,10 +12,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { BALLOON_SIZE_GAUGES, serveSession } from '../../src/cli/microvm/serve.js';
+import { BALLOON_SIZE_GAUGES, NAMED_LIKE_COUNTERS, serveSession } from '../../src/cli/microvm/serve.js';
+import { SERVE_SELF_METRICS } from '../../src/export/serve/self-metrics.js';
 import { GET_METRICS } from '../export/http/raw-client.js';
 import { prometheusFamilies } from '../../src/export/names.js';
 import { FirecrackerMetrics } from '../../src/index.js';
+import { promtoolCheckMetrics, promtoolOrSkip } from '../support/prometheus.js';
 
 const session = fileURLToPath(new URL('../../src/cli/microvm/main.js', import.meta.url));
 const SERVE_DOC = readFileSync(new URL('../../../docs/serve.md', import.meta.url), 'utf8');
@@ -175,6 +177,15 @@ test('--serve: /metrics while the session runs — default metrics, the balloon 
       assert.ok(served.scrapes.every(({ text }) => sample(text, 'firecracker_balloon_event_fails_total', 'vm-1') === 0));
     });
 
+    await t.test('the exposition passes promtool check metrics, default metrics and all', async (t) => {
+      if (!promtoolOrSkip(t)) return;
+      const text = served.scrapes.at(-1)?.text ?? '';
+      for (const name of NAMED_LIKE_COUNTERS) assert.doesNotMatch(text, new RegExp(`^${name} `, 'm'));
+      const checked = await promtoolCheckMetrics(text);
+      assert.deepEqual(checked.problems, [], checked.output);
+      assert.ok(checked.ok, checked.output);
+    });
+
     await t.test('the balloon size gauges are what the view shows', () => {
       let plateaus = 0;
       for (const { afterFrame, text } of served.scrapes) {
@@ -210,7 +221,12 @@ test('--serve: /metrics while the session runs — default metrics, the balloon 
       for (const name of ['firecracker_balloon_free_page_report_freed_bytes_total', 'firecracker_balloon_inflate_count_total', BALLOON_SIZE_GAUGES.actual]) {
         assert.ok(names.includes(name), `docs/serve.md's PromQL uses ${name}`);
       }
-      for (const name of names) assert.match(text, new RegExp(`^# TYPE ${name} (counter|gauge)$`, 'm'), `${name} is not served`);
+      // vmm-metrics serve's own families are not the session's: they are checked against serve's table.
+      const serveOwn = new Set(SERVE_SELF_METRICS.map((m) => m.name));
+      for (const name of names) {
+        if (name.startsWith('vmm_metrics_serve_')) assert.ok(serveOwn.has(name), `${name} is no family of vmm-metrics serve`);
+        else assert.match(text, new RegExp(`^# TYPE ${name} (counter|gauge)$`, 'm'), `${name} is not served`);
+      }
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -26,20 +26,23 @@ describe('arguments', () => {
   test('nothing to serve, a bad port, a stray argument: usage errors (exit 2)', async () => {
     const none = await runCli(['serve']);
     assert.equal(none.status, 2);
-    assert.match(none.stderr, /^vmm-metrics serve: nothing to serve: give --metrics-path PATH or --metrics-dir DIR/);
+    assert.match(none.stderr, /^vmm-metrics serve: nothing to serve: give --metrics-path PATH, --metrics-dir DIR or --metrics-glob PATTERN/);
     const port = await runCli(['serve', '--metrics-path', 'x.json', '--port', '70000']);
     assert.equal(port.status, 2);
     assert.match(port.stderr, /--port: expected a port from 0 to 65535, got "70000"/);
     const stray = await runCli(['serve', 'x.json']);
     assert.equal(stray.status, 2);
-    assert.match(stray.stderr, /unexpected argument "x.json": name sources with --metrics-path or --metrics-dir/);
+    assert.match(stray.stderr, /unexpected argument "x.json": name sources with --metrics-path, --metrics-dir or --metrics-glob/);
+    const glob = await runCli(['serve', '--metrics-glob', '/srv/jailer/firecracker/vm-1/root/metrics.fifo']);
+    assert.equal(glob.status, 2);
+    assert.match(glob.stderr, /--metrics-glob "\/srv\/jailer\/firecracker\/vm-1\/root\/metrics.fifo": no \* or \? in it/);
   });
 
   test('help', async () => {
     const help = await runCli(['help', 'serve']);
     assert.equal(help.status, 0);
     assert.match(help.stdout, /^Usage: vmm-metrics serve /);
-    assert.match((await runCli(['--help'])).stdout, /serve {11}follow many VMs' files and pipes/);
+    assert.match((await runCli(['--help'])).stdout, /serve {13}follow many VMs' files and pipes/);
   });
 
   test('a port already taken: a clear message and exit 2', async () => {

@@ -112,42 +112,153 @@ describe('vmm-metrics tail', () => {
     assert.equal(await cli.interrupt(), 0);
   });
 
-  test('the view shows per group the counters that moved, their deltas and rates, aligned', async () => {
+  /** Lines of the fixture document, one per step, stamped `stepMs` apart from two minutes ago. */
+  function stampedLines(steps: readonly ((doc: ReturnType<typeof makeDocument>) => void)[], stepMs = 1000): string[] {
     const doc = makeDocument();
     const metrics = new Metrics(doc.document);
-    metrics.init(join(dir, 'scratch.json'), { flushIntervalMs: 0 });
+    metrics.init(join(dir, 'scratch.json'), { flushIntervalMs: 0, id: 'vm-1' });
     const t0 = Date.now() - 120_000;
-    const first = metrics.render().replace(/"utc_timestamp_ms":\d+/, `"utc_timestamp_ms":${t0}`);
-    doc.api.requests.add(120);
-    doc.api.level.store(5);
-    doc.disks.alloc('a').read_bytes.add(2n ** 64n - 1n);
-    const second = metrics.render().replace(/"utc_timestamp_ms":\d+/, `"utc_timestamp_ms":${t0 + 60_000}`);
+    const lines = steps.map((step, i) => {
+      step(doc);
+      const line = metrics.render().replace(/"utc_timestamp_ms":\d+/, `"utc_timestamp_ms":${t0 + i * stepMs}`);
+      metrics.write();
+      return line;
+    });
     metrics.close();
+    return lines;
+  }
+
+  test('the view shows per group the totals since line 1 and the deltas and rates of the last line that moved, humanised and aligned', async () => {
+    const [first = '', second = ''] = stampedLines(
+      [
+        () => undefined,
+        (doc) => {
+          doc.api.requests.add(120);
+          doc.api.level.store(5);
+          doc.disks.alloc('a').read_bytes.add(2n ** 64n - 1n);
+        },
+      ],
+      60_000,
+    );
     const path = join(dir, 'metrics.json');
     writeFileSync(path, `${first}\n`);
-    const cli = tail(path, '--from-start');
-    await cli.waitForOutput(/nothing moved/);
+    const cli = tail(path);
+    await cli.waitForOutput(/no line moved anything since line 1\n {2}nothing moved\n/);
     appendFileSync(path, `${second}\n`);
-    await cli.waitForOutput(/unchanged\n\n[^]*unchanged\n\n/);
+    await cli.waitForOutput(/never\n\n[^]*never\n\n/);
     assert.equal(await cli.interrupt(), 0);
     const block = cli.stdout.split('\n\n')[1] ?? '';
-    assert.match(block, /line 2 {2}\| {2}.* {2}\| {2}60\.000 s after the previous line/);
+    assert.match(block, /^\S+\/metrics\.json {2}\| {2}id "vm-1" {2}\| {2}2 lines from \S+Z over 60\.0 s$/m);
+    assert.match(block, /^last line that moved something: line 2, 60\.000 s after the line before it$/m);
     const rows = block.split('\n');
     const row = (name: string): string => rows.find((r) => r.trimStart().startsWith(`${name} `)) ?? `(no row ${name})`;
-    assert.match(row('requests'), /^ {4}requests +\+120 +2\.000$/);
-    assert.match(row('level'), /^ {4}level +\+5 +5$/);
-    assert.match(row('read_bytes'), /^ {4}read_bytes +\+18446744073709551615 +307445734561825856\.0|^ {4}read_bytes +\+18446744073709551615 +3\.074e\+17$/);
+    assert.match(row('requests'), /^ {4}requests +\+120 +2\.0\/s +120$/);
+    assert.match(row('level'), /^ {4}level +\+5 +5$/, 'a store: its change and its value, no rate');
+    assert.match(row('read_bytes'), /^ {4}read_bytes +\+16\.0 EiB +273\.1 PiB\/s +16\.0 EiB$/);
     const heading = rows.find((r) => r.includes('METRIC')) ?? '';
     // Numbers are right-aligned: each row's delta ends where the DELTA heading ends.
     const deltaEnd = heading.indexOf('DELTA') + 'DELTA'.length;
     for (const name of ['requests', 'read_bytes']) {
       const r = row(name);
       const plus = r.indexOf('+');
-      assert.equal(r.indexOf(' ', plus) === -1 ? r.length : r.indexOf(' ', plus), deltaEnd, `${name} aligned in ${JSON.stringify(block)}`);
+      assert.equal(r.indexOf('  ', plus) === -1 ? r.length : r.indexOf('  ', plus), deltaEnd, `${name} aligned in ${JSON.stringify(block)}`);
     }
     assert.ok(rows.includes('  api'));
     assert.ok(rows.includes('  disk_a'));
     assert.ok(rows.includes('  disk'));
+  });
+
+  test("after a session whose last line moved nothing: one view, once the file's lines are read, of its totals and the line before that moved; then each new line", async () => {
+    const lines = stampedLines([
+      (doc) => {
+        doc.api.requests.add(3);
+      },
+      (doc) => {
+        doc.disks.alloc('a').read_bytes.add(3 * 1024 * 1024);
+      },
+      () => undefined,
+    ]);
+    const path = join(dir, 'metrics.json');
+    writeFileSync(path, `${lines.join('\n')}\n`);
+    const cli = tail(path);
+    await cli.waitForOutput(/never\n\n$/);
+    await sleep(100);
+    assert.equal(cli.stdout.split('\n\n').length, 2, `one view for the three lines already there: ${cli.stdout}`);
+    assert.match(cli.stdout, /^last line that moved something: line 2, 1\.000 s after the line before it \(line 3, the latest, moved nothing\)$/m);
+    assert.match(cli.stdout, /^ {4}requests +3$/m, 'moved in line 1: its total');
+    assert.match(cli.stdout, /^ {4}read_bytes +\+3\.0 MiB +3\.0 MiB\/s +3\.0 MiB$/m);
+    assert.match(cli.stdout, /^ {2}2 moved in line 2; 3 values moved since line 1 in 3 entries, \d+ never$/m, 'disk_a and its aggregate, disk');
+    const [more = ''] = stampedLines([(doc) => { doc.api.requests.add(4); }]);
+    appendFileSync(path, `${more}\n`);
+    await cli.waitForOutput(/never\n\n[^]*never\n\n$/);
+    assert.match(cli.stdout.split('\n\n')[1] ?? '', /^ {4}requests +\+4 +- +7$/m, 'the total goes on: 3 + 4');
+    assert.equal(await cli.interrupt(), 0);
+    assert.equal(cli.stderr, '');
+  });
+
+  test('--from-start tells the story line by line, a run of quiet lines in one, then the view', async () => {
+    const lines = stampedLines([
+      (doc) => {
+        doc.api.requests.add(2);
+      },
+      () => undefined,
+      () => undefined,
+      (doc) => {
+        doc.disks.alloc('b').read_bytes.add(1536);
+        doc.api.level.store(7);
+      },
+      () => undefined,
+    ]);
+    const path = join(dir, 'metrics.json');
+    writeFileSync(path, `${lines.join('\n')}\n`);
+    const cli = tail(path, '--from-start');
+    await cli.waitForOutput(/never\n\n$/);
+    const story = cli.stdout.split('\n').slice(0, 4);
+    assert.deepEqual(story, [
+      'line 1  t+0.0 s  api: requests +2',
+      'lines 2–3  nothing moved',
+      'line 4  t+3.0 s  api: level +7; disk_b: read_bytes +1.5 KiB; disk: read_bytes +1.5 KiB',
+      'line 5  nothing moved',
+    ]);
+    assert.match(cli.stdout, /^line 5 {2}nothing moved\n\n\S+\/metrics\.json {2}\| {2}id "vm-1" {2}\| {2}5 lines from /m, 'then the view, after an empty line');
+    const [more = ''] = stampedLines([(doc) => { doc.api.requests.add(1); }]);
+    appendFileSync(path, `${more}\n`);
+    // A new writer's first line: its level store is 0 again.
+    await cli.waitForOutput(/never\n\nline 6 {2}t\+[\d.]+ s {2}api: requests \+1, level -7\n$/);
+    assert.equal(await cli.interrupt(), 0);
+  });
+
+  test('several paths: a view for each, named by its path; --json takes one; a path that cannot be read exits 2 before any starts', async () => {
+    const [one = '', two = ''] = stampedLines([(doc) => { doc.api.requests.add(1); }, (doc) => { doc.api.requests.add(2); }]);
+    const first = join(dir, 'vm-1.json');
+    const second = join(dir, 'vm-2.json');
+    writeFileSync(first, `${one}\n`);
+    writeFileSync(second, `${two}\n`);
+    const cli = tail(first, second);
+    await cli.waitForOutput(/never\n\n[^]*never\n\n/);
+    assert.match(cli.stdout, new RegExp(`^${first.replaceAll('.', '\\.')} {2}\\| [^]*^ {4}requests +\\+1 +- +1$`, 'm'));
+    assert.match(cli.stdout, new RegExp(`^${second.replaceAll('.', '\\.')} {2}\\| [^]*^ {4}requests +\\+2 +- +2$`, 'm'));
+    assert.equal(await cli.interrupt(), 0);
+    const json = await runCli(['tail', '--json', first, second]);
+    assert.equal(json.status, 2);
+    assert.match(json.stderr, /--json takes one PATH: a record does not say which file it came from/);
+    const missing = await runCli(['tail', first, join(dir, 'missing.json')]);
+    assert.equal(missing.status, 2);
+    assert.match(missing.stderr, /Cannot read metrics from .*missing\.json: ENOENT/);
+    assert.equal(missing.stdout, '');
+    const twice = await runCli(['tail', first, first]);
+    assert.equal(twice.status, 2);
+    assert.match(twice.stderr, /is named twice/);
+  });
+
+  test('standard input has no past: each line is drawn, its totals since tail started', async () => {
+    const lines = stampedLines([(doc) => { doc.api.requests.add(5); }, (doc) => { doc.api.requests.add(6); }]);
+    const result = await runCli(['tail', '--document', FIXTURE_DOCUMENT, '-'], `${lines.join('\n')}\n`);
+    assert.equal(result.status, 0, result.stderr);
+    const blocks = result.stdout.split('\n\n').filter((block) => block !== '');
+    assert.equal(blocks.length, 2);
+    assert.match(blocks[1] ?? '', /^ {4}requests +\+6 +6\.0\/s +11$/m);
+    assert.match(blocks[1] ?? '', /VALUE: a counter's total since tail started/);
   });
 
   test('starts over on truncation, and says so', async () => {

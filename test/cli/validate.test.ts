@@ -66,6 +66,28 @@ describe('vmm-metrics validate', () => {
     assert.equal(result.stdout, `${path}: 3 lines, all valid\n`);
   });
 
+  test('several paths: each checked in turn with its own summary; an unreadable one does not stop the others', async () => {
+    const lines = writtenLines(makeDocument(), 2);
+    const good = file('good.json', `${lines.join('\n')}\n`);
+    const bad = file('bad.json', `${lines[0] ?? ''}\nnope\n`);
+    const missing = join(dir, 'missing.json');
+
+    const other = file('other.json', `${lines[1] ?? ''}\n`);
+    const valid = await runCli(['validate', '--document', FIXTURE_DOCUMENT, good, other]);
+    assert.equal(valid.status, 0, valid.stderr);
+    assert.equal(valid.stdout, `${good}: 2 lines, all valid\n${other}: 1 line, all valid\n`);
+
+    const some = await runCli(['validate', '--document', FIXTURE_DOCUMENT, good, bad]);
+    assert.equal(some.status, 1);
+    assert.equal(some.stdout, `${good}: 2 lines, all valid\n${bad}: 2 lines, 1 invalid (1 error)\n`);
+    assert.match(some.stderr, new RegExp(`^${bad.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:2: invalid JSON: `));
+
+    const all = await runCli(['validate', '--document', FIXTURE_DOCUMENT, missing, bad, good]);
+    assert.equal(all.status, 2, 'an unreadable path outranks an invalid line');
+    assert.equal(all.stdout, `${bad}: 2 lines, 1 invalid (1 error)\n${good}: 2 lines, all valid\n`);
+    assert.match(all.stderr, /^vmm-metrics validate: Cannot read metrics from .*missing\.json: ENOENT/);
+  });
+
   test('each damaged line fails with its line number and field path (exit 1)', async () => {
     const [line = ''] = writtenLines(makeDocument(), 1);
     const damaged: [string, string][] = [
@@ -162,7 +184,8 @@ describe('vmm-metrics validate', () => {
   test('usage errors and unreadable paths exit 2 with a clear message', async () => {
     const cases: [string[], RegExp][] = [
       [['validate'], /vmm-metrics validate: missing PATH\nTry 'vmm-metrics validate --help'/],
-      [['validate', 'a', 'b'], /expected one PATH, got 2/],
+      [['validate', 'a', 'b', 'a'], /vmm-metrics validate: a is named twice/],
+      [['validate', '-', '-'], /standard input \(-\) can be read once/],
       [['validate', '--bogus', 'x'], /Unknown option '--bogus'/],
       [['validate', join(dir, 'missing.json')], /Cannot read metrics from .*missing\.json: ENOENT/],
       [['validate', '--document', join(dir, 'nope.js'), 'x'], /--document .*nope\.js: cannot load the module/],
@@ -194,6 +217,21 @@ describe('vmm-metrics validate', () => {
       assert.equal(result.status, 0);
       assert.ok(result.stdout.startsWith(heading), result.stdout);
     }
+  });
+
+  test("every help's options and commands line up: one column of descriptions a table; serve's usage needs one of its two options", async () => {
+    for (const args of [['--help'], ['validate', '--help'], ['tail', '--help'], ['serve', '--help']]) {
+      const help = (await runCli(args)).stdout;
+      for (const table of help.split(/\n(?=\S)/).filter((block) => /^(?:Options|Commands):\n/.test(block))) {
+        // A row: two spaces, the option, two spaces or more, its description; a further line of
+        // the description: spaces only before it. Both start in one column.
+        const rows = table.split('\n').slice(1).filter((line) => line !== '');
+        const columns = new Set(rows.map((line) => (/^ {2}\S.*? {2,}(?=\S)/.exec(line) ?? /^ +/.exec(line) ?? [''])[0].length));
+        assert.equal(columns.size, 1, `${args.join(' ')}:\n${table}`);
+      }
+    }
+    const serve = (await runCli(['serve', '--help'])).stdout;
+    assert.match(serve, /^Usage: vmm-metrics serve \[options\] \(--metrics-path PATH \| --metrics-dir DIR \| --metrics-glob PATTERN\)\.\.\.\n/);
   });
 
   test('a line with more than 100 problems lists 100 and counts the rest; the totals count them all', async () => {

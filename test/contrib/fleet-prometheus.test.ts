@@ -27,6 +27,7 @@ import { FLEET, FLEET_DRIVES, FLEET_INTERFACES, FleetWriter } from './fleet.js';
 import { substitute, type VariableValues } from '../../scripts/contrib/variables.js';
 import { expandAlternation, matchesName, namedMetrics, type NamedMetrics } from './promql.js';
 import { allRules } from './rules.js';
+import { releaseLineSets } from '../../src/reader/release-lines.js';
 
 const SESSION = fileURLToPath(new URL('../../src/cli/microvm/main.js', import.meta.url));
 const SCRAPE_INTERVAL_S = 1;
@@ -196,6 +197,20 @@ test("every panel's every query returns data, with every VM and device, for each
   assert.deepEqual(empty, []);
   // Every query ran with every VM, each fleet VM's device rows ran for it, each device's for it.
   assert.ok(queries > TARGETS.length + FLEET.length * 20, `${queries} queries`);
+});
+
+test('"Their releases": the fleet\'s VMs counted by the release their lines are, main\'s and v1.10\'s apart', async (t) => {
+  const server = prometheusOrSkip(t, prometheus);
+  if (server === undefined) return;
+  await fleetScraped(server);
+  const panel = TARGETS.find((target) => target.panel === 'Their releases');
+  assert.ok(panel !== undefined, 'the dashboard has its releases panel');
+  const labelOf = (release: string): string => releaseLineSets().find((set) => set.versions.includes(release))?.label ?? 'none';
+  const expected = new Map<string, number>();
+  for (const vm of FLEET) expected.set(labelOf(vm.release), (expected.get(labelOf(vm.release)) ?? 0) + 1);
+  assert.ok(expected.size >= 2, 'the fleet mixes releases');
+  const samples = await server.query(substitute(panel.expr, valuesFor({ vm: 'All', device: 'All' })));
+  assert.deepEqual(new Map(samples.map((sample) => [sample.labels.release, sample.value])), expected);
 });
 
 test('on the same fleet: each recording rule records, no alert holds, and every metric a rule names is exposed', async (t) => {

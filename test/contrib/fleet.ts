@@ -2,9 +2,11 @@
  * A fleet of Firecracker VMs for the dashboard's test: each VM's metrics lines, written to a file
  * or a named pipe of a directory that `vmm-metrics serve` follows, a line per VM every tick.
  *
- * The lines come from `fleetLines`, one function per release: today every VM runs Firecracker's
- * main, whose lines this project's writer makes (`FirecrackerMetrics` and `Metrics`). A VM of
- * another release needs only its `release` in `FLEET` and a case in `fleetLines`.
+ * The lines come from `fleetLines`, one function per release. Most VMs run Firecracker's main,
+ * whose lines this project's writer makes (`FirecrackerMetrics` and `Metrics`); one runs v1.10,
+ * whose lines are written from that release's schema (test/support/release-line.ts) with the
+ * values the same work gives main's fields — every field v1.10 has, nothing it lacks — so that
+ * the dashboard is tried on a fleet of mixed releases.
  *
  * Each VM has two drives and an interface, and every tick moves its balloon, drives, interface,
  * vCPU exits and API counters (failures stay 0: a healthy fleet), its latency aggregates
@@ -16,8 +18,9 @@ import { join } from 'node:path';
 import { FirecrackerMetrics } from '../../src/document/firecracker-metrics.js';
 import { Metrics } from '../../src/metrics/writer.js';
 import { mkfifo } from '../reader/helpers.js';
+import { releaseLine, type LineValue } from '../support/release-line.js';
 
-export type FleetRelease = 'main';
+export type FleetRelease = 'main' | '1.10';
 
 export interface FleetVm {
   /** The `vm` label `serve` gives it: its file's name without the extension. */
@@ -29,7 +32,7 @@ export interface FleetVm {
 export const FLEET: readonly FleetVm[] = [
   { name: 'fleet-vm-1', transport: 'file', release: 'main' },
   { name: 'fleet-vm-2', transport: 'fifo', release: 'main' },
-  { name: 'fleet-vm-3', transport: 'file', release: 'main' },
+  { name: 'fleet-vm-3', transport: 'file', release: '1.10' },
   { name: 'fleet-vm-4', transport: 'fifo', release: 'main' },
 ];
 
@@ -48,7 +51,23 @@ export function fleetLines(vm: FleetVm, now: () => number): () => string {
 /** How each release's lines are made, for the VM at `index` of the fleet. */
 const LINES_OF: Readonly<Record<FleetRelease, (index: number, now: () => number) => () => string>> = {
   main: mainLines,
+  '1.10': (index, now) => releaseLines('1.10', index, now),
 };
+
+/** A release's lines: main's line of the same work, each field the release has taken from it. */
+function releaseLines(version: string, index: number, now: () => number): () => string {
+  const main = mainLines(index, now);
+  return () => {
+    const line = JSON.parse(main()) as Record<string, unknown>;
+    const values: Record<string, LineValue> = {};
+    for (const [key, group] of Object.entries(line)) {
+      if (typeof group !== 'object' || group === null) continue;
+      for (const [field, value] of Object.entries(group)) values[`${key}.${field}`] = value as LineValue;
+    }
+    const devices = { block: [...FLEET_DRIVES], net: [...FLEET_INTERFACES] };
+    return `${releaseLine(version, { timestampMs: line['utc_timestamp_ms'] as number, devices, values })}\n`;
+  };
+}
 
 /** Firecracker main's lines, made by this project's writer. */
 function mainLines(index: number, now: () => number): () => string {

@@ -46,7 +46,7 @@ describe('the balloon on KVM memory', () => {
       // Linux hands frames over as it allocates them: scattered, not in order.
       const pfns = Array.from({ length: 512 * 256 }, (_, i) => TOUCHED_FROM / PAGE + ((i * 7919) % (512 * 256)));
       const before = processRssBytes();
-      const notifications = driver.inflate(pfns);
+      const notifications = await driver.inflate(pfns);
       const after = processRssBytes();
       assert.ok(before - after >= 500 * MIB, `RSS ${(before / MIB).toFixed(1)} MiB → ${(after / MIB).toFixed(1)} MiB`);
       assert.equal(vm.balloon.actualPages, 512 * 256);
@@ -72,7 +72,7 @@ describe('the balloon on KVM memory', () => {
       const before = processRssBytes();
       // Linux reports free blocks of its page_reporting_order (4 MiB here), up to 32 a chain.
       for (let chain = 0; chain < 4; chain++) {
-        driver.report(2, Array.from({ length: 32 }, (_, i) => ({ addr: TOUCHED_FROM + (chain * 32 + i) * 4 * MIB, len: 4 * MIB })));
+        await driver.report(2, Array.from({ length: 32 }, (_, i) => ({ addr: TOUCHED_FROM + (chain * 32 + i) * 4 * MIB, len: 4 * MIB })));
       }
       const after = processRssBytes();
       assert.ok(before - after >= 500 * MIB, `RSS ${(before / MIB).toFixed(1)} MiB → ${(after / MIB).toFixed(1)} MiB`);

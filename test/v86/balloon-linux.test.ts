@@ -12,6 +12,10 @@
  * only while a zone keeps 32 of them free above its low watermark (`PAGE_REPORTING_CAPACITY`), so
  * 128 MiB would never report.
  *
+ * The last step resets the machine mid-inflation (`restart()`): the device is reset at once, and
+ * writes nothing at the rings of the driver that was. v86 boots a bzImage from the RAM it loaded it
+ * into, which the boot overwrote, so the guest does not come back.
+ *
  * Every metric is in a `FirecrackerMetrics` document of the test's own, written once a second by
  * `Metrics` to a file that the real `vmm-metrics validate` checks at the end. Notifications are
  * counted on their way to the device by a pass-through `VirtioDevice` (no stand-in: the balloon
@@ -28,7 +32,7 @@ import { Balloon } from '../../src/devices/virtio/balloon/device.js';
 import type { ActivationContext, VirtioDevice } from '../../src/devices/virtio/device.js';
 import { FirecrackerMetrics } from '../../src/document/firecracker-metrics.js';
 import { Metrics } from '../../src/metrics/writer.js';
-import { attachVirtioPci, loadV86, SerialConsole, type V86VirtioPci } from '../../src/v86/index.js';
+import { attachVirtioPci, loadV86, SerialConsole, v86Cpu, type V86VirtioPci } from '../../src/v86/index.js';
 import { runCli } from '../cli/helpers.js';
 import { guestFixtures, guestOrSkip, parseGuestLine, v86Images } from '../support/guest-fixtures.js';
 
@@ -118,10 +122,13 @@ function parseReport(line: string): Record<string, number> | undefined {
 
 /** The next /init report that satisfies `accept`. */
 async function nextReport(guest: Guest, accept: (report: Record<string, number>) => boolean, timeoutMs: number): Promise<Record<string, number>> {
-  const line = await guest.serial.waitForLine((l) => {
-    const report = parseReport(l);
-    return report !== undefined && accept(report);
-  }, timeoutMs);
+  const line = await guest.serial.waitForLine(
+    (l) => {
+      const report = parseReport(l);
+      return report !== undefined && accept(report);
+    },
+    { from: guest.serial.lineCount, timeoutMs },
+  );
   return parseReport(line) ?? {};
 }
 
@@ -145,7 +152,7 @@ if (manifest === undefined) {
   });
 } else {
   const images = v86Images(manifest);
-  describe('Linux drives the balloon through vmm-metrics/v86, one boot for every step', { timeout: 120_000 }, () => {
+  describe('Linux drives the balloon through vmm-metrics/v86, one boot for every step', { timeout: 240_000 }, () => {
     let guest: Guest | undefined;
     const ready = (): Guest => {
       assert.ok(guest, 'the guest did not boot');
@@ -176,7 +183,7 @@ if (manifest === undefined) {
       const writer = (made.writer = new Metrics(vm));
       writer.init(metricsPath, { flushIntervalMs: 1000 });
       await emulator.run();
-      const first = await serial.waitForLine(/^VMM-GUEST seq=/, 90_000);
+      const first = await serial.waitForLine(/^VMM-GUEST seq=/, { timeoutMs: 150_000 });
       guest = {
         emulator,
         serial,
@@ -317,6 +324,45 @@ if (manifest === undefined) {
       assert.equal(result.stderr, '');
       assert.equal(result.status, 0);
       assert.equal(result.stdout, `${g.metricsPath}: ${lines.length} lines, all valid\n`);
+    });
+
+    // Last: v86 boots a bzImage from the RAM it loaded it into, which this boot overwrote, so the
+    // guest does not come back from a reset.
+    test("a reset of the machine mid-inflation resets the device at once: nothing is written at the old driver's rings", async () => {
+      const g = ready();
+      g.balloon.updateSize(TARGET_MIB);
+      const deadline = Date.now() + 20_000;
+      while (g.balloon.actualPages === 0) {
+        if (Date.now() > deadline) assert.fail(`the inflation did not start; the guest's last lines:\n${g.serial.lines.slice(-8).join('\n')}`);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      assert.ok(g.balloon.actualPages < TARGET_MIB * PAGES_PER_MIB, `${g.balloon.actualPages} pages already: not mid-inflation`);
+      // The rings of the driver that was: once the machine is reset, nothing may be written there.
+      // Every write the device makes into v86's RAM is reported to v86's JIT (v86's own loading of
+      // the BIOS too, elsewhere).
+      const rings = g.pci.transport.queues.flatMap((queue) => [
+        [Number(queue.descTable), Number(queue.descTable) + 16 * queue.size],
+        [Number(queue.availRing), Number(queue.availRing) + 6 + 2 * queue.size],
+        [Number(queue.usedRing), Number(queue.usedRing) + 6 + 8 * queue.size],
+      ]);
+      const cpu = v86Cpu(g.emulator);
+      const jit = cpu as { jit_dirty_cache: (start: number, end: number) => void };
+      const dirty = jit.jit_dirty_cache;
+      const writes: string[] = [];
+      jit.jit_dirty_cache = (start, end) => {
+        if (rings.some(([from = 0, to = 0]) => start < to && end > from)) writes.push(`0x${start.toString(16)}–0x${end.toString(16)}`);
+        dirty.call(cpu, start, end);
+      };
+      try {
+        g.emulator.restart();
+        assert.equal(g.balloon.activated, false, 'the device was reset with the machine');
+        assert.equal(g.pci.transport.status, 0);
+        // Longer than the statistics interval (1 s): the timer wrote used.idx within 0.2 s.
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        assert.deepEqual(writes, [], "the device wrote at the old driver's rings");
+      } finally {
+        jit.jit_dirty_cache = dirty;
+      }
     });
   });
 }

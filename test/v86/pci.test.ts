@@ -11,6 +11,8 @@ import { after, before, describe, test } from 'node:test';
 import type { V86 } from 'v86';
 import { Balloon } from '../../src/devices/virtio/balloon/device.js';
 import { BalloonDeviceMetrics } from '../../src/devices/virtio/balloon/metrics.js';
+import { once } from 'node:events';
+import { VmmMetrics } from '../../src/logger/metrics/vmm.js';
 import {
   attachVirtioPci,
   installedV86Version,
@@ -18,6 +20,8 @@ import {
   v86Cpu,
   V86_VERSION,
   V86InternalsError,
+  V86PanicError,
+  V86PanicEvent,
   type V86Cpu,
   type V86VirtioPci,
 } from '../../src/v86/index.js';
@@ -110,6 +114,11 @@ test('an emulator without the internals is refused, naming the pinned and the in
   check({ v86: { cpu: { devices: { pci }, io: { ...io, ports: [] } } } }, '`cpu\\.io\\.ports` is not the table of 65,536 ports');
   check({ v86: { cpu: { devices: { pci }, io } } }, '`cpu\\.jit_dirty_cache` is not a function');
   check({ v86: { cpu: { devices: { pci }, io, jit_dirty_cache: () => undefined, mem8: new Uint8Array(0) } } }, '`cpu\\.mem8` is not the guest RAM');
+  const cpu = { devices: { pci }, io, jit_dirty_cache: () => undefined, mem8: new Uint8Array(4096) };
+  check({ v86: { cpu } }, '`cpu\\.reboot_internal` is not a function');
+  const loop = { do_tick: () => undefined, next_tick: () => undefined, stop: () => undefined };
+  check({ v86: { cpu: { ...cpu, reboot_internal: () => undefined }, ...loop, next_tick: undefined } }, '`emulator\\.v86\\.next_tick` is not a function');
+  check({ v86: { cpu: { ...cpu, reboot_internal: () => undefined }, ...loop } }, '`emulator\\.v86\\.running` is not a boolean');
 });
 
 describe('a balloon on the PCI bus of a real v86, driven through v86’s ports', () => {
@@ -118,13 +127,14 @@ describe('a balloon on the PCI bus of a real v86, driven through v86’s ports',
   let balloon: Balloon;
   let metrics: BalloonDeviceMetrics;
   let pci: V86VirtioPci;
+  const vmm = VmmMetrics.create();
 
   before(async () => {
     emulator = await loadV86({ memory_size: 64 * MIB, virtio_balloon: true });
     cpu = v86Cpu(emulator);
     metrics = BalloonDeviceMetrics.create();
     balloon = new Balloon({ amount_mib: 0, deflate_on_oom: true, stats_polling_interval_s: 0 }, { metrics });
-    pci = attachVirtioPci(emulator, balloon);
+    pci = attachVirtioPci(emulator, balloon, { metrics: vmm });
   });
 
   after(async () => {
@@ -218,5 +228,40 @@ describe('a balloon on the PCI bus of a real v86, driven through v86’s ports',
     assert.equal(target.get_instruction_counter(), 0, 'the emulator under test never ran');
     // Nothing was registered by the refusals.
     assert.equal(configRead(cpu, 15 << 3, 0), 0xffff_ffff);
+  });
+
+  // Last: the function serves nothing after it.
+  test('v86 panicking when the function raises its line (a guest without interrupt tables) is caught there: panic_count set, an error event, the device reset, nothing thrown', async () => {
+    const driver = new PciDriver(ioBar(cpu, () => pci.ioPort), readCapabilities(header(cpu, pci.pciId)));
+    const layouts = balloon.queueMaxSizes.map((_, i) => layoutQueue(pci.memory, 0x10_0000 + i * 0x2000, 16));
+    assert.equal(driver.handshake({ queues: layouts }), true);
+    assert.equal(balloon.activated, true);
+    // What v86 0.5.462 throws where its Rust code panics ("Unimplemented: #GP handler").
+    const { RuntimeError } = (globalThis as unknown as { WebAssembly: { RuntimeError: ErrorConstructor } }).WebAssembly;
+    const unreachable = new RuntimeError('unreachable');
+    const bus = cpu.devices.pci as { raise_irq: (pciId: number) => void };
+    const raise = bus.raise_irq;
+    bus.raise_irq = () => {
+      throw unreachable;
+    };
+    try {
+      const reported = once(pci, 'error');
+      balloon.updateSize(1);
+      const [event] = (await reported) as [V86PanicEvent];
+      assert.ok(event instanceof V86PanicEvent);
+      assert.ok(event.error instanceof V86PanicError);
+      assert.equal(event.error, pci.panic);
+      assert.equal(event.error.cause, unreachable);
+      assert.equal(event.error.message, 'The v86 emulator panicked and was stopped: RuntimeError: unreachable');
+      assert.equal(vmm.panic_count.fetch(), 1);
+      assert.equal(balloon.activated, false, 'the device was reset: its timers stopped');
+      assert.equal(pci.transport.status, 0);
+      // The function serves nothing any more: its registers read zeros, its notifications do nothing.
+      assert.equal(ports(cpu).port_read16(pci.ioPort + 0x12), 0);
+      driver.write('deviceStatus', 1);
+      assert.equal(pci.transport.status, 0);
+    } finally {
+      bus.raise_irq = raise;
+    }
   });
 });

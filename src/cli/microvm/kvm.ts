@@ -25,7 +25,7 @@ import { Metrics } from '../../metrics/writer.js';
 import { parseGuestLine } from '../../v86/guest-report.js';
 import { PAGE_SIZE, type GuestMemory } from '../../vstate/memory.js';
 import type { KvmGuestFiles } from './kvm-guest.js';
-import { countersLine, guestStats, mibText, MovedCounters, writeLine, type SessionVm } from './session-vm.js';
+import { balloonSummary, countersLine, guestStats, MovedCounters, namedBytes, writeLine, type SessionVm } from './session-vm.js';
 import { BOOT_STAGES, type GuestReportView, type LinuxGuestView, type VmSnapshot } from './view.js';
 
 const MIB = 1024 * 1024;
@@ -42,6 +42,7 @@ export interface KvmSessionVmOptions {
 export class KvmSessionVm implements SessionVm {
   readonly id: string;
   readonly memoryMib: number;
+  readonly metricsPath: string;
   readonly document = new FirecrackerMetrics();
   readonly writer: Metrics<FirecrackerMetrics>;
   readonly balloon: Balloon;
@@ -75,6 +76,7 @@ export class KvmSessionVm implements SessionVm {
   private constructor(vm: KvmMicroVm, options: KvmSessionVmOptions) {
     this.id = options.id;
     this.memoryMib = options.memoryMib;
+    this.metricsPath = options.metricsPath;
     this.#vm = vm;
     this.#kernel = options.guest.kernelRelease;
     this.#problem = options.problem;
@@ -124,7 +126,7 @@ export class KvmSessionVm implements SessionVm {
   }
 
   flush(): string | undefined {
-    return writeLine(this.id, this.writer);
+    return writeLine(this.id, this.writer, this.metricsPath);
   }
 
   snapshot(): VmSnapshot {
@@ -134,7 +136,6 @@ export class KvmSessionVm implements SessionVm {
     const linux: LinuxGuestView = {
       kernel: this.#kernel,
       vmm: 'kvm',
-      processRssBytes: processRssBytes(),
       ...(this.#rssAtTargetBytes === undefined ? {} : { rssAtTargetBytes: this.#rssAtTargetBytes }),
       sinceStartS: this.#startedAt === undefined ? 0 : (now - this.#startedAt) / 1000,
       stage: this.#stage(),
@@ -149,9 +150,11 @@ export class KvmSessionVm implements SessionVm {
       targetMib: this.balloon.config().amount_mib,
       actualMib: Math.floor((this.balloon.actualPages * PAGE_SIZE) / MIB),
       guestMib: this.memoryMib,
+      ram: 'mapped',
       residentBytes: resident,
       peakResidentBytes: this.#peakResidentBytes,
       released: this.balloon.releasedBytes(),
+      named: namedBytes(this.document),
       moved: this.#moved.take(),
       stats: guestStats(this.balloon),
       linux,
@@ -170,10 +173,7 @@ export class KvmSessionVm implements SessionVm {
     if (report !== undefined) {
       lines.push(`  the guest's last report (seq ${report.seq}): MemTotal ${report.memTotalKb} kB (${this.#memTotalAtBootKb ?? report.memTotalKb} kB at boot), balloon_inflate ${report.balloonInflate} pages`);
     }
-    const released = this.balloon.releasedBytes();
-    lines.push(
-      `  given back to the host by the balloon (madvise): inflate ${mibText(released.inflate)}, free page reporting ${mibText(released.reporting)}, free page hinting ${mibText(released.hinting)}; process RSS now ${mibText(processRssBytes())}`,
-    );
+    lines.push(...balloonSummary('mapped', this.balloon.releasedBytes(), this.document));
     lines.push(countersLine(this.document));
     return lines;
   }

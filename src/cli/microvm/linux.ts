@@ -29,7 +29,7 @@ import { PAGE_SIZE } from '../../vstate/memory.js';
 import { parseGuestLine } from '../../v86/guest-report.js';
 import { attachVirtioPci, loadV86, SerialConsole, V86_VERSION, type V86VirtioPci } from '../../v86/index.js';
 import type { LinuxGuestFiles } from './guest-fixtures.js';
-import { countersLine, guestStats, mibText, MovedCounters, writeLine, type SessionVm } from './session-vm.js';
+import { balloonSummary, countersLine, guestStats, MovedCounters, namedBytes, writeLine, type SessionVm } from './session-vm.js';
 import { BOOT_STAGES, type GuestReportView, type LinuxGuestView, type VmSnapshot } from './view.js';
 
 const MIB = 1024 * 1024;
@@ -55,6 +55,7 @@ function image(path: string): { buffer: ArrayBuffer } {
 export class LinuxVm implements SessionVm {
   readonly id: string;
   readonly memoryMib: number;
+  readonly metricsPath: string;
   readonly document = new FirecrackerMetrics();
   readonly writer: Metrics<FirecrackerMetrics>;
   readonly balloon: Balloon;
@@ -112,6 +113,7 @@ export class LinuxVm implements SessionVm {
   private constructor(emulator: Emulator, options: LinuxVmOptions) {
     this.id = options.id;
     this.memoryMib = options.memoryMib;
+    this.metricsPath = options.metricsPath;
     this.#emulator = emulator;
     this.#kernel = options.guest.kernelRelease;
     this.#problem = options.problem;
@@ -153,7 +155,7 @@ export class LinuxVm implements SessionVm {
   }
 
   flush(): string | undefined {
-    return writeLine(this.id, this.writer);
+    return writeLine(this.id, this.writer, this.metricsPath);
   }
 
   snapshot(): VmSnapshot {
@@ -181,9 +183,11 @@ export class LinuxVm implements SessionVm {
       targetMib: this.balloon.config().amount_mib,
       actualMib: Math.floor((this.balloon.actualPages * PAGE_SIZE) / MIB),
       guestMib: this.memoryMib,
+      ram: 'emulator',
       residentBytes: memory,
       peakResidentBytes: memory,
       released: this.balloon.releasedBytes(),
+      named: namedBytes(this.document),
       moved: this.#moved.take(),
       stats: guestStats(this.balloon),
       linux,
@@ -206,12 +210,7 @@ export class LinuxVm implements SessionVm {
           `balloon_inflate ${report.balloonInflate}, balloon_deflate ${report.balloonDeflate}, balloon_migrate ${report.balloonMigrate} pages`,
       );
     }
-    const released = this.balloon.releasedBytes();
-    const total = released.inflate + released.reporting + released.hinting;
-    lines.push(
-      `  reclaimed by the balloon, zeroed in the guest (v86 keeps its ${this.memoryMib} MiB of RAM): ${mibText(total)} ` +
-        `(inflate ${mibText(released.inflate)}, free page reporting ${mibText(released.reporting)}, free page hinting ${mibText(released.hinting)})`,
-    );
+    lines.push(...balloonSummary('emulator', this.balloon.releasedBytes(), this.document));
     lines.push(countersLine(this.document));
     return lines;
   }
@@ -221,7 +220,7 @@ export class LinuxVm implements SessionVm {
     const failure = this.flush();
     this.writer.close();
     this.#serial.close();
-    this.balloon.reset();
+    this.balloon.dispose();
     await this.#emulator.destroy();
     return failure;
   }

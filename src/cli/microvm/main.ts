@@ -13,12 +13,13 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SimulatedVm } from './simulated-vm.js';
 import { LINUX_SCENARIO, SIMULATED_SCENARIO, workingSet } from './scenario.js';
-import { renderFrame } from './view.js';
+import { frameLegend, renderFrame, type ProcessMemory } from './view.js';
 import { serveSession, type SessionAddress, type SessionServer } from './serve.js';
 import { DEFAULT_SERVE_HOST, DEFAULT_SERVE_PORT } from '../../export/http/server.js';
 import { LINUX_DEFAULT_MEMORY_MIB, LINUX_MEMORY_MIB, readLinuxGuest, type LinuxGuestFiles } from './guest-fixtures.js';
 import { KVM_DEFAULT_MEMORY_MIB, KVM_MEMORY_MIB, readKvmGuest, type KvmGuestFiles } from './kvm-guest.js';
-import type { SessionVm } from './session-vm.js';
+import { optionsNpmTook } from './npm-flags.js';
+import { mibText, type SessionVm } from './session-vm.js';
 
 const USAGE = `Usage: npm start -- [--guest simulated|linux|kvm] [--duration-s S] [--metrics-path PATH] [--vms N] [--metrics-dir DIR]
                     [--memory-mib M] [--serve [--port N] [--host H]]
@@ -54,23 +55,21 @@ interface SessionOptions {
   readonly serve: SessionAddress | undefined;
 }
 
+const OPTIONS = {
+  guest: { type: 'string', default: 'simulated' },
+  'duration-s': { type: 'string' },
+  'metrics-path': { type: 'string' },
+  'metrics-dir': { type: 'string' },
+  vms: { type: 'string', default: '1' },
+  'memory-mib': { type: 'string' },
+  serve: { type: 'boolean', default: false },
+  port: { type: 'string' },
+  host: { type: 'string' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
 function parseOptions(argv: readonly string[]): SessionOptions {
-  const { values } = parseArgs({
-    args: [...argv],
-    options: {
-      guest: { type: 'string', default: 'simulated' },
-      'duration-s': { type: 'string' },
-      'metrics-path': { type: 'string' },
-      'metrics-dir': { type: 'string' },
-      vms: { type: 'string', default: '1' },
-      'memory-mib': { type: 'string' },
-      serve: { type: 'boolean', default: false },
-      port: { type: 'string' },
-      host: { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-    strict: true,
-  });
+  const { values } = parseArgs({ args: [...argv], options: OPTIONS, strict: true });
   if (values.help) {
     console.log(USAGE);
     process.exit(0);
@@ -129,9 +128,16 @@ function positiveInteger(option: string, text: string): number {
 }
 
 async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  // Before anything runs: a session without the options meant is a session wasted.
+  const eaten = optionsNpmTook(process.env, argv, OPTIONS);
+  if (eaten !== undefined) {
+    console.error(eaten);
+    process.exit(2);
+  }
   let options: SessionOptions;
   try {
-    options = parseOptions(process.argv.slice(2));
+    options = parseOptions(argv);
   } catch (error) {
     console.error(`${(error as Error).message}\n\n${USAGE}`);
     process.exit(2);
@@ -174,15 +180,16 @@ async function main(): Promise<void> {
       kvmGuest !== undefined
         ? [await kvmVm(kvmGuest, options, (problem) => problems.push(problem))]
         : linuxGuest === undefined
-        ? options.paths.map(
-            (path, i) =>
-              new SimulatedVm({
+        ? await Promise.all(
+            options.paths.map((path, i) =>
+              SimulatedVm.create({
                 id: options.paths.length === 1 ? 'vm-1' : `vm-${i + 1}`,
                 memoryMib: options.memoryMib,
                 metricsPath: path,
                 workingSet: (nowMs) => workingSet(nowMs / durationMs),
                 seed: i + 1,
               }),
+            ),
           )
         : [await linuxVm(linuxGuest, options, (problem) => problems.push(problem))];
   } catch (error) {
@@ -199,14 +206,21 @@ async function main(): Promise<void> {
   /** When every guest's driver had the balloon, in ms since the start: the host's story starts then. */
   let scenarioStart: number | undefined;
 
+  let legendSaid = false;
   const draw = (elapsedMs: number): void => {
+    const snapshots = vms.map((vm) => vm.snapshot());
+    // Redrawn, the words' meanings stay on screen; appended to a log, they are said once.
+    const legend = interactive || !legendSaid;
+    if (legend && frameLegend(snapshots).length > 0) legendSaid = true;
     const frame = renderFrame(
       {
         elapsedS: elapsedMs / 1000,
         durationS: options.durationS,
         phase,
-        vms: vms.map((vm) => vm.snapshot()),
+        vms: snapshots,
+        process: processMemory(),
         ...(server === undefined ? {} : { url: server.url }),
+        legend,
       },
       interactive ? (process.stdout.columns || 100) : 160,
     );
@@ -257,6 +271,8 @@ async function main(): Promise<void> {
     clearInterval(timer);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    // Before the VMs let go of their memory: the summary tells of the session, not of its end.
+    const memoryAtEnd = processMemory();
     for (const vm of vms) {
       try {
         const failure = await vm.shutdown();
@@ -265,14 +281,17 @@ async function main(): Promise<void> {
         problems.push(`${vm.id}: ${(error as Error).message}`);
       }
     }
-    process.stdout.write(`\n${summary(vms, why, (Date.now() - start) / 1000, options.paths).join('\n')}\n`);
+    process.stdout.write(`\n${summary(vms, why, (Date.now() - start) / 1000, options.paths, memoryAtEnd).join('\n')}\n`);
     for (const problem of problems.slice(0, 10)) process.stderr.write(`${problem}\n`);
     if (problems.length > 10) process.stderr.write(`… and ${problems.length - 10} more problems\n`);
     // The open socket is all that keeps the process alive now.
     await server?.close();
   };
-  const onSignal = (): void => {
-    void finish('stopped by a signal');
+  // A shell reads 128 + the signal's number as "ended by that signal" (130 for Ctrl-C): the
+  // session ends so, after its last line and summary, rather than by the signal itself.
+  const onSignal = (signal: NodeJS.Signals): void => {
+    process.exitCode = 128 + (signal === 'SIGINT' ? 2 : 15);
+    void finish(`stopped by ${signal}`);
   };
   const start = Date.now();
   // Before the guests start: a signal during a Linux guest's boot still stops its emulator.
@@ -296,8 +315,17 @@ async function kvmVm(guest: KvmGuestFiles, options: SessionOptions, problem: (te
   return KvmSessionVm.create({ id: 'vm-1', memoryMib: options.memoryMib, metricsPath: options.paths[0] ?? './metrics.json', guest, problem });
 }
 
-function summary(vms: readonly SessionVm[], why: string, elapsedS: number, paths: readonly string[]): string[] {
-  return [`Summary (${why}, after ${elapsedS.toFixed(1)} s)`, ...vms.flatMap((vm, i) => vm.summary(paths[i] ?? ''))];
+function summary(vms: readonly SessionVm[], why: string, elapsedS: number, paths: readonly string[], { rssBytes, peakRssBytes }: ProcessMemory): string[] {
+  return [
+    `Summary (${why}, after ${elapsedS.toFixed(1)} s)`,
+    `host  this process's RSS ${mibText(rssBytes)} at the end, peak ${mibText(peakRssBytes)}, as the OS counts it`,
+    ...vms.flatMap((vm, i) => vm.summary(paths[i] ?? '')),
+  ];
+}
+
+/** This process's resident memory now and at its peak, as the kernel counts them (VmRSS and VmHWM on Linux). */
+function processMemory(): ProcessMemory {
+  return { rssBytes: process.memoryUsage.rss(), peakRssBytes: process.resourceUsage().maxRSS * 1024 };
 }
 
 await main();

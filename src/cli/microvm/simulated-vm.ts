@@ -1,7 +1,9 @@
 /**
  * One simulated microVM: guest memory, its own Firecracker metrics document and writer, the
  * virtio-balloon device on a virtio-mmio transport, and a guest whose Linux-like driver and
- * program drive the device through its registers and rings, as a real guest would.
+ * program drive the device through its registers and rings, as a real guest would. Its memory is
+ * mapped where it can be (./host-memory.ts), so that what its balloon gives back leaves the
+ * process, and the view's figures are the operating system's.
  */
 import { Balloon } from '../../devices/virtio/balloon/device.js';
 import { MmioTransport } from '../../devices/virtio/transport/mmio.js';
@@ -10,8 +12,9 @@ import { GuestMemoryModel } from '../../guest/memory-model.js';
 import { SimulatedBalloonDriver } from '../../guest/balloon-driver.js';
 import { Workload } from '../../guest/workload.js';
 import { Metrics } from '../../metrics/writer.js';
-import { GuestMemory, PAGE_SIZE } from '../../vstate/memory.js';
-import { countersLine, guestStats, mibText, MovedCounters, writeLine, type SessionVm } from './session-vm.js';
+import { PAGE_SIZE, type GuestMemory, type GuestMemoryAccess } from '../../vstate/memory.js';
+import { sessionGuestMemory, type SessionGuestMemory } from './host-memory.js';
+import { balloonSummary, countersLine, guestStats, mibText, MovedCounters, namedBytes, writeLine, type SessionVm } from './session-vm.js';
 import type { VmSnapshot } from './view.js';
 
 const MIB = 1024 * 1024;
@@ -25,12 +28,16 @@ export interface SimulatedVmOptions {
   readonly workingSet: (nowMs: number) => number;
 
   readonly seed: number;
+  /** Whether to map the guest's memory where koffi can (default true); false keeps it on V8's heap. */
+  readonly mappedMemory?: boolean;
 }
 
 export class SimulatedVm implements SessionVm {
   readonly id: string;
   readonly memoryMib: number;
-  readonly memory: GuestMemory;
+  readonly metricsPath: string;
+  readonly memory: GuestMemoryAccess;
+  readonly #ram: SessionGuestMemory;
   readonly document = new FirecrackerMetrics();
   readonly writer: Metrics<FirecrackerMetrics>;
   readonly balloon: Balloon;
@@ -40,12 +47,23 @@ export class SimulatedVm implements SessionVm {
   /** The simulated driver probes at once: the host may set targets from the first step. */
   readonly ready = true;
   #peakResident = 0;
+  /** What the guest's pages held when it shut down, before its memory was unmapped. */
+  #residentAtEnd: number | undefined;
   readonly #moved: MovedCounters;
 
-  constructor(options: SimulatedVmOptions) {
+  /** A VM whose guest memory is mapped where it can be (see `SimulatedVmOptions.mappedMemory`). */
+  static async create(options: SimulatedVmOptions): Promise<SimulatedVm> {
+    return new SimulatedVm(options, await sessionGuestMemory(options.memoryMib * MIB, options.mappedMemory === false ? { mapped: false } : {}));
+  }
+
+  private constructor(options: SimulatedVmOptions, ram: SessionGuestMemory) {
     this.id = options.id;
     this.memoryMib = options.memoryMib;
-    this.memory = new GuestMemory(options.memoryMib * MIB);
+    this.metricsPath = options.metricsPath;
+    this.#ram = ram;
+    this.memory = ram.memory;
+    // The guest's parts name GuestMemory; they use only what every GuestMemoryAccess has.
+    const guestMemory = ram.memory as unknown as GuestMemory;
     this.#moved = new MovedCounters(this.document);
     this.writer = new Metrics(this.document);
     this.writer.init(options.metricsPath, { id: options.id, flushIntervalMs: 0, flushOnExit: true });
@@ -54,7 +72,7 @@ export class SimulatedVm implements SessionVm {
       { metrics: this.document.balloon },
     );
     const totalPages = (options.memoryMib * MIB) / PAGE_SIZE;
-    this.workload = new Workload(new GuestMemoryModel(this.memory), {
+    this.workload = new Workload(new GuestMemoryModel(guestMemory), {
       target: (nowMs) => Math.round(options.workingSet(nowMs) * totalPages),
       churnPages: 64,
       seed: options.seed,
@@ -63,13 +81,13 @@ export class SimulatedVm implements SessionVm {
     });
     // The interrupt line is wired before the driver that handles it exists.
     const guest: { driver?: SimulatedBalloonDriver } = {};
-    this.transport = new MmioTransport(this.balloon, this.memory, {
+    this.transport = new MmioTransport(this.balloon, guestMemory, {
       onInterrupt: () => {
         guest.driver?.handleInterrupt();
       },
     });
     // Free page reporting every 2 s, Linux's delay.
-    this.driver = guest.driver = new SimulatedBalloonDriver({ mmio: this.transport, memory: this.memory, workload: this.workload, reportingIntervalMs: 2000 });
+    this.driver = guest.driver = new SimulatedBalloonDriver({ mmio: this.transport, memory: guestMemory, workload: this.workload, reportingIntervalMs: 2000 });
   }
 
   /** The guest boots: its driver finds the balloon and sets it up. */
@@ -80,7 +98,6 @@ export class SimulatedVm implements SessionVm {
   /** One step of the guest: its driver runs its program, then does what is due. */
   step(nowMs: number): void {
     this.driver.tick(nowMs);
-    this.#peakResident = Math.max(this.#peakResident, this.memory.residentBytes());
   }
 
   /** The host sets the balloon's target. */
@@ -90,45 +107,62 @@ export class SimulatedVm implements SessionVm {
 
   /** Writes one line of the VM's document; a failure is reported, not thrown. */
   flush(): string | undefined {
-    return writeLine(this.id, this.writer);
+    return writeLine(this.id, this.writer, this.metricsPath);
   }
 
   snapshot(): VmSnapshot {
     const config = this.balloon.config();
+    // Sampled once a frame, not a step: mapped memory asks the kernel (mincore: 1.8 ms for 1 GiB here).
+    const resident = this.memory.residentBytes();
+    this.#peakResident = Math.max(this.#peakResident, resident);
     return {
       id: this.id,
       targetMib: config.amount_mib,
       actualMib: Math.floor((this.balloon.actualPages * PAGE_SIZE) / MIB),
       guestMib: this.memoryMib,
-      residentBytes: this.memory.residentBytes(),
+      ram: this.#ram.backing,
+      ...(this.#ram.backing === 'heap' ? { ramNote: this.#ram.why } : {}),
+      residentBytes: resident,
       peakResidentBytes: this.#peakResident,
       released: this.balloon.releasedBytes(),
+      named: namedBytes(this.document),
       moved: this.#moved.take(),
       stats: guestStats(this.balloon),
     };
   }
 
-  get peakResidentBytes(): number {
-    return this.#peakResident;
+  /** Where the guest's RAM lives: mapped (what the balloon frees leaves the process) or on V8's heap. */
+  get ram(): SessionGuestMemory['backing'] {
+    return this.#ram.backing;
   }
 
   summary(metricsPath: string): string[] {
-    const released = this.balloon.releasedBytes();
-    const total = released.inflate + released.reporting + released.hinting;
+    const where = this.#ram.backing === 'mapped' ? 'in host memory (mapped)' : "in V8's heap";
     return [
       `${this.id} (metrics in ${metricsPath})`,
-      `  host memory held by the guest: peak ${mibText(this.#peakResident)}, now ${mibText(this.memory.residentBytes())}`,
-      `  host memory reclaimed by the balloon: ${mibText(total)} (inflate ${mibText(released.inflate)}, ` +
-        `free page reporting ${mibText(released.reporting)}, free page hinting ${mibText(released.hinting)})`,
+      `  guest RAM ${where}: peak ${mibText(this.#peakResident)}, now ${mibText(this.#residentAtEnd ?? this.memory.residentBytes())}`,
+      ...balloonSummary(this.#ram.backing, this.balloon.releasedBytes(), this.document, this.#ram.backing === 'heap' ? this.#ram.why : undefined),
       countersLine(this.document),
     ];
   }
 
-  /** A last line, then the VM's writer closes and its timers stop. */
+  /** A last line, then the VM's writer closes, its timers stop and its mapped memory is unmapped. */
   shutdown(): string | undefined {
     const failure = this.flush();
-    this.writer.close();
-    this.balloon.reset();
+    this.#residentAtEnd = this.memory.residentBytes();
+    this.#peakResident = Math.max(this.#peakResident, this.#residentAtEnd);
+    this.dispose();
     return failure;
+  }
+
+  /** The VM is gone (no last line): its writer closes, its balloon's timers and work stop, its mapped memory is unmapped. */
+  dispose(): void {
+    this.writer.close();
+    this.balloon.dispose();
+    if (this.#ram.backing === 'mapped') this.#ram.memory.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
   }
 }

@@ -3,14 +3,26 @@
  * person watching the balloon wants at a glance, not raw JSON lines.
  *
  * ```
- * microVM session  12.0 s of 30 s   phase: hinting run
+ * microVM session  12.0 s of 30 s   phase: free page hinting run
  * metrics served at http://127.0.0.1:9464/metrics
- * vm-1  balloon  target  256 MiB  actual  248 MiB  [█████░░░░░░░░░░░░░░░]
- *       host memory held by the guest  412 MiB of 1024 MiB  (peak 819 MiB)
- *       released by the balloon  inflate 256 MiB  reporting 103 MiB  hinting 48 MiB
- *       balloon metrics this second  inflate_count +1  free_page_hint_count +12  free_page_hint_freed +48 MiB
+ * host  this process's RSS 480 MiB (peak 977 MiB), as the OS counts it
+ * vm-1  balloon  target   256 MiB  actual   128 MiB  [███░░░░░░░░░░░░░░░░░]
+ *       guest RAM in host memory   412 MiB of 1024 MiB  (peak 820 MiB)
+ *       given back to the host  151 MiB: inflate 100 MiB  reporting 3 MiB  hinting 48 MiB
+ *       free ranges the guest named  reported 1384 MiB  hinted 404 MiB
+ *       balloon counters this second  inflate_count +3  free_page_hint_freed +48 MiB
  *       guest stats  free 318 MiB  available 502 MiB  total 1024 MiB  major faults 0
+ *
+ * given back: pages that held host memory when the balloon freed them (madvise); the RSS fell
+ * …
  * ```
+ *
+ * Each figure says what it counts, and the host's memory is kept apart from what the guest
+ * named: the balloon gives back only pages that held memory then (`releasedBytes()`), while
+ * `free_page_report_freed` counts every range each time the guest names it — a range given back
+ * already, or never touched, again and again. Under the VMs, what those words mean (once, in a
+ * log). Where the guest's RAM lives decides the words (`GuestRam`): given back (mapped), dropped
+ * (V8's heap), zeroed (v86).
  *
  * With a Linux guest (`--guest linux`), first its boot, which takes 10–25 s — each stage it has
  * passed, how fast v86 runs and the console's last line, so that a slow boot is not taken for a
@@ -29,14 +41,24 @@
  *
  * ```
  * vm-1  balloon  target    64 MiB  actual    64 MiB  [█████░░░░░░░░░░░░░░░]
- *       Linux  MemTotal 158.1 MiB (boot 222.1 − 64.0)  balloon_inflate 16384  balloon_deflate 0  balloon_migrate 0
- *       zeroed by the balloon  inflate 64 MiB  reporting 176 MiB  hinting 0 MiB  (v86 keeps its RAM)
- *       balloon metrics this second  inflate_count +8  free_page_report_count +3  free_page_report_freed +12 MiB
+ *       Linux  MemTotal 158.0 MiB (boot 222.0 − 64.0)  balloon_inflate 16384  balloon_deflate 0  balloon_migrate 0
+ *       guest RAM in host memory   256 MiB of 256 MiB  (v86 holds it all)
+ *       zeroed by the balloon, none given back  inflate 64 MiB  reporting 176 MiB  hinting 0 MiB
+ *       free ranges the guest named  reported 176 MiB  hinted 0 MiB
+ *       balloon counters this second  inflate_count +8
  *       guest stats  free 145 MiB  available 145 MiB  total 158 MiB  major faults 0
  * ```
  */
 
 const MIB = 1024 * 1024;
+
+/**
+ * Where a VM's guest RAM lives, which says what its figures are: `mapped`, an anonymous mapping
+ * whose pages the balloon gives back to the operating system (`madvise`); `heap`, 4 KiB buffers
+ * in V8's heap, which the balloon drops but V8 keeps; `emulator`, v86's RAM, which the balloon
+ * zeroes and the emulator keeps whole.
+ */
+export type GuestRam = 'mapped' | 'heap' | 'emulator';
 
 /** What the view shows of one VM at one moment. */
 export interface VmSnapshot {
@@ -44,11 +66,22 @@ export interface VmSnapshot {
   readonly targetMib: number;
   readonly actualMib: number;
   readonly guestMib: number;
-  /** Host memory the guest's pages hold now, and at most so far. */
+  readonly ram: GuestRam;
+  /** With `heap`: why the guest's memory is not mapped (koffi missing, not Linux). */
+  readonly ramNote?: string;
+  /** Memory the guest's pages hold now, and at most so far: the host's for `mapped`, V8's for `heap`, the whole RAM for `emulator`. */
   readonly residentBytes: number;
   readonly peakResidentBytes: number;
-  /** Host memory the balloon device released so far, by the way the guest gave it. */
+  /**
+   * What the balloon's discards freed so far, by the way the guest gave it: host memory given
+   * back (`mapped`), page buffers dropped (`heap`), bytes zeroed, each time (`emulator`).
+   */
   readonly released: Readonly<Record<'inflate' | 'reporting' | 'hinting', number>>;
+  /**
+   * Bytes of the free ranges the guest named so far (`free_page_report_freed`,
+   * `free_page_hint_freed`): each time it names a range, whether the range held memory or not.
+   */
+  readonly named: Readonly<Record<'reporting' | 'hinting', number>>;
   /** Balloon counters that moved since the last frame, by wire name. */
   readonly moved: ReadonlyMap<string, bigint>;
   /** The guest's latest statistics, in bytes where they are sizes; undefined before the first. */
@@ -79,8 +112,7 @@ export interface LinuxGuestView {
   readonly kernel: string;
   /** Where Linux runs: v86 (`--guest linux`, the default) or a KVM microVM (`--guest kvm`). */
   readonly vmm?: 'v86' | 'kvm';
-  /** On KVM: this process's RSS, and what it was when the host last set a target. */
-  readonly processRssBytes?: number;
+  /** On KVM: this process's RSS when the host last set a target. */
   readonly rssAtTargetBytes?: number;
   /** Seconds since the emulator started. */
   readonly sinceStartS: number;
@@ -98,19 +130,35 @@ export interface LinuxGuestView {
   readonly memTotalAtBootKb?: number;
 }
 
+/** This process's memory as the operating system counts it (VmRSS and VmHWM on Linux). */
+export interface ProcessMemory {
+  readonly rssBytes: number;
+  readonly peakRssBytes: number;
+}
+
 export interface Frame {
   readonly elapsedS: number;
   readonly durationS: number;
   readonly phase: string;
   readonly vms: readonly VmSnapshot[];
+  /** This process's memory: one line for all the VMs, which share the process. */
+  readonly process?: ProcessMemory;
   /** Where `--serve` serves the metrics: in every frame, as the screen is redrawn. */
   readonly url?: string;
+  /**
+   * Whether the frame ends with what its words mean (default true): a terminal redraws it every
+   * second; a log needs it once.
+   */
+  readonly legend?: boolean;
 }
 
 /** The frame as text lines (no trailing newline); `width` caps the line length. */
 export function renderFrame(frame: Frame, width = 100): string[] {
   const lines = [`microVM session  ${frame.elapsedS.toFixed(1)} s of ${frame.durationS} s   phase: ${frame.phase}`];
   if (frame.url !== undefined) lines.push(`metrics served at ${frame.url}`);
+  if (frame.process !== undefined) {
+    lines.push(`host  this process's RSS ${mib(frame.process.rssBytes).trim()} (peak ${mib(frame.process.peakRssBytes).trim()}), as the OS counts it`);
+  }
   for (const vm of frame.vms) {
     const pad = ' '.repeat(vm.id.length);
     if (vm.linux !== undefined && vm.linux.stage !== 'up') {
@@ -118,32 +166,80 @@ export function renderFrame(frame: Frame, width = 100): string[] {
       continue;
     }
     lines.push(`${vm.id}  balloon  target ${mib(vm.targetMib * MIB)}  actual ${mib(vm.actualMib * MIB)}  ${bar(vm.actualMib, vm.guestMib, 20)}`);
-    const { inflate, reporting, hinting } = vm.released;
-    const released = `inflate ${mib(inflate).trim()}  reporting ${mib(reporting).trim()}  hinting ${mib(hinting).trim()}`;
-    if (vm.linux === undefined) {
-      lines.push(`${pad}  host memory held by the guest ${mib(vm.residentBytes)} of ${mib(vm.guestMib * MIB)}  (peak ${mib(vm.peakResidentBytes).trim()})`);
-      lines.push(`${pad}  released by the balloon  ${released}`);
-    } else if (vm.linux.vmm === 'kvm') {
-      lines.push(`${pad}  Linux  ${reportText(vm.linux)}`);
-      // On KVM the balloon's pages leave the process (madvise): its RSS is the figure that falls.
-      lines.push(`${pad}  process RSS ${mib(vm.linux.processRssBytes ?? 0).trim()}${rssChange(vm.linux)}  guest pages held ${mib(vm.residentBytes).trim()} of ${mib(vm.guestMib * MIB).trim()}`);
-      lines.push(`${pad}  given back by the balloon  ${released}`);
-    } else {
-      lines.push(`${pad}  Linux  ${reportText(vm.linux)}`);
-      // What the balloon took reads as zeros in the guest; v86's RAM cannot give it to the host.
-      lines.push(`${pad}  zeroed by the balloon  ${released}  (v86 keeps its RAM)`);
-    }
-    lines.push(`${pad}  balloon metrics this second  ${movedText(vm.moved)}`);
+    if (vm.linux !== undefined) lines.push(`${pad}  Linux  ${reportText(vm.linux)}`);
+    lines.push(`${pad}  ${residentText(vm, frame.process)}`);
+    lines.push(`${pad}  ${releasedText(vm)}`);
+    lines.push(`${pad}  free ranges the guest named  reported ${mib(vm.named.reporting).trim()}  hinted ${mib(vm.named.hinting).trim()}`);
+    lines.push(`${pad}  balloon counters this second  ${movedText(vm.moved)}`);
     lines.push(`${pad}  guest stats  ${statsText(vm.stats)}`);
   }
+  const legend = frame.legend === false ? [] : frameLegend(frame.vms);
+  if (legend.length > 0) lines.push('', ...legend);
   return lines.map((line) => (line.length > width ? `${line.slice(0, width - 1)}…` : line));
 }
 
-/** ` (−256 MiB since the target was set)`, once the host set one. */
-function rssChange(linux: LinuxGuestView): string {
-  if (linux.rssAtTargetBytes === undefined || linux.processRssBytes === undefined) return '';
-  const change = linux.processRssBytes - linux.rssAtTargetBytes;
-  return ` (${change < 0 ? '−' : '+'}${mib(Math.abs(change)).trim()} since the target was set)`;
+/** What the guest's pages hold, by where they live; on KVM, how the RSS moved since the last target. */
+function residentText(vm: VmSnapshot, process: ProcessMemory | undefined): string {
+  const held = `${mib(vm.residentBytes)} of ${mib(vm.guestMib * MIB).trim()}  (peak ${mib(vm.peakResidentBytes).trim()})`;
+  switch (vm.ram) {
+    case 'mapped': {
+      const target = vm.linux?.rssAtTargetBytes;
+      const change = target === undefined || process === undefined ? 0 : process.rssBytes - target;
+      const since = target === undefined || process === undefined ? '' : `  RSS ${change < 0 ? '−' : '+'}${mib(Math.abs(change)).trim()} since the target was set`;
+      return `guest RAM in host memory ${held}${since}`;
+    }
+    case 'heap':
+      return `guest RAM in V8's heap ${held}`;
+    case 'emulator':
+      return `guest RAM in host memory ${mib(vm.residentBytes)} of ${mib(vm.guestMib * MIB).trim()}  (v86 holds it all)`;
+  }
+}
+
+/** What the balloon's discards freed, by the way the guest gave it, named by what it is. */
+function releasedText(vm: VmSnapshot): string {
+  const { inflate, reporting, hinting } = vm.released;
+  const parts = `inflate ${mib(inflate).trim()}  reporting ${mib(reporting).trim()}  hinting ${mib(hinting).trim()}`;
+  const total = mib(inflate + reporting + hinting).trim();
+  switch (vm.ram) {
+    case 'mapped':
+      return `given back to the host  ${total}: ${parts}`;
+    case 'heap':
+      return `dropped by the balloon  ${total}: ${parts}`;
+    case 'emulator':
+      return `zeroed by the balloon, none given back  ${parts}`;
+  }
+}
+
+/** What the view's words mean, for the kinds of guest RAM of the VMs that are up; none while every VM boots. */
+export function frameLegend(vms: readonly VmSnapshot[]): string[] {
+  const up = vms.filter((vm) => vm.linux === undefined || vm.linux.stage === 'up');
+  if (up.length === 0) return [];
+  const shown = new Set(up.map((vm) => vm.ram));
+  const heapNote = up.find((vm) => vm.ram === 'heap')?.ramNote;
+  const lines: string[] = [];
+  if (shown.has('mapped')) {
+    lines.push(
+      'given back: pages that held host memory when the balloon freed them (madvise); the RSS fell',
+      "  by as much. The balloon's actual size counts every page it holds, given back then or before.",
+    );
+  }
+  if (shown.has('heap')) {
+    lines.push(
+      "dropped: 4 KiB page buffers the balloon let go of; V8 keeps their memory, so the RSS need not",
+      `  fall (the guest's RAM is not mapped: ${heapNote ?? 'no reason given'}).`,
+    );
+  }
+  if (shown.has('emulator')) {
+    lines.push(
+      "zeroed: bytes the balloon zeroed in v86's RAM, each time the guest named them; v86 keeps its RAM",
+      '  (a WebAssembly memory), so the host gets none of it back.',
+    );
+  }
+  lines.push(
+    'named: free_page_report_freed, free_page_hint_freed. A range counts each time the guest names it,',
+    "  whether it held memory then or not, so the sum can pass the guest's size.",
+  );
+  return lines;
 }
 
 function bootLines(vm: VmSnapshot, linux: LinuxGuestView, pad: string): string[] {
@@ -151,7 +247,7 @@ function bootLines(vm: VmSnapshot, linux: LinuxGuestView, pad: string): string[]
   const stages = BOOT_STAGES.map((stage, i) => `${i < at ? '✓' : i === at ? '▸' : '·'} ${stage}`).join('  ');
   const kvm = linux.vmm === 'kvm';
   const pace = [
-    kvm ? `process RSS ${mib(linux.processRssBytes ?? 0).trim()}` : linux.instructionsPerS === undefined ? 'v86 starting' : `v86 runs ${(linux.instructionsPerS / 1e9).toFixed(1)} G instructions/s`,
+    kvm ? `guest RAM in host memory ${mib(vm.residentBytes).trim()}` : linux.instructionsPerS === undefined ? 'v86 starting' : `v86 runs ${(linux.instructionsPerS / 1e9).toFixed(1)} G instructions/s`,
     ...(linux.kernelUptimeS === undefined ? [] : [`kernel uptime ${linux.kernelUptimeS.toFixed(1)} s`]),
   ].join('  ');
   return [

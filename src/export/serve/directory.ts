@@ -27,9 +27,38 @@ function isSource(entry: { name: string; isFile(): boolean; isFIFO(): boolean })
 const SETTLE_MS = 50;
 
 /** Follows `dir` until `signal` aborts. Never rejects: a directory that cannot be listed is retried. */
-export async function watchDirectory(dir: string, options: DirectoryWatchOptions): Promise<void> {
+export function watchDirectory(dir: string, options: DirectoryWatchOptions): Promise<void> {
+  return watchListing(dir, {
+    ...options,
+    describe: `${dir}: cannot list the directory`,
+    list: async () => {
+      const entries = await readdir(dir, { withFileTypes: true });
+      return new Map(entries.filter(isSource).map((e) => [join(dir, e.name), undefined]));
+    },
+    onChange: (paths) => {
+      options.onChange(new Set(paths.keys()));
+    },
+  });
+}
+
+export interface ListingWatchOptions {
+  readonly rescanMs: number;
+  readonly signal: AbortSignal;
+  /** What is there now: each path, and a name for it (a glob's `*`) or undefined. Rejects when it cannot be listed. */
+  readonly list: () => Promise<Map<string, string | undefined>>;
+  /** Said (once until a listing succeeds again) before the reason a listing failed. */
+  readonly describe: string;
+  readonly onChange: (paths: ReadonlyMap<string, string | undefined>) => void;
+  readonly log: (message: string) => void;
+}
+
+/**
+ * Calls `list` now, on every entry added or removed in `dir` that `fs.watch` reports, and at
+ * least every `rescanMs`, and reports what changed; until `signal` aborts. Never rejects.
+ */
+export async function watchListing(dir: string, options: ListingWatchOptions): Promise<void> {
   const { signal } = options;
-  let current = new Set<string>();
+  let current = new Map<string, string | undefined>();
   let watcher: FSWatcher | undefined;
   let wake: (() => void) | undefined;
   let changed = false;
@@ -59,19 +88,18 @@ export async function watchDirectory(dir: string, options: DirectoryWatchOptions
   try {
     while (!signal.aborted) {
       changed = false;
-      let listed: Set<string> | undefined;
+      let listed: Map<string, string | undefined> | undefined;
       try {
-        const entries = await readdir(dir, { withFileTypes: true });
-        listed = new Set(entries.filter(isSource).map((e) => join(dir, e.name)));
+        listed = await options.list();
         failing = false;
       } catch (error) {
-        if (!failing) options.log(`${dir}: cannot list the directory: ${error instanceof Error ? error.message : String(error)}; trying again`);
+        if (!failing) options.log(`${options.describe}: ${error instanceof Error ? error.message : String(error)}; trying again`);
         failing = true;
         watcher?.close();
         watcher = undefined;
       }
       if (listed !== undefined) {
-        if (!sameSet(listed, current)) {
+        if (!sameMap(listed, current)) {
           current = listed;
           options.onChange(current);
         }
@@ -103,8 +131,8 @@ function pause(ms: number, signal: AbortSignal, setWaker: (wake: () => void) => 
   });
 }
 
-function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+function sameMap(a: ReadonlyMap<string, string | undefined>, b: ReadonlyMap<string, string | undefined>): boolean {
   if (a.size !== b.size) return false;
-  for (const item of a) if (!b.has(item)) return false;
+  for (const [key, value] of a) if (!b.has(key) || b.get(key) !== value) return false;
   return true;
 }

@@ -4,7 +4,8 @@
  *
  * Every sample carries `vm` (the line's `id`, else the file's name without extension); the
  * families of a family of devices carry `device` too. A family is written once, its samples
- * VM by VM, in the order the sources were followed.
+ * VM by VM, in the order the sources were followed; a VM has a sample of a family once one of
+ * its lines carried the value (a release that does not write a field has none).
  *
  * One source never fails the scrape of the others: a throw while writing a source's samples, or
  * samples past the budget of one source (`maxSourceBytes`), leave that source out (the
@@ -15,6 +16,7 @@ import { ExpositionBuffer, familyHeader, labelSet } from '../exposition.js';
 import type { PrometheusFamily } from '../names.js';
 import type { FollowedSource } from './followed-source.js';
 import { SERVE_SELF_METRICS, type LeftOutReason, type ServeState } from './self-metrics.js';
+import type { GroupTotals } from './totals.js';
 import { uniqueVmLabels } from './vm-labels.js';
 
 /** Why one source's samples cannot be in the exposition, and the source. */
@@ -40,9 +42,12 @@ const SPACE = 0x20;
 const NEWLINE = 0x0a;
 
 export class FleetExposition {
+  /** The served families: the list grows as lines bring fields no schema declares. */
   readonly #families: readonly PrometheusFamily[];
   /** `<name>{` of each family, encoded once. */
-  readonly #nameOpen: readonly Buffer[];
+  readonly #nameOpen: Buffer[] = [];
+  /** The families in runs of one entry each (`[start, end)`), so that a VM's groups of an entry are looked up once a run. */
+  readonly #runs: { readonly entry: string; readonly start: number; end: number }[] = [];
   #scrapes = 0;
   #previousScrapeSeconds = 0;
   /** The size of the previous exposition: the next one's buffer starts a little larger. */
@@ -55,13 +60,13 @@ export class FleetExposition {
   constructor(families: readonly PrometheusFamily[], log: (message: string) => void, maxSourceBytes = DEFAULT_MAX_SOURCE_BYTES) {
     this.#families = families;
     this.#maxSourceBytes = maxSourceBytes;
-    this.#nameOpen = families.map((f) => Buffer.from(`${f.name}{`));
     this.#log = log;
   }
 
   /** The exposition of `sources`, as UTF-8 bytes; counts itself in serve's own families. */
   render(sources: readonly FollowedSource[], sourcesRemoved: number): Buffer {
     const started = process.hrtime.bigint();
+    this.#learnFamilies();
     // Every source's label, left out or not: a label does not change because another source failed.
     const labels = vmLabels(sources);
     const vmBytes = labels.map((label) => Buffer.from(label));
@@ -97,38 +102,49 @@ export class FleetExposition {
   #samples(sources: readonly FollowedSource[], vmBytes: readonly Buffer[], leftOut: ReadonlySet<FollowedSource>): ExpositionBuffer {
     const out = new ExpositionBuffer(this.#previousBytes + (this.#previousBytes >> 3) + 4096);
     const written = new Float64Array(sources.length);
-    for (let f = 0; f < this.#families.length; f++) {
-      const family = this.#families[f] as PrometheusFamily;
-      const nameOpen = this.#nameOpen[f] as Buffer;
-      let header = false;
+    const groupsOf = new Array<ReadonlyMap<string, GroupTotals> | undefined>(sources.length);
+    for (const run of this.#runs) {
       for (let s = 0; s < sources.length; s++) {
         const source = sources[s] as FollowedSource;
-        if (leftOut.has(source)) continue;
-        const from = out.length;
         try {
-          const groups = source.totals.groupsOf(family.entry);
-          if (groups === undefined || groups.size === 0) continue;
-          if (!header) {
-            out.text(familyHeader(family.name, family.type, family.help));
-            header = true;
-          }
-          const vm = vmBytes[s] as Buffer;
-          for (const totals of groups.values()) {
-            out.bytes(nameOpen);
-            out.bytes(vm);
-            out.bytes(totals.deviceLabelBytes);
-            out.byte(CLOSE_BRACE);
-            out.byte(SPACE);
-            out.value(totals.get(family.valueIndex), family.scale);
-            out.byte(NEWLINE);
-          }
+          groupsOf[s] = leftOut.has(source) ? undefined : source.totals.groupsOf(run.entry);
         } catch (error) {
           throw new SourceRenderError(source, 'render_failed', error);
         }
-        // The family's header is counted too: it is there for this source's samples.
-        written[s] = (written[s] as number) + out.length - from;
-        if ((written[s] as number) > this.#maxSourceBytes) {
-          throw new SourceRenderError(source, 'over_budget', `its samples pass ${String(this.#maxSourceBytes)} bytes`);
+      }
+      for (let f = run.start; f < run.end; f++) {
+        const family = this.#families[f] as PrometheusFamily;
+        const nameOpen = this.#nameOpen[f] as Buffer;
+        const place = family.valueIndex;
+        let header = false;
+        for (let s = 0; s < sources.length; s++) {
+          const groups = groupsOf[s];
+          if (groups === undefined) continue;
+          const from = out.length;
+          try {
+            const vm = vmBytes[s] as Buffer;
+            for (const totals of groups.values()) {
+              if (!totals.has(place)) continue;
+              if (!header) {
+                out.text(familyHeader(family.name, family.type, family.help));
+                header = true;
+              }
+              out.bytes(nameOpen);
+              out.bytes(vm);
+              out.bytes(totals.deviceLabelBytes);
+              out.byte(CLOSE_BRACE);
+              out.byte(SPACE);
+              out.value(totals.get(place), family.scale);
+              out.byte(NEWLINE);
+            }
+          } catch (error) {
+            throw new SourceRenderError(sources[s] as FollowedSource, 'render_failed', error);
+          }
+          // The family's header is counted too: it is there for this source's samples.
+          written[s] = (written[s] as number) + out.length - from;
+          if ((written[s] as number) > this.#maxSourceBytes) {
+            throw new SourceRenderError(sources[s] as FollowedSource, 'over_budget', `its samples pass ${String(this.#maxSourceBytes)} bytes`);
+          }
         }
       }
     }
@@ -141,6 +157,17 @@ export class FleetExposition {
     if (counts === undefined) this.#leftOut.set(source, (counts = { render_failed: 0, over_budget: 0 }));
     if (counts[reason]++ === 0) {
       this.#log(`${source.path}: left out of the exposition (${reason}: ${why}); vmm_metrics_serve_left_out_total counts each exposition without it (said once)`);
+    }
+  }
+
+  /** Takes in the families added since the last render. */
+  #learnFamilies(): void {
+    for (let f = this.#nameOpen.length; f < this.#families.length; f++) {
+      const family = this.#families[f] as PrometheusFamily;
+      this.#nameOpen.push(Buffer.from(`${family.name}{`));
+      const last = this.#runs.at(-1);
+      if (last?.entry === family.entry && last.end === f) last.end = f + 1;
+      else this.#runs.push({ entry: family.entry, start: f, end: f + 1 });
     }
   }
 }

@@ -12,25 +12,36 @@
  * exposition (`fleet-exposition.ts`), serve's own families (`self-metrics.ts`, rendered after the
  * VMs' ones) and the log's throttle (`log-throttle.ts`).
  */
-import { firecrackerSchema } from '../../reader/default-schema.js';
+import { everyReleaseShapes } from '../../reader/every-release.js';
 import { entryShape, type MetricsSchema } from '../../reader/schema.js';
-import { prometheusFamilies, type PrometheusFamily } from '../names.js';
+import type { PrometheusFamily } from '../names.js';
 import { FleetExposition } from './fleet-exposition.js';
 import type { FollowedSource } from './followed-source.js';
 import { DEFAULT_RESCAN_MS, DEFAULT_SERVE_POLL_MS, FollowedSources } from './following.js';
 import { throttleLog } from './log-throttle.js';
-import { totalsPlan, type DeviceLimits } from './totals.js';
+import { ServedSchema } from './served-schema.js';
+import type { DeviceLimits } from './totals.js';
 
 export interface MetricsFleetOptions {
-  /** What lines look like. @default Firecracker's whole document (`firecrackerSchema()`) */
+  /**
+   * The one schema lines must fit, and whose families are served. By default, lines of every
+   * Firecracker release are taken, each read as the release it fits, into one union of every
+   * release's fields (`everyReleaseShapes()`), and fields no release declares are served too.
+   */
   readonly schema?: MetricsSchema;
+  /** Optional entries lines must carry (`['rtc']` on aarch64); with `schema`, give them to it instead. */
+  readonly require?: readonly string[];
   /** The first token of every family name. @default 'firecracker' */
   readonly prefix?: string;
   /** How often a followed file is checked for growth. @default 1000 */
   readonly pollIntervalMs?: number;
   /** How often a followed directory is listed again, besides the changes `fs.watch` reports. @default 2000 */
   readonly rescanMs?: number;
-  /** Lines with groups or fields the schema does not know are invalid (else they count, unknown parts left out). @default false */
+  /**
+   * Lines with groups or fields the schema does not know are invalid (else they count, unknown
+   * parts left out); of every release: lines that are no release's exactly are invalid (else
+   * they count, read as the nearest release's). @default false
+   */
   readonly strict?: boolean;
   /** Longer lines are counted invalid and skipped. @default the reader's (32 MiB) */
   readonly maxLineBytes?: number;
@@ -45,18 +56,21 @@ export interface MetricsFleetOptions {
 }
 
 export class MetricsFleet {
-  readonly families: readonly PrometheusFamily[];
+  readonly #served: ServedSchema;
   readonly #following: FollowedSources;
   readonly #exposition: FleetExposition;
   /** The last exposition, and the changes it was rendered at (`#changeKey()`). */
   #rendered: { readonly key: string; readonly bytes: Buffer } | undefined;
 
   constructor(options: MetricsFleetOptions = {}) {
-    const schema = options.schema ?? firecrackerSchema();
-    this.families = prometheusFamilies(schema.entries.map(entryShape), options.prefix === undefined ? {} : { prefix: options.prefix });
-    this.#exposition = new FleetExposition(this.families, options.log ?? (() => undefined), options.maxSourceBytes);
+    const { schema } = options;
+    if (schema !== undefined && options.require !== undefined) throw new TypeError('MetricsFleet: give require to the schema (MetricsSchema.of(entries, { require })), not beside it');
+    this.#served = new ServedSchema(schema === undefined ? everyReleaseShapes() : schema.entries.map(entryShape), options.prefix);
+    this.#exposition = new FleetExposition(this.#served.families, options.log ?? (() => undefined), options.maxSourceBytes);
     this.#following = new FollowedSources({
-      plan: totalsPlan(schema, this.families),
+      served: this.#served,
+      schema,
+      require: options.require ?? [],
       pollIntervalMs: options.pollIntervalMs ?? DEFAULT_SERVE_POLL_MS,
       rescanMs: options.rescanMs ?? DEFAULT_RESCAN_MS,
       maxLineBytes: options.maxLineBytes,
@@ -64,6 +78,11 @@ export class MetricsFleet {
       ...(options.deviceLimits === undefined ? {} : { deviceLimits: options.deviceLimits }),
       log: throttleLog(options.log ?? (() => undefined), options.logIntervalMs ?? 10_000),
     });
+  }
+
+  /** The families served: the schema's, then those of fields no schema declares as lines bring them. */
+  get families(): readonly PrometheusFamily[] {
+    return this.#served.families;
   }
 
   /** The sources followed now, by path. */
@@ -86,6 +105,17 @@ export class MetricsFleet {
   followDirectory(dir: string): void {
     this.#checkOpen();
     this.#following.followDirectory(dir);
+  }
+
+  /**
+   * Follows every named pipe and regular file `pattern` matches — `*` and `?` within a folder
+   * name, as in the jailer's `/srv/jailer/firecracker/<star>/root/metrics.fifo` with a `*` for `<star>` — now and as they come and go.
+   * A VM whose lines carry no `id` is named by what the first `*` matched. Links are not
+   * followed past the pattern's first wildcard. Throws a `TypeError` for a pattern it cannot take.
+   */
+  followGlob(pattern: string): void {
+    this.#checkOpen();
+    this.#following.followGlob(pattern);
   }
 
   /** Stops following everything; resolves once every path and directory watch is closed. */

@@ -25,6 +25,10 @@ export function loggedProblem(problem: Problem): string {
     }
     if (problem.message.startsWith('expected a JSON object')) return 'JSON, but not an object: not a metrics line';
   }
-  const text = formatProblem(problem);
+  return clippedForLog(formatProblem(problem));
+}
+
+/** `text` (a writer's words, or words quoting them) clipped to `MAX_LOGGED_PROBLEM_CHARS`, saying how long it was. */
+export function clippedForLog(text: string): string {
   return text.length <= MAX_LOGGED_PROBLEM_CHARS ? text : `${text.slice(0, MAX_LOGGED_PROBLEM_CHARS - 1)}… (${String(text.length)} characters)`;
 }

@@ -54,8 +54,8 @@ export const SERVE_SELF_METRICS: readonly SelfMetric[] = [
   {
     name: 'vmm_metrics_serve_source_info',
     kind: 'gauge',
-    help: 'Each followed source and the vm label its samples carry (always 1).',
-    samples: ({ sources, vmLabels }) => sources.map((source, i) => [`${source.sourceLabel},${vmLabels[i] as string}`, 1]),
+    help: 'Each followed source, the vm label its samples carry, and the Firecracker releases its last valid line is exactly a line of (release="1.10-1.12", "main", or "unknown" for none; absent before any line). Always 1.',
+    samples: ({ sources, vmLabels }) => sources.map((source, i) => [`${source.sourceLabel},${vmLabels[i] as string}${source.releaseLabel}`, 1]),
   },
   {
     name: 'vmm_metrics_serve_lines_total',
@@ -68,6 +68,12 @@ export const SERVE_SELF_METRICS: readonly SelfMetric[] = [
     kind: 'counter',
     help: 'Lines skipped because they were not valid metrics lines (torn, malformed, too long).',
     samples: perSource((source) => source.invalidLines),
+  },
+  {
+    name: 'vmm_metrics_serve_unknown_fields_total',
+    kind: 'counter',
+    help: 'Values read whose group or field no Firecracker release known to the server declares: served as counters named by the same rule (unless the name is unusable or taken, or 1024 such fields are served already; with --document, left out).',
+    samples: perSource((source) => source.unknownFields),
   },
   {
     name: 'vmm_metrics_serve_reopened_total',

@@ -260,7 +260,7 @@ describe('the vm label', () => {
       for (const path of paths) await linesRead(fleet, path, 1);
       // parseExposition throws on a repeated series: on the main of issue 16, 180 of them.
       const rendered = parseExposition(fleet.render());
-      const vms = [...rendered.keys()].filter((s) => s.startsWith('vmm_metrics_serve_source_info')).map((s) => /,vm="(.*)"\}$/.exec(s)?.[1]);
+      const vms = [...rendered.keys()].filter((s) => s.startsWith('vmm_metrics_serve_source_info')).map((s) => /,vm="((?:[^"\\]|\\.)*)"/.exec(s)?.[1]);
       assert.deepEqual(vms, ['x', `x (${paths[2] ?? ''})`, `x (${paths[2] ?? ''} #2)`]);
     } finally {
       for (const w of writers) w.close();

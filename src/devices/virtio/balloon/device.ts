@@ -57,9 +57,23 @@
  *   API; a guest resetting its driver does not end it behind the host's back, and a new driver
  *   that reads the configuration finds the run and may hint under it.
  *
- * A queue notification is processed synchronously, inside `notifyQueue()`, and bounded by the
- * queue: at most `size` chains, each of at most `size` descriptors and 2,048 frame numbers
- * buffered at a time.
+ * A queue notification is processed inside `notifyQueue()`, bounded by the queue (at most `size`
+ * chains, each of at most `size` descriptors and 2,048 frame numbers buffered at a time) and, for
+ * the queues that discard guest memory (inflate, hinting, reporting), by a budget per turn of the
+ * event loop (`TurnBudget`, `maxDiscardBytesPerTurn`): each turn discards at most the guest's
+ * memory size (128 MiB at most), a range counting 64 KiB more for its walk, and a range longer
+ * than what is left is discarded in pieces. What is left waits for the next turn, so that a guest
+ * naming its whole RAM in every descriptor of a full queue (on an emulator's RAM, a discard zeroes)
+ * cannot hold the host's thread for minutes; the chains done are returned and the guest
+ * interrupted before each wait. A notification of a queue whose processing waits for a turn joins
+ * it (counted once, as Firecracker's eventfd counts kicks made before it is read). An inflate
+ * round (its buffers returned, then their frames discarded) is never split, so the guest is told
+ * of a buffer only once its pages are gone; a hinted range is discarded only while the host's run
+ * still asks for it, judged again after each wait.
+ *
+ * A host program waits on the device's events (`events.ts`): `activate`, `reset`, `target`,
+ * `stats`, and `whenActive()`, `whenAtTarget()`. `dispose()` (or `using`) ends a device for good;
+ * a device dropped without it is not kept alive by its statistics timer, which holds it weakly.
  */
 import { describe } from '../../../metrics/describe.js';
 import { GuestMemoryError, LITTLE_ENDIAN_HOST, PAGE_SIZE, pfnToAddress, type GuestMemoryAccess } from '../../../vstate/memory.js';
@@ -72,7 +86,9 @@ import {
   type InterruptLine,
   type VirtioDevice,
 } from '../device.js';
-import { InvalidAvailIndexError, MalformedChainError, type DescriptorChain, type Queue } from '../queue.js';
+import { InvalidAvailIndexError, MalformedChainError, type Descriptor, type DescriptorChain, type Queue } from '../queue.js';
+import { TurnBudget, type TurnTask } from '../turn-budget.js';
+import { WeakInterval } from '../weak-interval.js';
 import {
   ACTUAL_PAGES_OFFSET,
   BALLOON_CONFIG_SPACE_SIZE,
@@ -87,6 +103,7 @@ import {
 } from './abi.js';
 import {
   BalloonInterruptError,
+  DeviceDisposedError,
   DeviceNotActiveError,
   HintingNotEnabledError,
   InvalidBalloonConfigError,
@@ -94,6 +111,7 @@ import {
   StatisticsStateChangeError,
   TooMuchMemoryRequestedError,
 } from './errors.js';
+import { BalloonWaits, type BalloonEventType, type BalloonWaitOptions } from './events.js';
 import { HintingState, type HintingStatus, type StartHintingCmd } from './hinting.js';
 import { METRICS, type BalloonDeviceMetrics } from './metrics.js';
 import { MAX_STATS_DESC_LEN, updateWithStats, type BalloonStats, type ReceivedStats } from './stats.js';
@@ -125,6 +143,12 @@ export interface BalloonConfigState {
 export interface BalloonOptions {
   /** The group to count into. @default the global balloon group (`METRICS` of `vmm-metrics/balloon`) */
   readonly metrics?: BalloonDeviceMetrics;
+  /**
+   * The most guest memory the device discards in one turn of the event loop, over every queue, in
+   * bytes (rounded down to whole pages, at least one); each range counts `RANGE_WORK_BYTES` more.
+   * @default the guest's memory size, at most `MAX_DISCARD_BYTES_PER_TURN`
+   */
+  readonly maxDiscardBytesPerTurn?: number;
 }
 
 /** Firecracker's `FIRECRACKER_MAX_QUEUE_SIZE`, the size of every balloon queue. */
@@ -133,6 +157,21 @@ export const BALLOON_QUEUE_SIZE = 256;
 export const MIB_TO_4K_PAGES = 256;
 /** Frame numbers gathered before they are compacted and released (a multiple of `MAX_PAGES_IN_DESC`). */
 export const MAX_PAGE_COMPACT_BUFFER = 2048;
+/**
+ * The default bound of a turn's discards, whatever the guest's size: 128 MiB, which v86's RAM
+ * zeroes in about 20 ms (256 MiB took a median 42 ms a turn, up to 85 ms on a busy 2-core machine:
+ * `npm run bench:hostile`), so that a 10 ms timer is never 100 ms late.
+ */
+export const MAX_DISCARD_BYTES_PER_TURN = 128 * 1024 * 1024;
+/**
+ * What a reported or hinted range (or a piece of one) costs a turn besides the memory it
+ * discards: walking, checking and counting it takes 1–4 µs (65,536 of them took 44–138 ms in
+ * issue 16's measurement, 200–300 ms on a busy 2-core machine), about what zeroing 64 KiB does;
+ * so a turn of 128 MiB takes at most 2,048 ranges even when they discard nothing (already
+ * released, outside memory, not hinted now). An inflated range costs a page more than its
+ * memory: it is one call, on frames already in hand.
+ */
+export const RANGE_WORK_BYTES = 64 * 1024;
 
 const SIZE_OF_U32 = 4;
 const U32_MAX = 0xffff_ffff;
@@ -146,18 +185,28 @@ interface Active {
   readonly memory: GuestMemoryAccess;
   readonly queues: readonly Queue[];
   readonly interrupt: InterruptLine;
+  /** This activation's discards, in turns of the event loop. */
+  readonly work: TurnBudget;
+}
+
+/** One processing of a queue that may wait for turns: chains returned and not yet signalled. */
+interface QueueTask {
+  needsInterrupt: boolean;
 }
 
 /** The device asked for a reset; unwinds the processing of a notification. */
 class NeedsReset extends Error {}
 
-export class Balloon implements VirtioDevice {
+export class Balloon extends EventTarget implements VirtioDevice {
   readonly #released = { inflate: 0, reporting: 0, hinting: 0 };
   readonly deviceType = VIRTIO_DEVICE_TYPE.balloon;
   readonly queueMaxSizes: readonly number[];
   readonly availableFeatures: bigint;
 
   readonly #metrics: BalloonDeviceMetrics;
+  readonly #maxDiscardBytesPerTurn: number | undefined;
+  readonly #waits = new BalloonWaits(this);
+  #disposed = false;
   readonly #roles: readonly QueueRole[];
   readonly #deflateOnOom: boolean;
   readonly #freePageHinting: boolean;
@@ -173,7 +222,7 @@ export class Balloon implements VirtioDevice {
   #active: Active | undefined;
   /** Set when the guest corrupted a ring: nothing is served until `reset()`. */
   #broken = false;
-  #statsTimer: NodeJS.Timeout | undefined;
+  #statsTimer: WeakInterval<Balloon> | undefined;
   /** The stats buffer held until the next polling tick (Firecracker's `stats_desc_index`). */
   #statsDescIndex: number | undefined;
   readonly #latestStats: ReceivedStats = {};
@@ -184,6 +233,7 @@ export class Balloon implements VirtioDevice {
   readonly #configView = new DataView(this.#configSpace.buffer);
 
   constructor(config: BalloonConfig, options: BalloonOptions = {}) {
+    super();
     const { amount_mib, deflate_on_oom, stats_polling_interval_s } = config;
     const free_page_hinting = config.free_page_hinting ?? false;
     const free_page_reporting = config.free_page_reporting ?? false;
@@ -197,6 +247,11 @@ export class Balloon implements VirtioDevice {
       if (typeof value !== 'boolean') throw new InvalidBalloonConfigError(`${name} must be a boolean, got ${describe(value, 'literal')}`);
     }
     this.#metrics = options.metrics ?? METRICS;
+    const perTurn = options.maxDiscardBytesPerTurn;
+    if (perTurn !== undefined && !(typeof perTurn === 'number' && Number.isSafeInteger(perTurn) && perTurn >= PAGE_SIZE)) {
+      throw new RangeError(`Balloon: maxDiscardBytesPerTurn must be a whole number of bytes of at least ${PAGE_SIZE}, got ${describe(perTurn, 'literal')}`);
+    }
+    this.#maxDiscardBytesPerTurn = perTurn === undefined ? undefined : perTurn - (perTurn % PAGE_SIZE);
     this.#deflateOnOom = deflate_on_oom;
     this.#freePageHinting = free_page_hinting;
     this.#freePageReporting = free_page_reporting;
@@ -269,11 +324,15 @@ export class Balloon implements VirtioDevice {
   writeConfig(offset: number, data: Uint8Array): void {
     // Only actual_pages (bytes 4–7) belongs to the driver; anything else is ignored whole.
     if (!Number.isSafeInteger(offset) || offset < ACTUAL_PAGES_OFFSET || offset + data.length > ACTUAL_PAGES_OFFSET + SIZE_OF_U32) return;
+    const before = this.#actualPages;
     this.#configBytes().set(data, offset);
     this.#actualPages = this.#configView.getUint32(ACTUAL_PAGES_OFFSET, true);
+    if (this.#actualPages !== before && this.#actualPages === this.#numPages) this.#emit('target');
   }
 
   activate(context: ActivationContext): void {
+    // Not counted: the host ended the device, the guest did nothing wrong.
+    if (this.#disposed) throw new DeviceActivationError(new DeviceDisposedError().message);
     try {
       if (this.#active !== undefined) throw new DeviceActivationError('The balloon is already active');
       if (context.queues.length !== this.#roles.length) {
@@ -286,9 +345,16 @@ export class Balloon implements VirtioDevice {
       this.#metrics.activate_fails.inc();
       throw error;
     }
-    this.#active = { memory: context.memory, queues: context.queues, interrupt: context.interrupt };
+    const work = new TurnBudget({
+      perTurn: this.#maxDiscardBytesPerTurn ?? Math.max(PAGE_SIZE, Math.min(context.memory.size, MAX_DISCARD_BYTES_PER_TURN)),
+      guard: (step) => {
+        this.#serve(step);
+      },
+    });
+    this.#active = { memory: context.memory, queues: context.queues, interrupt: context.interrupt, work };
     this.#broken = false;
     if (this.#statsEnabled()) this.#armStatsTimer();
+    this.#emit('activate');
   }
 
   notifyQueue(index: number): void {
@@ -297,29 +363,33 @@ export class Balloon implements VirtioDevice {
     const role = this.#roles[index];
     const queue = active.queues[index];
     if (role === undefined || queue?.ready !== true) return;
-    this.#serve(() => {
-      switch (role) {
-        case 'inflate':
-          this.#processInflate(active, queue);
-          break;
-        case 'deflate':
+    switch (role) {
+      case 'deflate':
+        this.#serve(() => {
           this.#processDeflate(active, queue);
-          break;
-        case 'stats':
+        });
+        return;
+      case 'stats':
+        this.#serve(() => {
           this.#processStats(active, queue);
-          break;
-        case 'hinting':
-          this.#processHinting(active, queue);
-          break;
-        case 'reporting':
-          this.#processReporting(active, queue);
-          break;
-      }
-    });
+        });
+        return;
+      case 'inflate':
+        active.work.start(index, () => this.#processInflate(active, queue, { needsInterrupt: false }));
+        return;
+      case 'hinting':
+        active.work.start(index, () => this.#processHinting(active, queue, { needsInterrupt: false }));
+        return;
+      case 'reporting':
+        active.work.start(index, () => this.#processReporting(active, queue, { needsInterrupt: false }));
+        return;
+    }
   }
 
   reset(): void {
     this.#stopStatsTimer();
+    const wasActive = this.#active !== undefined;
+    this.#active?.work.cancel();
     this.#active = undefined;
     this.#broken = false;
     this.#ackedFeatures = 0n;
@@ -327,6 +397,33 @@ export class Balloon implements VirtioDevice {
     this.#actualPages = 0;
     // The host's hinting run outlives a reset (see the differences from Firecracker above).
     this.#hinting.reset();
+    if (wasActive) this.#emit('reset');
+  }
+
+  /**
+   * Ends the device for good: reset, its timer and pending work stopped, `whenActive()` and
+   * `whenAtTarget()` rejected (`DeviceDisposedError`), and a later activation refused, so that a
+   * transport the guest still reaches serves nothing. Its metrics and last statistics stay.
+   */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.reset();
+    this.#waits.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  /** Resolves once the guest's driver has brought the device up (now, if it has); see `events.ts`. */
+  whenActive(options: BalloonWaitOptions = {}): Promise<void> {
+    return this.#waits.until('activate', () => this.activated, options);
+  }
+
+  /** Resolves once the balloon holds its target (`actual_pages` equals `num_pages`: now, if it does). */
+  whenAtTarget(options: BalloonWaitOptions = {}): Promise<void> {
+    return this.#waits.until('target', () => this.#actualPages === this.#numPages, options);
   }
 
   // ---- host API -------------------------------------------------------------------------
@@ -338,7 +435,9 @@ export class Balloon implements VirtioDevice {
     // The balloon cannot be larger than the guest's memory.
     const memoryMib = Math.floor(active.memory.size / (1024 * 1024));
     if (amountMib > memoryMib) throw new TooMuchMemoryRequestedError(memoryMib);
+    const before = this.#numPages;
     this.#numPages = amountMib * MIB_TO_4K_PAGES;
+    if (this.#numPages !== before && this.#numPages === this.#actualPages) this.#emit('target');
     this.#raiseConfig(active);
   }
 
@@ -419,6 +518,16 @@ export class Balloon implements VirtioDevice {
   }
 
   /** `queue.pop()`, turning a corrupted available ring into a reset request. */
+  /** Whether the driver made chains available; a corrupted ring says yes, for `#pop` to handle. */
+  #hasPending(active: Active, queue: Queue): boolean {
+    try {
+      return queue.pending(active.memory) > 0;
+    } catch (error) {
+      if (error instanceof InvalidAvailIndexError) return true;
+      throw error;
+    }
+  }
+
   #pop(active: Active, queue: Queue): DescriptorChain | undefined {
     try {
       return queue.pop(active.memory);
@@ -427,6 +536,7 @@ export class Balloon implements VirtioDevice {
       this.#metrics.event_fails.inc();
       this.#broken = true;
       this.#stopStatsTimer();
+      active.work.cancel();
       try {
         active.interrupt.needsReset();
       } catch {
@@ -455,16 +565,34 @@ export class Balloon implements VirtioDevice {
     }
   }
 
-  #processInflate(active: Active, queue: Queue): void {
-    const { memory } = active;
+  /**
+   * Waits for a turn whose budget is not spent; the chains returned so far are signalled first,
+   * so that the guest goes on with them meanwhile.
+   */
+  *#awaitBudget(active: Active, task: QueueTask): TurnTask {
+    while (active.work.exhausted) {
+      if (task.needsInterrupt) {
+        task.needsInterrupt = false;
+        this.#signalUsedQueue(active);
+      }
+      yield;
+    }
+  }
+
+  *#processInflate(active: Active, queue: Queue, task: QueueTask): TurnTask {
+    const { memory, work } = active;
     this.#metrics.inflate_count.inc();
     const buffer = this.#pfnBuffer;
     let count = 0;
-    let needsInterrupt = false;
     let found = true;
     // Gather frame numbers until the next descriptor would overflow the buffer, release them,
-    // and go on until the queue is empty.
-    while (found) {
+    // and go on until the queue is empty. A round waits for its turn before it starts, never
+    // within: its buffers go back to the used ring before their frames are discarded.
+    for (let round = 0; found; round++) {
+      // A round that emptied the queue ends the task at once: a kick that comes after it is a
+      // processing of its own (counted), not one that joins a task waiting for a turn.
+      if (round > 0 && !this.#hasPending(active, queue)) break;
+      yield* this.#awaitBudget(active, task);
       found = false;
       for (let chain = this.#pop(active, queue); chain !== undefined; chain = this.#pop(active, queue)) {
         found = true;
@@ -475,7 +603,7 @@ export class Balloon implements VirtioDevice {
           descriptor = chain.headDescriptor(memory, { buffers: false });
         } catch (error) {
           this.#rejectChain(active, queue, chain, error);
-          needsInterrupt = true;
+          task.needsInterrupt = true;
           continue;
         }
         if (!descriptor.writeOnly && descriptor.len % SIZE_OF_U32 === 0) {
@@ -489,7 +617,7 @@ export class Balloon implements VirtioDevice {
               chain.checkBuffer(memory, descriptor);
             } catch (error) {
               this.#rejectChain(active, queue, chain, error);
-              needsInterrupt = true;
+              task.needsInterrupt = true;
               continue;
             }
             // Straight into the buffer's bytes; the guest's u32 LE are the host's own layout
@@ -502,20 +630,23 @@ export class Balloon implements VirtioDevice {
         }
         // 0: the device wrote nothing into the buffer.
         queue.addUsed(memory, chain.head, 0);
-        needsInterrupt = true;
+        task.needsInterrupt = true;
       }
       for (const range of compactPageFrameNumbers(buffer.subarray(0, count))) {
+        let released = 0;
         try {
-          this.#released.inflate += memory.discardRange(pfnToAddress(range.start), range.length * PAGE_SIZE) * PAGE_SIZE;
+          released = memory.discardRange(pfnToAddress(range.start), range.length * PAGE_SIZE) * PAGE_SIZE;
+          this.#released.inflate += released;
         } catch (error) {
           // Frames outside guest memory: Firecracker logs "Error removing memory range" and
           // counts nothing; the guest only harmed its own balloon.
           if (!(error instanceof GuestMemoryError)) throw error;
         }
+        work.charge(PAGE_SIZE + released);
       }
       count = 0;
     }
-    if (needsInterrupt) this.#signalUsedQueue(active);
+    if (task.needsInterrupt) this.#signalUsedQueue(active);
   }
 
   #processDeflate(active: Active, queue: Queue): void {
@@ -534,6 +665,7 @@ export class Balloon implements VirtioDevice {
     // Interrupts wait for the end: a driver that answers one at once, from inside `raise()`,
     // finds the device's state whole.
     let needsInterrupt = false;
+    let received = false;
     for (let chain = this.#pop(active, queue); chain !== undefined; chain = this.#pop(active, queue)) {
       const previous = this.#statsDescIndex;
       if (previous !== undefined) {
@@ -556,10 +688,12 @@ export class Balloon implements VirtioDevice {
         const whole = descriptor.len - (descriptor.len % SIZE_OF_STAT);
         const unknown = updateWithStats(this.#latestStats, memory.read(descriptor.addr, whole));
         if (unknown > 0) this.#metrics.stats_update_fails.add(unknown);
+        received = true;
       }
       this.#statsDescIndex = chain.head;
     }
     if (needsInterrupt) this.#signalUsedQueue(active);
+    if (received) this.#emit('stats');
   }
 
   /** Hands the held stats buffer back, asking the guest for fresh figures. */
@@ -574,12 +708,9 @@ export class Balloon implements VirtioDevice {
     this.#signalUsedQueue(active);
   }
 
-  #processHinting(active: Active, queue: Queue): void {
+  *#processHinting(active: Active, queue: Queue, task: QueueTask): TurnTask {
     const { memory } = active;
     const hinting = this.#hinting;
-    // Ranges are judged against the command the host had when the notification came.
-    const hostCmd = hinting.hostCmd;
-    let needsInterrupt = false;
     let complete = false;
     for (let chain = this.#pop(active, queue); chain !== undefined; chain = this.#pop(active, queue)) {
       try {
@@ -590,20 +721,26 @@ export class Balloon implements VirtioDevice {
             complete = hinting.receive(memory.readU32(descriptor.addr));
             continue;
           }
-          if (!hinting.releases(hostCmd)) continue;
+          yield* this.#awaitBudget(active, task);
+          // Judged against the host's command now: after a wait, the run may have ended.
+          const wanted = (): boolean => hinting.releases(hinting.hostCmd);
+          if (!wanted()) {
+            active.work.charge(RANGE_WORK_BYTES);
+            continue;
+          }
           this.#metrics.free_page_hint_count.inc();
-          if (this.#discard(memory, descriptor.addr, descriptor.len, 'hinting')) this.#metrics.free_page_hint_freed.add(descriptor.len);
-          else this.#metrics.free_page_hint_fails.inc();
+          const discarded = yield* this.#discardRange(active, task, chain, descriptor, 'hinting', wanted);
+          if (discarded === undefined) this.#metrics.free_page_hint_fails.inc();
         }
       } catch (error) {
         this.#rejectChain(active, queue, chain, error);
-        needsInterrupt = true;
+        task.needsInterrupt = true;
         continue;
       }
       queue.addUsed(memory, chain.head, 0);
-      needsInterrupt = true;
+      task.needsInterrupt = true;
     }
-    if (needsInterrupt) this.#signalUsedQueue(active);
+    if (task.needsInterrupt) this.#signalUsedQueue(active);
     if (complete && hinting.acknowledgeOnFinish) {
       hinting.finish();
       try {
@@ -614,9 +751,8 @@ export class Balloon implements VirtioDevice {
     }
   }
 
-  #processReporting(active: Active, queue: Queue): void {
+  *#processReporting(active: Active, queue: Queue, task: QueueTask): TurnTask {
     const { memory } = active;
-    let needsInterrupt = false;
     for (let chain = this.#pop(active, queue); chain !== undefined; chain = this.#pop(active, queue)) {
       let descriptors;
       try {
@@ -624,29 +760,82 @@ export class Balloon implements VirtioDevice {
         descriptors = chain.descriptors(memory, { buffers: false });
       } catch (error) {
         this.#rejectChain(active, queue, chain, error);
-        needsInterrupt = true;
+        task.needsInterrupt = true;
         continue;
       }
       for (const descriptor of descriptors) {
+        yield* this.#awaitBudget(active, task);
         this.#metrics.free_page_report_count.inc();
-        if (this.#discard(memory, descriptor.addr, descriptor.len, 'reporting')) this.#metrics.free_page_report_freed.add(descriptor.len);
-        else this.#metrics.free_page_report_fails.inc();
+        const discarded = yield* this.#discardRange(active, task, chain, descriptor, 'reporting', () => true);
+        if (discarded === undefined) this.#metrics.free_page_report_fails.inc();
       }
+      // Returned once every range is discarded: the guest reuses its pages only then.
       queue.addUsed(memory, chain.head, 0);
-      needsInterrupt = true;
+      task.needsInterrupt = true;
     }
-    if (needsInterrupt) this.#signalUsedQueue(active);
+    if (task.needsInterrupt) this.#signalUsedQueue(active);
   }
 
-  /** Releases a range the guest gave; false if it is not inside guest memory. */
-  #discard(memory: GuestMemoryAccess, addr: bigint, len: number, by: 'reporting' | 'hinting'): boolean {
-    try {
-      this.#released[by] += memory.discardRange(addr, len) * PAGE_SIZE;
-      return true;
-    } catch (error) {
-      if (error instanceof GuestMemoryError) return false;
-      throw error;
+  /**
+   * Releases a range the guest gave, in pieces that fit the turn's budget (cut at page
+   * boundaries, so that the pages released are those of the range whole), waiting for turns
+   * between pieces and going on only while `wanted()` still holds after a wait. Returns the bytes
+   * discarded, or undefined if the range is not inside guest memory (nothing is discarded then).
+   */
+  *#discardRange(
+    active: Active,
+    task: QueueTask,
+    chain: DescriptorChain,
+    descriptor: Descriptor,
+    by: 'reporting' | 'hinting',
+    wanted: () => boolean,
+  ): Generator<void, number | undefined, void> {
+    const { memory, work } = active;
+    if (descriptor.len <= work.left) {
+      // One piece: the discard checks the range.
+      let released;
+      try {
+        released = memory.discardRange(descriptor.addr, descriptor.len);
+      } catch (error) {
+        if (!(error instanceof GuestMemoryError)) throw error;
+        work.charge(RANGE_WORK_BYTES);
+        return undefined;
+      }
+      this.#discarded(work, by, descriptor.len, released);
+      return descriptor.len;
     }
+    // Longer than the turn allows: checked whole first, so that a range that does not lie inside
+    // guest memory discards nothing.
+    try {
+      chain.checkBuffer(memory, descriptor);
+    } catch (error) {
+      if (!(error instanceof MalformedChainError)) throw error;
+      work.charge(RANGE_WORK_BYTES);
+      return undefined;
+    }
+    // Inside guest memory, so below 2^53: exact as a number.
+    const start = Number(descriptor.addr);
+    const end = start + descriptor.len;
+    let at = start;
+    for (;;) {
+      // The budget left is whole pages (every charge is), so a piece cut at a page boundary holds
+      // something.
+      let pieceEnd = at + work.left;
+      if (pieceEnd < end) pieceEnd -= pieceEnd % PAGE_SIZE;
+      else pieceEnd = end;
+      this.#discarded(work, by, pieceEnd - at, memory.discardRange(at, pieceEnd - at));
+      at = pieceEnd;
+      if (at === end) return descriptor.len;
+      yield* this.#awaitBudget(active, task);
+      if (!wanted()) return at - start;
+    }
+  }
+
+  /** `bytes` of a reported or hinted range were discarded, `pages` of them released: counted and charged. */
+  #discarded(work: TurnBudget, by: 'reporting' | 'hinting', bytes: number, pages: number): void {
+    this.#released[by] += pages * PAGE_SIZE;
+    (by === 'reporting' ? this.#metrics.free_page_report_freed : this.#metrics.free_page_hint_freed).add(bytes);
+    work.charge(RANGE_WORK_BYTES + pages * PAGE_SIZE);
   }
 
   // ---- internals ------------------------------------------------------------------------
@@ -657,16 +846,25 @@ export class Balloon implements VirtioDevice {
 
   #armStatsTimer(): void {
     this.#stopStatsTimer();
-    // A real timer, unref'd: a balloon never keeps the process alive on its own.
-    this.#statsTimer = setInterval(() => {
-      this.#serve(() => { this.#triggerStatsUpdate(); });
-    }, this.#statsPollingIntervalS * 1000);
-    this.#statsTimer.unref();
+    // A timer that holds the device weakly: a VM dropped without `dispose()` is collected whole
+    // (guest memory and all), and its timer cleared then.
+    this.#statsTimer = new WeakInterval(this, this.#statsPollingIntervalS * 1000, (balloon) => {
+      balloon.#serve(() => {
+        balloon.#triggerStatsUpdate();
+      });
+    });
   }
 
   #stopStatsTimer(): void {
-    if (this.#statsTimer !== undefined) clearInterval(this.#statsTimer);
+    this.#statsTimer?.stop();
     this.#statsTimer = undefined;
+  }
+
+  /** Dispatches `type` once the current guest access or host call is over (see `events.ts`). */
+  #emit(type: BalloonEventType): void {
+    queueMicrotask(() => {
+      this.dispatchEvent(new Event(type));
+    });
   }
 
   #requireActive(): Active {

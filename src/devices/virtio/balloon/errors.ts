@@ -16,6 +16,14 @@ export class DeviceNotActiveError extends BalloonError {
   }
 }
 
+/** The balloon was disposed of: it serves no guest again, and what waited on it stops waiting. */
+export class DeviceDisposedError extends BalloonError {
+  override name = 'DeviceDisposedError';
+  constructor() {
+    super('The balloon was disposed of.');
+  }
+}
+
 /** A hinting command on a balloon built without `free_page_hinting`. */
 export class HintingNotEnabledError extends BalloonError {
   override name = 'HintingNotEnabledError';

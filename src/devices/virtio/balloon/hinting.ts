@@ -67,9 +67,9 @@ export class HintingState {
   }
 
   /**
-   * Whether a range the guest hints now is released, `hostCmd` being the host's command when the
-   * notification came: only inside a run, and after the guest sent that run's id (a range before
-   * any id, from an earlier run, or after DONE is dropped).
+   * Whether a range the guest hints now is released, `hostCmd` being the host's command as the
+   * device reaches the range: only inside a run, and after the guest sent that run's id (a range
+   * before any id, from an earlier run, or after DONE is dropped).
    */
   releases(hostCmd: number): boolean {
     if (hostCmd === FREE_PAGE_HINT_STOP || hostCmd === FREE_PAGE_HINT_DONE) return false;

@@ -23,11 +23,13 @@ export {
   VIRTIO_BALLOON_F_STATS_VQ,
 } from './abi.js';
 export type { BalloonStatName } from './abi.js';
-export { Balloon, BALLOON_QUEUE_SIZE, MAX_PAGE_COMPACT_BUFFER, MIB_TO_4K_PAGES } from './device.js';
+export { Balloon, BALLOON_QUEUE_SIZE, MAX_DISCARD_BYTES_PER_TURN, MAX_PAGE_COMPACT_BUFFER, MIB_TO_4K_PAGES, RANGE_WORK_BYTES } from './device.js';
 export type { BalloonConfig, BalloonConfigState, BalloonOptions } from './device.js';
+export type { BalloonEventType, BalloonWaitOptions } from './events.js';
 export {
   BalloonError,
   BalloonInterruptError,
+  DeviceDisposedError,
   DeviceNotActiveError,
   HintingNotEnabledError,
   InvalidBalloonConfigError,

@@ -11,8 +11,8 @@
  * ```
  *
  * The device increments `METRICS` (the global document's group) or the group of its VM's
- * document. Firecracker also declares `cfg_fails` here; its balloon never increments it and
- * this project's schema leaves it out.
+ * document. The fields are those of Firecracker main's `BalloonDeviceMetrics`; older releases
+ * have fewer (`src/reader/firecracker-releases.generated.ts`), and none has a `cfg_fails`.
  */
 import { defineGroup, inc, type GroupOf } from '../../../metrics/group.js';
 

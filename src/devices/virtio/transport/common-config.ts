@@ -25,8 +25,9 @@
  * - **Queue registers** take writes only between FEATURES_OK and DRIVER_OK, as Firecracker's do,
  *   and only for a queue that exists; a selector past the last queue reads zeros.
  * - **Notifications are served synchronously**: the device has processed the queue when the
- *   guest's access returns, as a VM exit handler that runs the device on the vCPU thread would.
- *   Those made after FEATURES_OK and before DRIVER_OK are held and served right after activation:
+ *   guest's access returns, as a VM exit handler that runs the device on the vCPU thread would —
+ *   as far as the device's budget for a turn of the event loop goes (a balloon's discards: the
+ *   rest on later turns, interrupts raised then, outside any access). Those made after FEATURES_OK and before DRIVER_OK are held and served right after activation:
  *   Linux's virtio_balloon kicks its statistics queue during probe, and Firecracker's eventfd
  *   holds such a kick the same way.
  * - **Activation** at DRIVER_OK: a queue the driver made ready but set up wrongly (size,

@@ -93,6 +93,15 @@ export class MmioTransport {
     return this.#common.queues;
   }
 
+  /**
+   * The machine was reset (the VMM reboots the guest): the device is reset as if its driver had
+   * written 0 to Status — the device stops, its timers with it, and writes nothing more into the
+   * memory of a guest that boots again.
+   */
+  reset(): void {
+    this.#common.setStatus(0);
+  }
+
   /** The guest reads `data.length` bytes at `offset` of the device's window; `data` is filled. */
   read(offset: number, data: Uint8Array): void {
     // Each access is counted in `#depth`, lets nothing escape (an error from the device is taken

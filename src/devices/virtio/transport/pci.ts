@@ -152,6 +152,15 @@ export class PciTransport {
   }
 
   /**
+   * The machine was reset (a PCI bus or system reset, an emulator's reboot), or its emulator is
+   * gone: the function is reset as if its driver had written 0 to the status — the device stops,
+   * its timers with it, and writes nothing more into the guest's memory — and the line is lowered.
+   */
+  reset(): void {
+    this.#common.setStatus(0);
+  }
+
+  /**
    * The function's 256-byte configuration header: ids, class, BAR 0 as an I/O BAR at `ioBase`,
    * interrupt pin INTA, and the common, notification, ISR and device capabilities, all in BAR 0
    * at the offsets of `VIRTIO_PCI_BAR`. The interrupt line is left 0, for the BIOS to fill.

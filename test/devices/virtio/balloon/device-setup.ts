@@ -3,7 +3,7 @@
  * it by the shared virtqueue fixture, a fake interrupt line that records what the device raised,
  * and a metrics group of the test's own.
  */
-import { Balloon, type BalloonConfig } from '../../../../src/devices/virtio/balloon/device.js';
+import { Balloon, type BalloonConfig, type BalloonOptions } from '../../../../src/devices/virtio/balloon/device.js';
 import { BalloonDeviceMetrics } from '../../../../src/devices/virtio/balloon/metrics.js';
 import type { InterruptKind, InterruptLine } from '../../../../src/devices/virtio/device.js';
 import type { Queue } from '../../../../src/devices/virtio/queue.js';
@@ -59,10 +59,10 @@ export interface Harness {
 
 export const DEFAULT_CONFIG: BalloonConfig = { amount_mib: 0, deflate_on_oom: true, stats_polling_interval_s: 0 };
 
-/** A balloon with its own metrics, and its queues laid out but not activated. */
-export function build(config: Partial<BalloonConfig> = {}): Harness {
+/** A balloon with its own metrics (and `options`), and its queues laid out but not activated. */
+export function build(config: Partial<BalloonConfig> = {}, options: Omit<BalloonOptions, 'metrics'> = {}): Harness {
   const metrics = BalloonDeviceMetrics.create();
-  const balloon = new Balloon({ ...DEFAULT_CONFIG, ...config }, { metrics });
+  const balloon = new Balloon({ ...DEFAULT_CONFIG, ...config }, { ...options, metrics });
   const memory = new GuestMemory(MEMORY_MIB * MIB);
   const layouts: QueueLayout[] = [];
   const queues: Queue[] = [];
@@ -75,8 +75,8 @@ export function build(config: Partial<BalloonConfig> = {}): Harness {
 }
 
 /** `build()` and activate. */
-export function activated(config: Partial<BalloonConfig> = {}): Harness {
-  const harness = build(config);
+export function activated(config: Partial<BalloonConfig> = {}, options: Omit<BalloonOptions, 'metrics'> = {}): Harness {
+  const harness = build(config, options);
   activate(harness);
   return harness;
 }

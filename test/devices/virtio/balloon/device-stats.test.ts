@@ -1,7 +1,7 @@
 /**
  * The statistics queue (Firecracker's `test_stats`, `test_update_balloon_stats`, the oversized
  * stats descriptor test): the device holds the guest's buffer and hands it back every polling
- * interval. The interval runs on mocked timers, except in one test that checks the real timer.
+ * interval. The interval runs on a fake clock (test/support/fake-timers.ts), except in one test that checks the real timer.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { SIZE_OF_STAT, STAT_TAGS } from '../../../../src/devices/virtio/balloon/abi.js';
 import { MAX_STATS_DESC_LEN } from '../../../../src/devices/virtio/balloon/stats.js';
 import { activated, counts, DATA_BASE, expected, MEMORY_MIB, MIB, put, used, type Harness } from './device-setup.js';
+import { FakeTimers } from '../../../support/fake-timers.js';
 
 const STATS = 2;
 
@@ -48,7 +49,7 @@ test('a stats entry is 10 bytes; tags 0–15 carry Firecracker’s names', () =>
 });
 
 test('stats: every tag is parsed, the buffer held without an interrupt, and handed back each interval', (t) => {
-  t.mock.timers.enable({ apis: ['setInterval'] });
+  const timers = FakeTimers.install(t);
   const h = activated({ stats_polling_interval_s: 1, amount_mib: 20 });
   const entries = STAT_TAGS.map((_, tag) => [tag, BigInt(1000 + tag)] as const);
   const head = put(h, STATS, [statsBuffer(h, DATA_BASE, entries)]);
@@ -61,13 +62,13 @@ test('stats: every tag is parsed, the buffer held without an interrupt, and hand
   STAT_TAGS.forEach((name, tag) => {
     assert.equal(stats[name], 1000 + tag, name);
   });
-  t.mock.timers.tick(999);
+  timers.tick(999);
   assert.deepEqual(used(h, STATS), []);
-  t.mock.timers.tick(1);
+  timers.tick(1);
   assert.deepEqual(used(h, STATS), [{ id: head, len: 0 }]);
   assert.deepEqual(h.interrupt.take(), ['vring']);
   // Nothing held: the next tick hands nothing back (Firecracker: "missing descriptor").
-  t.mock.timers.tick(1000);
+  timers.tick(1000);
   assert.deepEqual(used(h, STATS), []);
   assert.deepEqual(h.interrupt.take(), []);
   assert.deepEqual(counts(h.metrics), expected({ stats_updates_count: 1 }));
@@ -75,7 +76,7 @@ test('stats: every tag is parsed, the buffer held without an interrupt, and hand
 });
 
 test('stats: each tag the device does not know counts stats_update_fails and is skipped; the others are read', (t) => {
-  t.mock.timers.enable({ apis: ['setInterval'] });
+  const timers = FakeTimers.install(t);
   const h = activated({ stats_polling_interval_s: 1 });
   const head = put(h, STATS, [
     statsBuffer(h, DATA_BASE, [
@@ -92,19 +93,19 @@ test('stats: each tag the device does not know counts stats_update_fails and is 
   assert.equal(stats.total_memory, 9, 'read past the unknown tags');
   assert.deepEqual(counts(h.metrics), expected({ stats_updates_count: 1, stats_update_fails: 3 }));
   // The buffer is held all the same, and handed back.
-  t.mock.timers.tick(1000);
+  timers.tick(1000);
   assert.deepEqual(used(h, STATS), [{ id: head, len: 0 }]);
   h.balloon.reset();
 });
 
 test('stats: a buffer of more than 256 entries is held but not parsed', (t) => {
-  t.mock.timers.enable({ apis: ['setInterval'] });
+  const timers = FakeTimers.install(t);
   const h = activated({ stats_polling_interval_s: 1 });
   const entries = Array.from({ length: 257 }, () => [4, 123n] as const);
   const head = put(h, STATS, [statsBuffer(h, DATA_BASE, entries)]);
   h.balloon.notifyQueue(STATS);
   assert.equal(h.balloon.latestStats().free_memory, undefined);
-  t.mock.timers.tick(1000);
+  timers.tick(1000);
   assert.deepEqual(used(h, STATS), [{ id: head, len: 0 }]);
   assert.deepEqual(counts(h.metrics), expected({ stats_updates_count: 1 }));
   h.balloon.reset();
@@ -150,7 +151,7 @@ test('stats: a buffer outside guest memory counts event_fails and is returned at
 });
 
 test('updateStatsPollingInterval hands the held buffer back at once and re-arms the timer', (t) => {
-  t.mock.timers.enable({ apis: ['setInterval'] });
+  const timers = FakeTimers.install(t);
   const h = activated({ stats_polling_interval_s: 1 });
   const head = put(h, STATS, [statsBuffer(h, DATA_BASE, [[0, 1n]])]);
   h.balloon.notifyQueue(STATS);
@@ -159,20 +160,20 @@ test('updateStatsPollingInterval hands the held buffer back at once and re-arms 
   assert.deepEqual(h.interrupt.take(), ['vring']);
   const again = put(h, STATS, [statsBuffer(h, DATA_BASE, [[0, 2n]])]);
   h.balloon.notifyQueue(STATS);
-  t.mock.timers.tick(2999);
+  timers.tick(2999);
   assert.deepEqual(used(h, STATS), [], 'the old 1 s interval is gone');
-  t.mock.timers.tick(1);
+  timers.tick(1);
   assert.deepEqual(used(h, STATS), [{ id: again, len: 0 }]);
   h.balloon.reset();
 });
 
 test('reset stops the timer: a held buffer is not handed back afterwards', (t) => {
-  t.mock.timers.enable({ apis: ['setInterval'] });
+  const timers = FakeTimers.install(t);
   const h = activated({ stats_polling_interval_s: 1 });
   put(h, STATS, [statsBuffer(h, DATA_BASE, [[0, 1n]])]);
   h.balloon.notifyQueue(STATS);
   h.balloon.reset();
-  t.mock.timers.tick(5000);
+  timers.tick(5000);
   assert.deepEqual(used(h, STATS), []);
   assert.deepEqual(h.interrupt.raised, []);
 });

@@ -787,6 +787,24 @@ describe('MmioTransport', () => {
       assert.equal(driveHandshake(transport, { queues: layouts }).status, LIVE);
     });
 
+    test('a reset of the machine (reset()) is Status written 0: the device reset, the old interrupt line cut, a new handshake served', () => {
+      const { transport, device, layouts, interrupts } = liveRig();
+      const line = device.context?.interrupt;
+      transport.reset();
+      assert.equal(transport.status, 0);
+      assert.equal(device.calls.at(-1)?.method, 'reset');
+      assert.equal(device.activated, false);
+      assert.ok(transport.queues.every((queue) => !queue.ready && queue.descTable === 0n));
+      // A timer of the old activation raising now reaches nobody.
+      const before = interrupts.length;
+      line?.raise('vring');
+      assert.equal(transport.interruptStatus, 0);
+      assert.equal(interrupts.length, before);
+      transport.reset();
+      assert.equal(device.calls.filter((call) => call.method === 'reset').length, 1, 'a second reset finds nothing to reset');
+      assert.equal(driveHandshake(transport, { queues: layouts }).status, LIVE);
+    });
+
     test('a new handshake reads the device\'s queues again', () => {
       const { transport, device, layouts } = rig();
       device.queueMaxSizes = [16, 8, 4];

@@ -4,12 +4,12 @@
  * property shares (the device never throws, accesses stay in memory, notifications do bounded
  * work, metrics move only where the device served something).
  *
- * The statistics timer runs on node:test's mock timers (`withMockTimers`), so a tick is a
+ * The statistics timer runs on a fake clock (`withMockTimers`), so a tick is a
  * synchronous call the property makes: whatever the timer callback does happens inside it, and
  * an exception it threw would surface there rather than as an uncaught asynchronous error.
  */
 import assert from 'node:assert/strict';
-import { mock } from 'node:test';
+import { FakeTimers } from '../../../../support/fake-timers.js';
 import { Balloon, type BalloonConfig } from '../../../../../src/devices/virtio/balloon/device.js';
 import { BalloonDeviceMetrics } from '../../../../../src/devices/virtio/balloon/metrics.js';
 import type { ActivationContext } from '../../../../../src/devices/virtio/device.js';
@@ -30,6 +30,9 @@ export const FUZZ_CONFIG: BalloonConfig = {
 export const ROLES = ['inflate', 'deflate', 'stats', 'hinting', 'reporting'] as const;
 export type Role = (typeof ROLES)[number];
 export const QUEUE = { inflate: 0, deflate: 1, stats: 2, hinting: 3, reporting: 4 } as const;
+
+/** A turn's budget no notification reaches: the whole notification is served before it returns. */
+export const UNBOUNDED_TURN = 2 ** 52;
 
 /** The statistics interval in milliseconds: one mock-timer tick of this length fires it once. */
 export const STATS_TICK_MS = FUZZ_CONFIG.stats_polling_interval_s * 1000;
@@ -120,7 +123,9 @@ export interface Rig {
 export function buildRig(memoryBytes: number): Rig {
   const memory = new RecordingMemory(memoryBytes);
   const metrics = BalloonDeviceMetrics.create();
-  const balloon = new CheckedBalloon(FUZZ_CONFIG, { metrics });
+  // One budget for all of a notification: these properties judge each action by what it did
+  // before it returned (device-turns.test.ts checks the work done in turns against this).
+  const balloon = new CheckedBalloon(FUZZ_CONFIG, { metrics, maxDiscardBytesPerTurn: UNBOUNDED_TURN });
   const rig: Rig = {
     memory,
     metrics,
@@ -155,22 +160,28 @@ export function buildRig(memoryBytes: number): Rig {
 }
 
 /**
- * Runs `body` with setInterval/setTimeout mocked (the balloon's statistics timer), then resets
+ * Runs `body` with setInterval/setTimeout on a fake clock (test/support/fake-timers.ts) (the balloon's statistics timer), then resets
  * the mock whatever happened, so that no interval of a run outlives it.
  */
 export function withMockTimers(body: () => void): void {
-  mock.timers.enable({ apis: ['setInterval', 'setTimeout'] });
+  const timers = FakeTimers.install();
+  clock = timers;
   try {
     body();
   } finally {
-    mock.timers.reset();
+    clock = undefined;
+    timers.restore();
   }
 }
+
+/** The fake clock of the run `withMockTimers` is in. */
+let clock: FakeTimers | undefined;
 
 /** Fires the statistics timer once (if armed), inside the device's recorded context. */
 export function tickStats(rig: Rig, ms = STATS_TICK_MS): void {
   rig.deviceCall(() => {
-    mock.timers.tick(ms);
+    if (clock === undefined) throw new Error('tickStats outside withMockTimers');
+    clock.tick(ms);
   });
 }
 
