@@ -49,7 +49,7 @@ export interface FleetResult {
   readonly scrapeRatio: number;
 }
 
-interface Vm {
+export interface Vm {
   readonly document: FirecrackerMetrics;
   readonly metrics: Metrics<FirecrackerMetrics>;
   readonly work: () => void;
@@ -63,7 +63,8 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
 }
 
-function startVm(path: string, id: string): Vm {
+/** A VM writing the whole document (2 drives, 1 interface) to `path`, a line per `work()` and `metrics.write()`. */
+export function startVm(path: string, id: string): Vm {
   const document = new FirecrackerMetrics();
   const drives = [document.block.alloc('rootfs'), document.block.alloc('scratch')];
   const eth0 = document.net.alloc('eth0');

@@ -8,6 +8,9 @@
  * truncated and rewritten to the same size or more between two checks. If another file now has
  * the path (a different inode: replaced or rotated), the rest of the old one is read, then the new
  * one from its start. If the path is gone, the old file is kept until a new one appears.
+ * With `noFollow`, a symbolic link at the path is never opened: not at first (an error), and
+ * not when the file is replaced by one (the old file is kept, as if the path were gone), so
+ * what is read is the file that was found there, not whatever a name later points to.
  *
  * A named pipe is opened read-only and non-blocking and read through the event loop (never a
  * thread-pool read that could block forever). Until a writer opens the pipe nothing happens;
@@ -153,7 +156,8 @@ async function* readFile(path: string, options: SourceOptions): AsyncGenerator<S
       checkedMtimeMs = now.mtimeMs;
       if (grew) continue;
       const current = await (options.noFollow === true ? lstat(path) : stat(path)).catch(() => undefined);
-      if (current !== undefined && (current.ino !== identity.ino || current.dev !== identity.dev)) {
+      // With noFollow, a link put in the file's place is as if the path were gone: the old file is kept.
+      if (current !== undefined && !current.isSymbolicLink() && (current.ino !== identity.ino || current.dev !== identity.dev)) {
         if (current.isFIFO()) {
           yield* drain(path, handle, position);
           await handle.close();

@@ -53,7 +53,7 @@ export class ServeError extends Error {
 }
 
 /** Where a session serves: `--host` and `--port`, both given. */
-export type SessionAddress = Required<ServeOptions>;
+export type SessionAddress = Required<Pick<ServeOptions, 'host' | 'port'>>;
 
 export interface SessionServer {
   /** Where `/metrics` is served: `http://127.0.0.1:9464/metrics`. */

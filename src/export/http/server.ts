@@ -8,12 +8,24 @@
  *
  * Design notes:
  * - The one module that opens a socket, so that whatever bounds what a peer may cost the process
- *   (connections, requests in flight, time to take a response) has one place, for both servers.
+ *   has one place, for both servers (`limits.ts`): connections at once, each answered one request
+ *   at a time with a deadline to take its response (`connections.ts`), one rendering shared by the
+ *   requests that want it together and a bounded number held by slow readers
+ *   (`shared-rendering.ts`), and Node's own bounds on a request's size and time.
+ * - A request with a body (none of ours takes one) is answered and its connection closed: the
+ *   body is never read.
  * - `close()` ends the open connections too, so that a client that holds one cannot keep the
  *   process from stopping.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { ConnectionTable, type ClosedReason } from './connections.js';
+import { httpLimits, type HttpLimits } from './limits.js';
+import { SharedRendering, type Exposition, type Rendering } from './shared-rendering.js';
+
+export type { Exposition } from './shared-rendering.js';
+export type { HttpLimits } from './limits.js';
+export { DEFAULT_HTTP_LIMITS } from './limits.js';
 
 /** The port of OpenTelemetry's Prometheus exporter, so that a scrape config written for it fits. */
 export const DEFAULT_SERVE_PORT = 9464;
@@ -25,17 +37,17 @@ export interface ServeOptions {
   readonly host?: string;
   /** 0 for a free port. @default 9464 */
   readonly port?: number;
-}
-
-/** One rendering of `/metrics`. */
-export interface Exposition {
-  readonly contentType: string;
-  readonly body: string | Buffer;
+  /** What one peer may cost the server; each one left out is its default (`DEFAULT_HTTP_LIMITS`). */
+  readonly limits?: Partial<HttpLimits>;
 }
 
 /** What a metrics server answers with. */
 export interface MetricsEndpoints {
-  /** The body of `GET /metrics`; a throw or a rejection is answered 500 with its message. */
+  /**
+   * The body of `GET /metrics`; a throw or a rejection is answered 500 with its message. Called
+   * once for all the requests of a turn of the event loop; returning the same `Buffer` while
+   * nothing changed lets slow readers share it.
+   */
   readonly metrics: () => Exposition | Promise<Exposition>;
   /** The body of `GET /healthz`. */
   readonly health: () => string;
@@ -46,10 +58,20 @@ export interface MetricsEndpoints {
   readonly onServerError?: (error: Error) => void;
 }
 
+/** What the server's peers cost it now, and what it closed to keep it so. */
+export interface ServerLoad {
+  readonly connections: number;
+  /** Renderings of `/metrics` held by responses in flight. */
+  readonly heldRenderings: number;
+  /** Connections closed by the server: `evicted` for a newer one, `pipelined` for too many requests waiting, `deadline` for a response not taken in time. */
+  readonly closed: Readonly<Record<ClosedReason, number>>;
+}
+
 export interface MetricsServer {
   /** `http://host:port`, the port the system picked when 0 was asked. */
   readonly url: string;
   readonly port: number;
+  load(): ServerLoad;
   /** Stops listening and ends open connections. */
   close(): Promise<void>;
 }
@@ -59,8 +81,27 @@ const TEXT = 'text/plain; charset=utf-8';
 /** Serves `endpoints` over HTTP; rejects with Node's error (EADDRINUSE, EACCES, …) when the address cannot be had. */
 export async function serveMetrics(endpoints: MetricsEndpoints, options: ServeOptions = {}): Promise<MetricsServer> {
   const host = options.host ?? DEFAULT_SERVE_HOST;
-  const server = createServer((request, response) => {
-    void respond(endpoints, request, response);
+  const limits = httpLimits(options.limits);
+  const connections = new ConnectionTable(limits);
+  const rendering = new SharedRendering(endpoints.metrics, limits.maxHeldRenderings);
+  const server = createServer(
+    {
+      maxHeaderSize: limits.maxHeaderBytes,
+      // No request of ours has a body: its headers are the whole of it.
+      headersTimeout: limits.requestTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      // Node checks those timeouts on this interval (30 s by default), so a timeout is late by up to one.
+      connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(limits.requestTimeoutMs / 4))),
+    },
+    (request, response) => {
+      connections.request(request, response, () => {
+        void respond(endpoints, rendering, request, response);
+      });
+    },
+  );
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  server.on('connection', (socket) => {
+    connections.accept(socket);
   });
   await listen(server, host, options.port ?? DEFAULT_SERVE_PORT);
   // Once listening, a failure of the socket costs the scrapes, not the process.
@@ -74,6 +115,7 @@ export async function serveMetrics(endpoints: MetricsEndpoints, options: ServeOp
   return {
     url: `http://${host.includes(':') ? `[${host}]` : host}:${String(port)}`,
     port,
+    load: () => ({ connections: connections.size, heldRenderings: rendering.held, closed: { ...connections.closed } }),
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => {
@@ -84,7 +126,7 @@ export async function serveMetrics(endpoints: MetricsEndpoints, options: ServeOp
   };
 }
 
-async function respond(endpoints: MetricsEndpoints, request: IncomingMessage, response: ServerResponse): Promise<void> {
+async function respond(endpoints: MetricsEndpoints, rendering: SharedRendering, request: IncomingMessage, response: ServerResponse): Promise<void> {
   const path = (request.url ?? '/').split('?', 1)[0];
   if (path !== '/metrics' && path !== '/healthz') {
     send(request, response, 404, TEXT, 'not found: try /metrics or /healthz\n');
@@ -99,20 +141,34 @@ async function respond(endpoints: MetricsEndpoints, request: IncomingMessage, re
     send(request, response, 200, TEXT, endpoints.health());
     return;
   }
-  let exposition: Exposition;
+  let exposition: Rendering;
   try {
-    exposition = await endpoints.metrics();
+    exposition = await rendering.get();
   } catch (error) {
     send(request, response, 500, TEXT, `cannot render the metrics: ${error instanceof Error ? error.message : String(error)}\n`);
     return;
   }
+  if (request.method === 'GET' && !response.destroyed) response.once('close', rendering.hold(exposition.body));
   send(request, response, 200, exposition.contentType, exposition.body);
 }
 
-/** The one place a response is written: HEAD gets the headers of GET, its length included. */
+/**
+ * The one place a response is written: HEAD gets the headers of GET, its length included. A
+ * request with a body gets `Connection: close`, so that Node does not read the body to reach the
+ * next request.
+ */
 function send(request: IncomingMessage, response: ServerResponse, status: number, contentType: string, body: string | Buffer): void {
-  response.writeHead(status, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body) });
+  // Closed while its rendering was made: the connection is gone, nothing to write.
+  if (response.destroyed) return;
+  const headers: Record<string, string | number> = { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body) };
+  if (hasBody(request)) headers.Connection = 'close';
+  response.writeHead(status, headers);
   response.end(request.method === 'HEAD' ? undefined : body);
+}
+
+function hasBody(request: IncomingMessage): boolean {
+  const length = request.headers['content-length'];
+  return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
 function listen(server: Server, host: string, port: number): Promise<void> {

@@ -20,6 +20,7 @@ import type { FollowedSource } from './followed-source.js';
 import { DEFAULT_RESCAN_MS, DEFAULT_SERVE_POLL_MS, FollowedSources } from './following.js';
 import { throttleLog } from './log-throttle.js';
 import { ServedSchema } from './served-schema.js';
+import type { DeviceLimits } from './totals.js';
 
 export interface MetricsFleetOptions {
   /**
@@ -48,18 +49,24 @@ export interface MetricsFleetOptions {
   readonly log?: (message: string) => void;
   /** @default 10000 */
   readonly logIntervalMs?: number;
+  /** What one source's samples may add to an exposition; past it they are left out. @default 1 MiB */
+  readonly maxSourceBytes?: number;
+  /** What one VM may hold of devices. @default 256 devices, ids of 256 characters, forgotten after 10 lines without them */
+  readonly deviceLimits?: DeviceLimits;
 }
 
 export class MetricsFleet {
   readonly #served: ServedSchema;
   readonly #following: FollowedSources;
   readonly #exposition: FleetExposition;
+  /** The last exposition, and the changes it was rendered at (`#changeKey()`). */
+  #rendered: { readonly key: string; readonly bytes: Buffer } | undefined;
 
   constructor(options: MetricsFleetOptions = {}) {
     const { schema } = options;
     if (schema !== undefined && options.require !== undefined) throw new TypeError('MetricsFleet: give require to the schema (MetricsSchema.of(entries, { require })), not beside it');
     this.#served = new ServedSchema(schema === undefined ? everyReleaseShapes() : schema.entries.map(entryShape), options.prefix);
-    this.#exposition = new FleetExposition(this.#served.families);
+    this.#exposition = new FleetExposition(this.#served.families, options.log ?? (() => undefined), options.maxSourceBytes);
     this.#following = new FollowedSources({
       served: this.#served,
       schema,
@@ -68,6 +75,7 @@ export class MetricsFleet {
       rescanMs: options.rescanMs ?? DEFAULT_RESCAN_MS,
       maxLineBytes: options.maxLineBytes,
       strict: options.strict === true,
+      ...(options.deviceLimits === undefined ? {} : { deviceLimits: options.deviceLimits }),
       log: throttleLog(options.log ?? (() => undefined), options.logIntervalMs ?? 10_000),
     });
   }
@@ -120,9 +128,28 @@ export class MetricsFleet {
     return this.renderBytes().toString('utf8');
   }
 
-  /** `render()` as UTF-8 bytes, as the server sends it. */
+  /**
+   * `render()` as UTF-8 bytes, as the server sends it: the same `Buffer` until a source changes
+   * (a line read, a fault, a source added or dropped), so scrapes in between render nothing and
+   * share its memory. Never write into it.
+   */
   renderBytes(): Buffer {
-    return this.#exposition.render(this.#following.list(), this.#following.removed);
+    const sources = this.#following.list();
+    const key = this.#changeKey(sources);
+    if (this.#rendered?.key === key) return this.#rendered.bytes;
+    const bytes = this.#exposition.render(sources, this.#following.removed);
+    this.#rendered = { key, bytes };
+    return bytes;
+  }
+
+  /**
+   * What the exposition depends on, as a key: the set's changes, and the sum of its sources'
+   * (each only grows, so while the set stays the same, the sum changes when any source does).
+   */
+  #changeKey(sources: readonly FollowedSource[]): string {
+    let sum = 0;
+    for (const source of sources) sum += source.changes;
+    return `${String(this.#following.changes)}:${String(sum)}`;
   }
 
   #checkOpen(): void {

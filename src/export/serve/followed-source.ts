@@ -13,13 +13,13 @@
 import { basename, extname } from 'node:path';
 import { AnyReleaseReader, type AnyReleaseReading } from '../../reader/any-release.js';
 import { readMetrics, type ReaderEvent } from '../../reader/read.js';
-import { formatProblem } from '../../reader/problems.js';
 import type { MetricsReading } from '../../reader/record.js';
 import type { MetricsSchema } from '../../reader/schema.js';
 import { sleep } from '../../reader/source.js';
 import { labelSet } from '../exposition.js';
+import { clippedForLog, loggedProblem } from './logged-problem.js';
 import type { ServedSchema } from './served-schema.js';
-import { VmTotals, type UnknownMet } from './totals.js';
+import { DEFAULT_DEVICE_LIMITS, DEVICE_REFUSALS, VmTotals, type DeviceLimits, type DeviceRefusal, type UnknownMet } from './totals.js';
 
 /** Why a source was opened again, as `vmm_metrics_serve_reopened_total` labels it. */
 export type ReopenReason = 'truncated' | 'replaced' | 'writer_closed';
@@ -47,6 +47,8 @@ export interface FollowOptions {
   readonly vmName: string | undefined;
   /** Where messages about faults go; `key` names the source and the kind of fault, for rate limits. */
   readonly log: (key: string, message: string) => void;
+  /** What one VM may hold of devices. @default DEFAULT_DEVICE_LIMITS */
+  readonly deviceLimits?: DeviceLimits;
 }
 
 /** The first pause before a path that could not be opened is tried again. */
@@ -70,6 +72,8 @@ export class FollowedSource {
   lastTimestampMs: number | undefined;
   /** The last line's `id`, when it had a usable one. */
   lineId: string | undefined;
+  /** Bumped by everything that changes what a scrape says of this source (the exposition is cached until then). */
+  changes = 0;
   /**
    * The Firecracker releases the last valid line is exactly a line of (`1.10-1.12`), or
    * `unknown` when it is none's; undefined before any line, and with one schema of its own.
@@ -90,7 +94,7 @@ export class FollowedSource {
     readonly path: string,
     readonly options: FollowOptions,
   ) {
-    this.totals = new VmTotals(options.served);
+    this.totals = new VmTotals(options.served, options.deviceLimits ?? DEFAULT_DEVICE_LIMITS);
     this.sourceLabel = labelSet([['source', path]]).slice(1, -1);
     this.#done = this.#run();
   }
@@ -132,12 +136,14 @@ export class FollowedSource {
             this.#fold(reading);
           } else {
             this.invalidLines++;
+            this.changes++;
             const first = reading.problems.find((p) => p.severity === 'error');
-            this.options.log(`invalid ${this.path}`, `${this.path}:${reading.lineNumber}: invalid line skipped: ${first === undefined ? 'no record' : formatProblem(first)}`);
+            this.options.log(`invalid ${this.path}`, `${this.path}:${reading.lineNumber}: invalid line skipped: ${first === undefined ? 'no record' : loggedProblem(first)}`);
           }
         }
       } catch (error) {
         this.errors++;
+        this.changes++;
         this.options.log(`error ${this.path}`, `${this.path}: ${error instanceof Error ? error.message : String(error)}; trying again in ${retryMs} ms`);
       }
       if (!(await sleep(retryMs, signal))) return;
@@ -149,6 +155,8 @@ export class FollowedSource {
     const record = reading.record as NonNullable<MetricsReading['record']>;
     const unknown: UnknownMet = { count: 0, names: [], notServed: 0 };
     const { schema } = this.options;
+    const { refused } = this.totals;
+    const before: Record<DeviceRefusal, number> = { ...refused };
     if (schema !== undefined) {
       this.totals.applyExact(record, schema, unknown);
     } else {
@@ -162,17 +170,32 @@ export class FollowedSource {
       }
     }
     if (unknown.count > 0) this.#unknownMet(unknown);
+    if (DEVICE_REFUSALS.some((r) => refused[r] !== before[r])) this.#devicesRefused(reading.lineNumber, before);
     this.lines++;
+    this.changes++;
     this.lastTimestampMs = record.utc_timestamp_ms;
     const id = record.id;
     if (id !== undefined && id !== '' && id.length <= MAX_VM_ID_LENGTH) this.lineId = id;
+  }
+
+  /** Says which of a line's devices were left out of the totals, and why. */
+  #devicesRefused(lineNumber: number, before: Readonly<Record<DeviceRefusal, number>>): void {
+    const { refused, limits } = this.totals;
+    const why = DEVICE_REFUSALS.filter((r) => refused[r] !== before[r])
+      .map((r) => (r === 'id_too_long' ? `an id longer than ${String(limits.maxDeviceIdLength)} characters` : `more than ${String(limits.maxDevices)} devices`))
+      .join(', ');
+    this.options.log(
+      `devices ${this.path}`,
+      `${this.path}:${String(lineNumber)}: device left out of the totals (${why}); vmm_metrics_serve_devices_refused_total counts each`,
+    );
   }
 
   #unknownMet(unknown: UnknownMet): void {
     this.unknownFields += unknown.count;
     if (this.#unknownNoted) return;
     this.#unknownNoted = true;
-    const names = `${unknown.names.join(', ')}${unknown.count > unknown.names.length ? ', …' : ''}`;
+    // A name is the writer's text (a key may be megabytes long): clipped, as a skipped line's problem is.
+    const names = clippedForLog(`${unknown.names.join(', ')}${unknown.count > unknown.names.length ? ', …' : ''}`);
     const what =
       this.options.schema !== undefined
         ? 'not in the schema: left out'
@@ -185,6 +208,7 @@ export class FollowedSource {
   #reopened(event: ReaderEvent): void {
     const reason: ReopenReason = event.type === 'writer-closed' ? 'writer_closed' : event.type;
     this.reopened[reason]++;
+    this.changes++;
     if (reason !== 'writer_closed') this.options.log(`reopened ${this.path}`, `${this.path}: ${reason}, reading it again from its start`);
   }
 }

@@ -33,6 +33,8 @@ export class FollowedSources {
   readonly #watches = new Map<string, AbortController>();
   readonly #stopping = new Set<Promise<void>>();
   #removed = 0;
+  /** Bumped when a source is added or dropped. */
+  #changes = 0;
   #closed = false;
 
   constructor(options: FollowingOptions) {
@@ -52,6 +54,11 @@ export class FollowedSources {
   /** The sources followed now, by path. */
   byPath(): Map<string, FollowedSource> {
     return new Map([...this.#sources].map(([path, f]) => [path, f.source]));
+  }
+
+  /** Changes to the set of sources, since the start. */
+  get changes(): number {
+    return this.#changes;
   }
 
   /** Sources no longer followed, since the start. */
@@ -148,17 +155,22 @@ export class FollowedSources {
   }
 
   #start(path: string, named: boolean, foundBy: string | undefined, vmName?: string): void {
-    const { served, schema, require, pollIntervalMs, maxLineBytes, strict, log } = this.#options;
+    const { served, schema, require, pollIntervalMs, maxLineBytes, strict, log, deviceLimits } = this.#options;
     // A path found by listing is opened only if it is no link: whoever can write into the folder
     // could otherwise point serve at any file it may read.
-    const source = new FollowedSource(path, { served, schema, require, pollIntervalMs, maxLineBytes, strict, log, noFollow: !named, vmName });
+    const source = new FollowedSource(path, {
+      served, schema, require, pollIntervalMs, maxLineBytes, strict, log, noFollow: !named, vmName,
+      ...(deviceLimits === undefined ? {} : { deviceLimits }),
+    });
     this.#sources.set(path, { source, named, foundBy: new Set(foundBy === undefined ? [] : [foundBy]) });
+    this.#changes++;
   }
 
   #drop(path: string, followed: Followed): Promise<void> {
     if (this.#sources.get(path) !== followed) return Promise.resolve();
     this.#sources.delete(path);
     this.#removed++;
+    this.#changes++;
     const stopped = followed.source.stop().finally(() => this.#stopping.delete(stopped));
     this.#stopping.add(stopped);
     return stopped;

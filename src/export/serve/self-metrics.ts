@@ -4,6 +4,12 @@
  * and its samples; nothing else names these families.
  */
 import type { FollowedSource, ReopenReason } from './followed-source.js';
+import type { DeviceRefusal } from './totals.js';
+
+/** Why a source's samples were left out of an exposition, as `vmm_metrics_serve_left_out_total` labels it. */
+export type LeftOutReason = 'render_failed' | 'over_budget';
+
+const LEFT_OUT_REASONS: readonly LeftOutReason[] = ['render_failed', 'over_budget'];
 
 /** What a scrape reads serve's own families from. */
 export interface ServeState {
@@ -15,6 +21,8 @@ export interface ServeState {
   /** Expositions rendered, this one included. */
   readonly scrapes: number;
   readonly previousScrapeSeconds: number;
+  /** Expositions that left a source out, by why; undefined for one never left out. */
+  readonly leftOut: (source: FollowedSource) => Readonly<Record<LeftOutReason, number>> | undefined;
 }
 
 /** A sample: its label text without braces (`''` for none), and its value. */
@@ -81,6 +89,34 @@ export const SERVE_SELF_METRICS: readonly SelfMetric[] = [
     kind: 'counter',
     help: 'Failures to open or read a source (each retried).',
     samples: perSource((source) => source.errors),
+  },
+  {
+    name: 'vmm_metrics_serve_devices',
+    kind: 'gauge',
+    help: 'Devices a source holds now (at most 256; one not written for 10 lines is forgotten).',
+    samples: perSource((source) => source.totals.devices),
+  },
+  {
+    name: 'vmm_metrics_serve_devices_refused_total',
+    kind: 'counter',
+    help: "Devices of a line left out of the totals: id_too_long (over 256 characters), too_many (the source's 257th).",
+    samples: ({ sources }) =>
+      sources.flatMap((source) =>
+        (Object.keys(source.totals.refused) as DeviceRefusal[]).map((reason) => [`${source.sourceLabel},reason="${reason}"`, source.totals.refused[reason]] as const),
+      ),
+  },
+  {
+    name: 'vmm_metrics_serve_devices_forgotten_total',
+    kind: 'counter',
+    help: 'Devices dropped because their source wrote 10 lines without them (unplugged).',
+    samples: perSource((source) => source.totals.forgotten),
+  },
+  {
+    name: 'vmm_metrics_serve_left_out_total',
+    kind: 'counter',
+    help: "Expositions that left a source's samples out (the others served): render_failed, writing them threw; over_budget, they passed what one source may add.",
+    samples: ({ sources, leftOut }) =>
+      sources.flatMap((source) => LEFT_OUT_REASONS.map((reason) => [`${source.sourceLabel},reason="${reason}"`, leftOut(source)?.[reason] ?? 0] as const)),
   },
   {
     name: 'vmm_metrics_serve_last_line_timestamp_seconds',

@@ -16,6 +16,11 @@
  * aggregate entries (`block`, `net` since v1.6) are not kept, since the per-device families sum
  * to them; a line exactly as its schema writes it is folded by position, its keys' places looked
  * up once per schema.
+ *
+ * What one writer may make a VM hold is bounded: a device id longer than `maxDeviceIdLength` or a
+ * device past `maxDevices` is refused (its values left out of the totals, the refusal counted),
+ * and a device the VM's lines have not carried for `forgetAfterLines` lines is forgotten (it was
+ * unplugged), so a writer that plugs and unplugs fresh ids holds only the devices it has now.
  */
 import type { U64 } from '../../metrics/u64.js';
 import type { ExactJson } from '../../reader/exact-json.js';
@@ -102,10 +107,51 @@ export class GroupTotals {
   }
 }
 
+/** What one VM may hold of devices. */
+export interface DeviceLimits {
+  /** A longer device id is refused (the `vm` label's cap: `MAX_VM_ID_LENGTH`). */
+  readonly maxDeviceIdLength: number;
+  /** Devices a VM may have at once, across its families; one more is refused. */
+  readonly maxDevices: number;
+  /** A device its VM's last this many lines did not carry is forgotten. */
+  readonly forgetAfterLines: number;
+}
+
+/** A device id longer than this is refused, as a `vm` id longer than 256 is not used. */
+export const MAX_DEVICE_ID_LENGTH = 256;
+/** Devices one VM may have at once: far more than a microVM attaches, and a bound on a writer that invents ids. */
+export const MAX_DEVICES = 256;
+/**
+ * Lines without a device before it is forgotten: Firecracker writes every attached device on
+ * every flush (60 s apart on its own), so a device absent from 10 lines in a row was unplugged.
+ */
+export const FORGET_DEVICE_AFTER_LINES = 10;
+
+export const DEFAULT_DEVICE_LIMITS: DeviceLimits = {
+  maxDeviceIdLength: MAX_DEVICE_ID_LENGTH,
+  maxDevices: MAX_DEVICES,
+  forgetAfterLines: FORGET_DEVICE_AFTER_LINES,
+};
+
+/** Why a device's values were left out of the totals, as `vmm_metrics_serve_devices_refused_total` labels it. */
+export type DeviceRefusal = 'id_too_long' | 'too_many';
+export const DEVICE_REFUSALS: readonly DeviceRefusal[] = ['id_too_long', 'too_many'];
+
+/** A device a VM holds now: where its totals are kept, and the line that last carried it. */
+interface HeldDevice {
+  readonly entryKey: string;
+  readonly id: string;
+  lastLine: number;
+  /** The line keys whose cached targets fold into it (dropped with it). */
+  readonly keys: Set<string>;
+}
+
 /** Where a key of a line folds, in one VM: the target and the group's totals. */
 interface VmTarget {
   readonly target: FoldTarget;
   readonly totals: GroupTotals;
+  /** The device it folds into; undefined for a single group. */
+  readonly device: HeldDevice | undefined;
   /** Per value of the line's group, in order: 1 to add (a counter), 0 to set (a store). */
   readonly counters: Uint8Array;
   /** How many fields the line's group has, and for each how many members (0 for a number). */
@@ -124,6 +170,9 @@ export interface UnknownMet {
 
 const MAX_NAMES = 5;
 
+/** A device a VM may not hold (see `DeviceLimits`). */
+const REFUSED = Symbol('refused');
+
 /** Every entry's totals for one VM. */
 export class VmTotals {
   /** By entry key, by device id (`''` for a single group): in the order they first appeared. */
@@ -132,8 +181,24 @@ export class VmTotals {
   #targetsOf: MetricsSchema | undefined;
   /** By a line's key (`balloon`, `block_rootfs`): where its values fold. */
   readonly #targets = new Map<string, VmTarget | null>();
+  /** The devices held now, whatever their family, by their totals. */
+  readonly #devices = new Map<GroupTotals, HeldDevice>();
+  /** Lines folded in. */
+  #lines = 0;
+  /** Device entries refused, by why, since the start (one a line and key). */
+  readonly refused: Record<DeviceRefusal, number> = { id_too_long: 0, too_many: 0 };
+  /** Devices forgotten since the start (not carried for `forgetAfterLines` lines). */
+  forgotten = 0;
 
-  constructor(readonly served: ServedSchema) {}
+  constructor(
+    readonly served: ServedSchema,
+    readonly limits: DeviceLimits = DEFAULT_DEVICE_LIMITS,
+  ) {}
+
+  /** Devices held now. */
+  get devices(): number {
+    return this.#devices.size;
+  }
 
   /**
    * Folds a valid line that is exactly `schema`'s (every declared field, in order, nothing else)
@@ -145,19 +210,25 @@ export class VmTotals {
       this.#targetsOf = schema;
       this.#targets.clear();
     }
+    const line = ++this.#lines;
     const groups = record.groups;
     for (const key of Object.keys(groups)) {
       let target = this.#targets.get(key);
       if (target === undefined) {
-        target = this.#vmTarget(schema, key);
+        const made = this.#vmTarget(schema, key);
+        // A refused device is not remembered: it is counted on every line that carries it.
+        if (made === REFUSED) continue;
+        target = made;
         // Not remembered when unknown: a writer could send a new unknown key on every line.
         if (target !== null || schema.roleOf(key) !== undefined) this.#targets.set(key, target);
+        if (target?.device !== undefined) target.device.keys.add(key);
       }
       const group = groups[key] as Readonly<Record<string, ExactJson>>;
       if (target === null) {
         if (unknown !== undefined && schema.roleOf(key) === undefined) this.#foldByName(key, group, undefined, undefined, unknown, false);
         continue;
       }
+      if (target.device !== undefined) target.device.lastLine = line;
       const fields = Object.values(group);
       if (!sameShape(fields, target.members)) {
         this.#foldByName(key, group, target.target.entry, target.totals, unknown, false);
@@ -178,6 +249,7 @@ export class VmTotals {
         }
       }
     }
+    this.#forget(line);
   }
 
   /**
@@ -186,16 +258,19 @@ export class VmTotals {
    * served (`serveUnknown`) or left out; either way counted in `unknown`.
    */
   applyByName(record: MetricsRecord, nearest: MetricsSchema, serveUnknown: boolean, unknown: UnknownMet): void {
+    const line = ++this.#lines;
     const groups = record.groups;
     for (const key of Object.keys(groups)) {
       const group = groups[key] as Readonly<Record<string, ExactJson>>;
       const target = this.served.target(nearest, key) ?? (nearest.roleOf(key) === undefined ? this.served.target(this.served.schema, key) : null);
       if (target !== null) {
-        this.#foldByName(key, group, target.entry, this.#groupTotals(target.entry, target.deviceId), unknown, serveUnknown);
+        const totals = this.#heldTotals(target.entry, target.deviceId);
+        if (totals !== REFUSED) this.#foldByName(key, group, target.entry, totals, unknown, serveUnknown);
       } else if (nearest.roleOf(key) === undefined && this.served.schema.roleOf(key) === undefined) {
         this.#foldByName(key, group, undefined, undefined, unknown, serveUnknown);
       }
     }
+    this.#forget(line);
   }
 
   /** The groups of an entry, by device id (`''` for a single group), in the order they first appeared. */
@@ -203,10 +278,12 @@ export class VmTotals {
     return this.#entries.get(entryKey);
   }
 
-  #vmTarget(schema: MetricsSchema, key: string): VmTarget | null {
+  /** Where `key` folds: null for nowhere (remembered), `REFUSED` for a device refused now (not remembered). */
+  #vmTarget(schema: MetricsSchema, key: string): VmTarget | null | typeof REFUSED {
     const target = this.served.target(schema, key);
     if (target === null) return null;
-    const totals = this.#groupTotals(target.entry, target.deviceId);
+    const totals = this.#heldTotals(target.entry, target.deviceId);
+    if (totals === REFUSED) return REFUSED;
     const role = schema.roleOf(key);
     const values = role?.schema.values ?? [];
     const members: number[] = [];
@@ -216,7 +293,40 @@ export class VmTotals {
     }
     const counters = Uint8Array.from(target.places, (place) => (place < 0 ? 0 : (target.entry.counter[place] as number)));
     for (const place of target.places) if (place >= 0) totals.mark(place);
-    return { target, totals, counters, members };
+    return { target, totals, counters, members, device: this.#devices.get(totals) };
+  }
+
+  /**
+   * A group's totals, a device's marked as carried by this line; `REFUSED` (and counted) for a
+   * device this VM may not hold: an id too long, or one device too many.
+   */
+  #heldTotals(entry: ServedEntry, deviceId: string): GroupTotals | typeof REFUSED {
+    if (deviceId === '') return this.#groupTotals(entry, deviceId);
+    const existing = this.#entries.get(entry.key)?.get(deviceId);
+    if (existing !== undefined) {
+      (this.#devices.get(existing) as HeldDevice).lastLine = this.#lines;
+      return existing;
+    }
+    const refusal: DeviceRefusal | undefined =
+      deviceId.length > this.limits.maxDeviceIdLength ? 'id_too_long' : this.#devices.size >= this.limits.maxDevices ? 'too_many' : undefined;
+    if (refusal !== undefined) {
+      this.refused[refusal]++;
+      return REFUSED;
+    }
+    const totals = this.#groupTotals(entry, deviceId);
+    this.#devices.set(totals, { entryKey: entry.key, id: deviceId, lastLine: this.#lines, keys: new Set() });
+    return totals;
+  }
+
+  /** Drops the devices the last `forgetAfterLines` lines did not carry, with the targets cached for them. */
+  #forget(line: number): void {
+    for (const [totals, device] of this.#devices) {
+      if (line - device.lastLine < this.limits.forgetAfterLines) continue;
+      this.#devices.delete(totals);
+      for (const key of device.keys) if (this.#targets.get(key)?.totals === totals) this.#targets.delete(key);
+      this.#entries.get(device.entryKey)?.delete(device.id);
+      this.forgotten++;
+    }
   }
 
   /** Folds a group's fields by name into `entry` (undefined: a key no schema knows, its own entry if it can be served). */

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { ServedSchema } from '../../../src/export/serve/served-schema.js';
-import { VmTotals, type UnknownMet } from '../../../src/export/serve/totals.js';
+import { VmTotals, type DeviceLimits, type UnknownMet } from '../../../src/export/serve/totals.js';
 import { entryShape } from '../../../src/reader/schema.js';
 import { inc, latency, store, defineGroup } from '../../../src/metrics/group.js';
 import { DeviceFamily } from '../../../src/metrics/device-family.js';
@@ -18,12 +18,12 @@ import type { MetricsRecord } from '../../../src/reader/record.js';
 const Pump = defineGroup('pump', { strokes: inc('Strokes.'), pressure: store('Pressure now.'), stroke_agg: latency('A stroke.') });
 const Valve = defineGroup('valve', { opens: inc('Openings.') });
 
-function plan(): { totals: VmTotals; schema: MetricsSchema; served: ServedSchema; strokes: number; pressure: number; apply: (record: MetricsRecord) => UnknownMet } {
+function plan(limits?: DeviceLimits): { totals: VmTotals; schema: MetricsSchema; served: ServedSchema; strokes: number; pressure: number; apply: (record: MetricsRecord) => UnknownMet } {
   const document = new EntryDocument([groupEntry(Pump, Pump.create()), new DeviceFamily('valve', Valve)]);
   const schema = MetricsSchema.of(document.entries);
   const served = new ServedSchema(schema.entries.map(entryShape));
   const index = (name: string): number => served.families.find((f) => f.name === name)?.valueIndex ?? -1;
-  const totals = new VmTotals(served);
+  const totals = new VmTotals(served, limits);
   const apply = (record: MetricsRecord): UnknownMet => {
     const unknown: UnknownMet = { count: 0, names: [], notServed: 0 };
     totals.applyExact(record, schema, unknown);
@@ -129,4 +129,41 @@ test('at most MAX_UNKNOWN_FIELDS fields no schema declares are served, whatever 
   assert.equal(unknown.count, 1100);
   assert.equal(unknown.notServed, 76);
   assert.equal(served.entries.size, 2 + 1024);
+});
+
+test('device limits hold whichever way a line is folded: refused every line (not remembered), forgotten with their cached targets', () => {
+  const { totals, schema, served, apply } = plan({ maxDeviceIdLength: 4, maxDevices: 2, forgetAfterLines: 3 });
+  const opens = served.families.find((f) => f.name === 'firecracker_valve_opens_total')?.valueIndex ?? -1;
+  const valves = (): string[] => [...(totals.groupsOf('valve')?.keys() ?? [])];
+  // By position (a line exactly the schema's): v1 and v2 held, a third and a long id refused.
+  apply(line(1, 1, { v1: 1, v2: 1, v3: 1, toolong: 1 }));
+  apply(line(1, 1, { v1: 1, v2: 1, v3: 1, toolong: 1 }));
+  assert.deepEqual(valves(), ['v1', 'v2']);
+  assert.deepEqual(totals.refused, { id_too_long: 2, too_many: 2 });
+  assert.equal(totals.devices, 2);
+  // By name (a field no schema declares in the group): the same bounds.
+  const unknown: UnknownMet = { count: 0, names: [], notServed: 0 };
+  const byName = (ids: readonly string[]): void => {
+    const groups = Object.fromEntries(ids.map((id) => [`valve_${id}`, { opens: 1, shuts: 1 }]));
+    totals.applyByName({ utc_timestamp_ms: 1, groups }, schema, true, unknown);
+  };
+  byName(['v1', 'v4', 'longer']);
+  assert.deepEqual(totals.refused, { id_too_long: 3, too_many: 3 });
+  assert.equal(totals.groupsOf('valve')?.get('v1')?.get(opens), 3);
+  // v2 was carried by the first two lines only: the third line after them without it forgets it, and v4 then fits.
+  apply(line(1, 1, { v1: 1 }));
+  assert.deepEqual(valves(), ['v1', 'v2']);
+  apply(line(1, 1, { v1: 1 }));
+  assert.deepEqual(valves(), ['v1']);
+  assert.equal(totals.forgotten, 1);
+  byName(['v4']);
+  apply(line(1, 1, { v1: 1, v4: 1 }));
+  assert.deepEqual(valves(), ['v1', 'v4']);
+  // v2 back, with the target its key had cached dropped: a fresh device from zero, not refused (v4 forgotten first).
+  for (let i = 0; i < 3; i++) apply(line(1, 1, { v1: 1 }));
+  assert.deepEqual(valves(), ['v1']);
+  apply(line(1, 1, { v1: 1, v2: 5 }));
+  assert.equal(totals.groupsOf('valve')?.get('v2')?.get(opens), 5);
+  assert.equal(totals.groupsOf('valve')?.get('v1')?.get(opens), 10);
+  assert.equal(totals.forgotten, 2);
 });
