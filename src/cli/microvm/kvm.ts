@@ -22,11 +22,11 @@ import { FirecrackerMetrics } from '../../document/firecracker-metrics.js';
 import { MicroVm as KvmMicroVm } from '../../kvm/microvm.js';
 import { processRssBytes } from '../../kvm/rss.js';
 import { Metrics } from '../../metrics/writer.js';
-import { parseGuestLine } from '../../v86/guest-report.js';
 import { PAGE_SIZE, type GuestMemory } from '../../vstate/memory.js';
 import type { KvmGuestFiles } from './kvm-guest.js';
 import { balloonSummary, countersLine, guestStats, MovedCounters, namedBytes, writeLine, type SessionVm } from './session-vm.js';
-import { BOOT_STAGES, type GuestReportView, type LinuxGuestView, type VmSnapshot } from './view.js';
+import { LinuxBoot } from './linux-boot.js';
+import type { LinuxGuestView, VmSnapshot } from './view.js';
 
 const MIB = 1024 * 1024;
 /** The share of guest memory /init's memhog touches before the reports start. */
@@ -50,14 +50,8 @@ export class KvmSessionVm implements SessionVm {
   readonly #kernel: string;
   readonly #problem: (text: string) => void;
   readonly #moved: MovedCounters;
+  readonly #boot: LinuxBoot;
   #partial = '';
-  #startedAt: number | undefined;
-  #passed = 0;
-  #bootMs: number | undefined;
-  #kernelUptimeS: number | undefined;
-  #lastConsoleLine: string | undefined;
-  #report: GuestReportView | undefined;
-  #memTotalAtBootKb: number | undefined;
   #rssAtTargetBytes: number | undefined;
   #peakResidentBytes = 0;
   #exit: string | undefined;
@@ -85,12 +79,13 @@ export class KvmSessionVm implements SessionVm {
       { amount_mib: 0, deflate_on_oom: false, stats_polling_interval_s: 1, free_page_hinting: true, free_page_reporting: true },
       { metrics: this.document.balloon },
     );
+    this.#boot = new LinuxBoot(this.id, this.balloon, options.problem);
     // MmioTransport's parameter names the class; it uses the memory as a GuestMemoryAccess.
     vm.addMmioDevice((interrupt) => new MmioTransport(this.balloon, vm.memory as unknown as GuestMemory, { onInterrupt: interrupt }));
     vm.onSerial((bytes) => {
       this.#partial += Buffer.from(bytes).toString('latin1');
       for (let end = this.#partial.indexOf('\n'); end >= 0; end = this.#partial.indexOf('\n')) {
-        this.#take(this.#partial.slice(0, end).replace(/\r$/, ''));
+        this.#boot.take(this.#partial.slice(0, end).replace(/\r$/, ''));
         this.#partial = this.#partial.slice(end + 1);
       }
     });
@@ -99,11 +94,11 @@ export class KvmSessionVm implements SessionVm {
   }
 
   get ready(): boolean {
-    return this.#bootMs !== undefined;
+    return this.#boot.up;
   }
 
   boot(): void {
-    this.#startedAt = Date.now();
+    this.#boot.start();
     this.#vm.start();
     this.#vm.exited.then(
       (exit) => {
@@ -137,13 +132,7 @@ export class KvmSessionVm implements SessionVm {
       kernel: this.#kernel,
       vmm: 'kvm',
       ...(this.#rssAtTargetBytes === undefined ? {} : { rssAtTargetBytes: this.#rssAtTargetBytes }),
-      sinceStartS: this.#startedAt === undefined ? 0 : (now - this.#startedAt) / 1000,
-      stage: this.#stage(),
-      ...(this.#bootMs === undefined ? {} : { bootS: this.#bootMs / 1000 }),
-      ...(this.#kernelUptimeS === undefined ? {} : { kernelUptimeS: this.#kernelUptimeS }),
-      ...(this.#lastConsoleLine === undefined ? {} : { lastConsoleLine: this.#lastConsoleLine }),
-      ...(this.#report === undefined ? {} : { report: this.#report }),
-      ...(this.#memTotalAtBootKb === undefined ? {} : { memTotalAtBootKb: this.#memTotalAtBootKb }),
+      ...this.#boot.view(now),
     };
     return {
       id: this.id,
@@ -163,15 +152,14 @@ export class KvmSessionVm implements SessionVm {
 
   summary(metricsPath: string): string[] {
     const lines = [`${this.id} (metrics in ${metricsPath})`];
-    const sinceStart = this.#startedAt === undefined ? 0 : (Date.now() - this.#startedAt) / 1000;
+    const { bootMs, report } = this.#boot;
     lines.push(
-      this.#bootMs === undefined
-        ? `  Linux ${this.#kernel} on KVM (${this.memoryMib} MiB): not up after ${sinceStart.toFixed(1)} s, at the ${this.#stage()} stage${this.#exit === undefined ? '' : ` (${this.#exit})`}`
-        : `  Linux ${this.#kernel} on KVM (${this.memoryMib} MiB): up ${(this.#bootMs / 1000).toFixed(2)} s after the vCPU started (its first report)`,
+      bootMs === undefined
+        ? `  Linux ${this.#kernel} on KVM (${this.memoryMib} MiB): not up after ${this.#boot.sinceStartS().toFixed(1)} s, at the ${this.#boot.stage()} stage${this.#exit === undefined ? '' : ` (${this.#exit})`}`
+        : `  Linux ${this.#kernel} on KVM (${this.memoryMib} MiB): up ${(bootMs / 1000).toFixed(2)} s after the vCPU started (its first report)`,
     );
-    const report = this.#report;
     if (report !== undefined) {
-      lines.push(`  the guest's last report (seq ${report.seq}): MemTotal ${report.memTotalKb} kB (${this.#memTotalAtBootKb ?? report.memTotalKb} kB at boot), balloon_inflate ${report.balloonInflate} pages`);
+      lines.push(`  the guest's last report (seq ${report.seq}): MemTotal ${report.memTotalKb} kB (${this.#boot.memTotalAtBootKb ?? report.memTotalKb} kB at boot), balloon_inflate ${report.balloonInflate} pages`);
     }
     lines.push(...balloonSummary('mapped', this.balloon.releasedBytes(), this.document));
     lines.push(countersLine(this.document));
@@ -184,55 +172,5 @@ export class KvmSessionVm implements SessionVm {
     this.writer.close();
     this.balloon.reset();
     return failure;
-  }
-
-  #stage(): LinuxGuestView['stage'] {
-    const passed = Math.max(this.#passed, this.balloon.activated ? BOOT_STAGES.indexOf('driver') + 1 : 0, this.#bootMs === undefined ? 0 : BOOT_STAGES.length);
-    return BOOT_STAGES[passed] ?? 'up';
-  }
-
-  #take(line: string): void {
-    if (line.trim() !== '') this.#lastConsoleLine = line;
-    const parsed = parseGuestLine(line);
-    if (parsed === undefined) {
-      const uptime = /^\[\s*(\d+\.\d+)\]/.exec(line);
-      if (uptime !== null) {
-        this.#kernelUptimeS = Number(uptime[1]);
-        this.#passed = Math.max(this.#passed, BOOT_STAGES.indexOf('firmware') + 1);
-      }
-      return;
-    }
-    switch (parsed.kind) {
-      case 'init':
-        this.#kernelUptimeS = parsed.uptimeS;
-        this.#passed = Math.max(this.#passed, BOOT_STAGES.indexOf('kernel') + 1);
-        return;
-      case 'modules':
-        this.#passed = Math.max(this.#passed, BOOT_STAGES.indexOf('modules') + 1);
-        if (!parsed.allLoaded) this.#problem(`${this.id}: the guest did not load every virtio module: ${[...parsed.results].map(([name, result]) => `${name}=${result}`).join(' ')}`);
-        return;
-      case 'error':
-        this.#problem(`${this.id}: the guest's /init failed: ${parsed.message}`);
-        return;
-      case 'memory':
-        this.#report = {
-          seq: parsed.seq,
-          uptimeS: parsed.uptimeS,
-          memTotalKb: parsed.memTotalKb,
-          memFreeKb: parsed.memFreeKb,
-          memAvailableKb: parsed.memAvailableKb,
-          balloonInflate: parsed.balloonInflate,
-          balloonDeflate: parsed.balloonDeflate,
-          balloonMigrate: parsed.fields.get('balloon_migrate') ?? 0,
-        };
-        if (this.#bootMs === undefined && this.balloon.activated) {
-          this.#bootMs = Date.now() - (this.#startedAt ?? Date.now());
-          this.#memTotalAtBootKb = parsed.memTotalKb;
-        }
-        return;
-      case 'pci':
-      case 'virtio':
-        return;
-    }
   }
 }

@@ -26,11 +26,11 @@ import { Balloon } from '../../devices/virtio/balloon/device.js';
 import { FirecrackerMetrics } from '../../document/firecracker-metrics.js';
 import { Metrics } from '../../metrics/writer.js';
 import { PAGE_SIZE } from '../../vstate/memory.js';
-import { parseGuestLine } from '../../v86/guest-report.js';
 import { attachVirtioPci, loadV86, SerialConsole, V86_VERSION, type V86VirtioPci } from '../../v86/index.js';
 import type { LinuxGuestFiles } from './guest-fixtures.js';
 import { balloonSummary, countersLine, guestStats, MovedCounters, namedBytes, writeLine, type SessionVm } from './session-vm.js';
-import { BOOT_STAGES, type GuestReportView, type LinuxGuestView, type VmSnapshot } from './view.js';
+import { LinuxBoot } from './linux-boot.js';
+import type { LinuxGuestView, VmSnapshot } from './view.js';
 
 const MIB = 1024 * 1024;
 
@@ -65,14 +65,7 @@ export class LinuxVm implements SessionVm {
   readonly #kernel: string;
   readonly #problem: (text: string) => void;
   readonly #moved: MovedCounters;
-  #startedAt: number | undefined;
-  /** The boot's milestones as they were seen, each the index of the stage it ends. */
-  #passed = 0;
-  #bootMs: number | undefined;
-  #kernelUptimeS: number | undefined;
-  #lastConsoleLine: string | undefined;
-  #report: GuestReportView | undefined;
-  #memTotalAtBootKb: number | undefined;
+  readonly #boot: LinuxBoot;
   #counter: { readonly at: number; readonly count: number } | undefined;
   #instructionsPerS: number | undefined;
   #brokenReported = false;
@@ -122,11 +115,12 @@ export class LinuxVm implements SessionVm {
       { amount_mib: 0, deflate_on_oom: false, stats_polling_interval_s: 1, free_page_hinting: true, free_page_reporting: true },
       { metrics: this.document.balloon },
     );
+    this.#boot = new LinuxBoot(this.id, this.balloon, options.problem);
     this.pci = attachVirtioPci(emulator, this.balloon);
     // The view wants the last line; a few kept are enough.
     this.#serial = new SerialConsole(emulator, { maxLines: 100 });
     this.#serial.onLine((line) => {
-      this.#take(line);
+      this.#boot.take(line);
     });
     this.writer = new Metrics(this.document);
     this.writer.init(options.metricsPath, { id: options.id, flushIntervalMs: 0, flushOnExit: true });
@@ -134,12 +128,12 @@ export class LinuxVm implements SessionVm {
 
   /** Linux is up: its driver has the balloon, and its first report came. */
   get ready(): boolean {
-    return this.#bootMs !== undefined;
+    return this.#boot.up;
   }
 
   /** Starts the emulator: SeaBIOS enumerates the bus (our function among it) and boots the kernel. */
   async boot(): Promise<void> {
-    this.#startedAt = Date.now();
+    this.#boot.start();
     await this.#emulator.run();
   }
 
@@ -168,14 +162,8 @@ export class LinuxVm implements SessionVm {
     this.#counter = { at: now, count };
     const linux: LinuxGuestView = {
       kernel: this.#kernel,
-      sinceStartS: this.#startedAt === undefined ? 0 : (now - this.#startedAt) / 1000,
-      stage: this.#stage(),
-      ...(this.#bootMs === undefined ? {} : { bootS: this.#bootMs / 1000 }),
-      ...(this.#kernelUptimeS === undefined ? {} : { kernelUptimeS: this.#kernelUptimeS }),
+      ...this.#boot.view(now),
       ...(this.#instructionsPerS === undefined ? {} : { instructionsPerS: this.#instructionsPerS }),
-      ...(this.#lastConsoleLine === undefined ? {} : { lastConsoleLine: this.#lastConsoleLine }),
-      ...(this.#report === undefined ? {} : { report: this.#report }),
-      ...(this.#memTotalAtBootKb === undefined ? {} : { memTotalAtBootKb: this.#memTotalAtBootKb }),
     };
     const memory = this.pci.memory.residentBytes();
     return {
@@ -196,17 +184,16 @@ export class LinuxVm implements SessionVm {
 
   summary(metricsPath: string): string[] {
     const lines = [`${this.id} (metrics in ${metricsPath})`];
-    const sinceStart = this.#startedAt === undefined ? 0 : (Date.now() - this.#startedAt) / 1000;
+    const { bootMs, report } = this.#boot;
     lines.push(
-      this.#bootMs === undefined
-        ? `  Linux ${this.#kernel} in v86 (${this.memoryMib} MiB): still booting after ${sinceStart.toFixed(1)} s, at the ${this.#stage()} stage (a longer --duration-s gives it time)`
-        : `  Linux ${this.#kernel} in v86 (${this.memoryMib} MiB): up ${(this.#bootMs / 1000).toFixed(1)} s after the emulator started (its first report)`,
+      bootMs === undefined
+        ? `  Linux ${this.#kernel} in v86 (${this.memoryMib} MiB): still booting after ${this.#boot.sinceStartS().toFixed(1)} s, at the ${this.#boot.stage()} stage (a longer --duration-s gives it time)`
+        : `  Linux ${this.#kernel} in v86 (${this.memoryMib} MiB): up ${(bootMs / 1000).toFixed(1)} s after the emulator started (its first report)`,
     );
-    const report = this.#report;
     if (report !== undefined) {
       lines.push(
         `  the guest's last report (seq ${report.seq}, uptime ${report.uptimeS.toFixed(2)} s): MemTotal ${report.memTotalKb} kB ` +
-          `(${this.#memTotalAtBootKb ?? report.memTotalKb} kB at boot), MemFree ${report.memFreeKb} kB, MemAvailable ${report.memAvailableKb} kB, ` +
+          `(${this.#boot.memTotalAtBootKb ?? report.memTotalKb} kB at boot), MemFree ${report.memFreeKb} kB, MemAvailable ${report.memAvailableKb} kB, ` +
           `balloon_inflate ${report.balloonInflate}, balloon_deflate ${report.balloonDeflate}, balloon_migrate ${report.balloonMigrate} pages`,
       );
     }
@@ -223,63 +210,5 @@ export class LinuxVm implements SessionVm {
     this.balloon.dispose();
     await this.#emulator.destroy();
     return failure;
-  }
-
-  #stage(): LinuxGuestView['stage'] {
-    // The driver's handshake ends inside insmod, before /init prints its modules line.
-    const passed = Math.max(this.#passed, this.balloon.activated ? BOOT_STAGES.indexOf('driver') + 1 : 0, this.#bootMs === undefined ? 0 : BOOT_STAGES.length);
-    return BOOT_STAGES[passed] ?? 'up';
-  }
-
-  /** The stage `stage` is over. */
-  #passedStage(stage: (typeof BOOT_STAGES)[number]): void {
-    this.#passed = Math.max(this.#passed, BOOT_STAGES.indexOf(stage) + 1);
-  }
-
-  #take(line: string): void {
-    if (line.trim() !== '') this.#lastConsoleLine = line;
-    const parsed = parseGuestLine(line);
-    if (parsed === undefined) {
-      const uptime = /^\[\s*(\d+\.\d+)\]/.exec(line);
-      if (uptime !== null) {
-        this.#kernelUptimeS = Number(uptime[1]);
-        this.#passedStage('firmware');
-      }
-      return;
-    }
-    switch (parsed.kind) {
-      case 'init':
-        this.#kernelUptimeS = parsed.uptimeS;
-        this.#passedStage('kernel');
-        return;
-      case 'modules':
-        this.#passedStage('modules');
-        if (!parsed.allLoaded) {
-          this.#problem(`${this.id}: the guest did not load every virtio module: ${[...parsed.results].map(([name, result]) => `${name}=${result}`).join(' ')}`);
-        }
-        return;
-      case 'error':
-        this.#problem(`${this.id}: the guest's /init failed: ${parsed.message}`);
-        return;
-      case 'memory':
-        this.#report = {
-          seq: parsed.seq,
-          uptimeS: parsed.uptimeS,
-          memTotalKb: parsed.memTotalKb,
-          memFreeKb: parsed.memFreeKb,
-          memAvailableKb: parsed.memAvailableKb,
-          balloonInflate: parsed.balloonInflate,
-          balloonDeflate: parsed.balloonDeflate,
-          balloonMigrate: parsed.fields.get('balloon_migrate') ?? 0,
-        };
-        if (this.#bootMs === undefined && this.balloon.activated) {
-          this.#bootMs = Date.now() - (this.#startedAt ?? Date.now());
-          this.#memTotalAtBootKb = parsed.memTotalKb;
-        }
-        return;
-      case 'pci':
-      case 'virtio':
-        return;
-    }
   }
 }
