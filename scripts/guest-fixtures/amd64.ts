@@ -22,9 +22,10 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, s
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { AptError, aptSpec, kernelPackageOf, packageInfoOf, parseStanzas, runOrThrow, type PackageInfo, type Stanza } from './apt.js';
+import { AptError, kernelPackageOf, packageInfoOf, parseStanzas, runOrThrow, type PackageInfo, type Stanza } from './apt.js';
 import { AMD64_MANIFEST_FORMAT, readKvmGuestManifest, type KvmGuestManifest, type KvmGuestManifestJson } from './amd64-manifest.js';
 import { writeCpio, type CpioEntry } from './cpio.js';
+import { debFileName, downloadDebs } from './debs.js';
 import { INIT_SCRIPT, MODULE_ORDER_FILE, MODULES_DIR } from './init.js';
 import { GuestManifestError, sha256File, type ManifestFile } from './manifest.js';
 import { buildMemhog } from './memhog.js';
@@ -86,33 +87,6 @@ function recipeHash(): string {
 function inputsHash(packages: Amd64Packages): string {
   const identity = { format: AMD64_MANIFEST_FORMAT, recipe: recipeHash(), packages: Object.values(packages).map((pkg: PackageInfo) => [pkg.name, pkg.architecture, pkg.version, pkg.sha256]) };
   return `sha256:${createHash('sha256').update(JSON.stringify(identity)).digest('hex')}`;
-}
-
-const debFileName = (pkg: PackageInfo): string => `${pkg.name}_${pkg.version.replaceAll(':', '%3a')}_${pkg.architecture}.deb`;
-
-function download(dir: string, packages: readonly PackageInfo[], log: (text: string) => void): void {
-  const debs = join(dir, 'debs');
-  mkdirSync(debs, { recursive: true });
-  const missing = packages.filter((pkg) => {
-    const file = join(debs, debFileName(pkg));
-    return !existsSync(file) || sha256File(file) !== pkg.sha256;
-  });
-  if (missing.length > 0) {
-    const incoming = join(debs, '.incoming');
-    rmSync(incoming, { recursive: true, force: true });
-    mkdirSync(incoming);
-    log(`apt-get download ${missing.map(aptSpec).join(' ')}`);
-    runOrThrow('apt-get', ['download', '-q', '-o', 'APT::Sandbox::User=root', ...missing.map(aptSpec)], { cwd: incoming });
-    const bySha = new Map(readdirSync(incoming).map((name) => [sha256File(join(incoming, name)), name]));
-    for (const pkg of missing) {
-      const name = bySha.get(pkg.sha256);
-      if (name === undefined) throw new AptError(`apt-get download ${aptSpec(pkg)}: no file with the SHA-256 of apt's lists (${pkg.sha256})`);
-      renameSync(join(incoming, name), join(debs, debFileName(pkg)));
-    }
-    rmSync(incoming, { recursive: true, force: true });
-  }
-  const keep = new Set(packages.map(debFileName));
-  for (const name of readdirSync(debs)) if (!keep.has(name)) rmSync(join(debs, name), { recursive: true, force: true });
 }
 
 /**
@@ -239,7 +213,7 @@ export function fetchAmd64Guest(dir: string, log: (text: string) => void): KvmGu
   }
   mkdirSync(dir, { recursive: true });
   rmSync(join(dir, 'manifest.json'), { force: true });
-  download(dir, Object.values(packages) as PackageInfo[], log);
+  downloadDebs(dir, Object.values(packages) as PackageInfo[], log);
   const manifest = build(dir, packages, hash);
   log(`amd64 guest built in ${((performance.now() - started) / 1000).toFixed(1)} s:\n${summarizeAmd64(manifest)}`);
   return manifest;

@@ -26,7 +26,6 @@ import { gzipSync } from 'node:zlib';
 import {
   AptError,
   AptUnavailableError,
-  aptSpec,
   checkAptAvailable,
   kernelPackageOf,
   packageInfoOf,
@@ -39,6 +38,7 @@ import {
 import { fetchAmd64Guest } from './amd64.js';
 import { AMD64_SUBDIR } from './amd64-manifest.js';
 import { writeCpio, type CpioEntry } from './cpio.js';
+import { debFileName, downloadDebs } from './debs.js';
 import { INIT_SCRIPT, MODULE_ORDER_FILE, MODULES_DIR } from './init.js';
 import {
   GuestManifestError,
@@ -155,40 +155,6 @@ function inputsHash(packages: Packages): string {
     packages: Object.values(packages).map((pkg: PackageInfo) => [pkg.name, pkg.architecture, pkg.version, pkg.sha256]),
   };
   return `sha256:${createHash('sha256').update(JSON.stringify(identity)).digest('hex')}`;
-}
-
-function debFileName(pkg: PackageInfo): string {
-  // apt-get download's own naming, the epoch's ':' quoted.
-  return `${pkg.name}_${pkg.version.replaceAll(':', '%3a')}_${pkg.architecture}.deb`;
-}
-
-/** Downloads what is not in <dir>/debs yet, checks every .deb against apt's SHA-256, and removes older ones. */
-function download(dir: string, packages: Packages): void {
-  const debs = join(dir, 'debs');
-  mkdirSync(debs, { recursive: true });
-  const all = Object.values(packages) as PackageInfo[];
-  const missing = all.filter((pkg) => {
-    const file = join(debs, debFileName(pkg));
-    return !existsSync(file) || sha256File(file) !== pkg.sha256;
-  });
-  if (missing.length > 0) {
-    const incoming = join(debs, '.incoming');
-    rmSync(incoming, { recursive: true, force: true });
-    mkdirSync(incoming);
-    log(`apt-get download ${missing.map(aptSpec).join(' ')}`);
-    // The cache folder is root's; apt's _apt user could not write there, and apt would say so
-    // and download as root anyway.
-    runOrThrow('apt-get', ['download', '-q', '-o', 'APT::Sandbox::User=root', ...missing.map(aptSpec)], { cwd: incoming });
-    const bySha = new Map(readdirSync(incoming).map((name) => [sha256File(join(incoming, name)), name]));
-    for (const pkg of missing) {
-      const name = bySha.get(pkg.sha256);
-      if (name === undefined) throw new AptError(`apt-get download ${aptSpec(pkg)}: no file with the SHA-256 of apt's lists (${pkg.sha256})`);
-      renameSync(join(incoming, name), join(debs, debFileName(pkg)));
-    }
-    rmSync(incoming, { recursive: true, force: true });
-  }
-  const keep = new Set(all.map(debFileName));
-  for (const name of readdirSync(debs)) if (!keep.has(name)) rmSync(join(debs, name), { recursive: true, force: true });
 }
 
 function extract(dir: string, packages: Packages): void {
@@ -365,7 +331,7 @@ export function main(): number {
   mkdirSync(dir, { recursive: true });
   rmSync(join(dir, MANIFEST_FILE), { force: true });
   try {
-    download(dir, packages);
+    downloadDebs(dir, Object.values(packages) as PackageInfo[], log);
   } catch (error) {
     // Lists older than the mirror name files it no longer has: once, update and start over.
     if (updated || !(error instanceof AptError)) throw error;
@@ -374,7 +340,7 @@ export function main(): number {
     updated = true;
     packages = resolvePackages();
     hash = inputsHash(packages);
-    download(dir, packages);
+    downloadDebs(dir, Object.values(packages) as PackageInfo[], log);
   }
   const manifest = build(dir, packages, hash);
   log(`built in ${((performance.now() - started) / 1000).toFixed(1)} s:\n${summary(manifest)}`);
