@@ -18,18 +18,16 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { AptError, kernelPackageOf, packageInfoOf, parseStanzas, runOrThrow, type PackageInfo, type Stanza } from './apt.js';
 import { AMD64_MANIFEST_FORMAT, readKvmGuestManifest, type KvmGuestManifest, type KvmGuestManifestJson } from './amd64-manifest.js';
-import { writeCpio, type CpioEntry } from './cpio.js';
-import { debFileName, downloadDebs } from './debs.js';
-import { INIT_SCRIPT, MODULE_ORDER_FILE, MODULES_DIR } from './init.js';
-import { GuestManifestError, sha256File, type ManifestFile } from './manifest.js';
+import { debFileName, downloadDebs, extractDebs } from './debs.js';
+import { writeInitramfs } from './initramfs.js';
+import { INIT_SCRIPT } from './init.js';
+import { describeFile, GuestManifestError, recipeHash } from './manifest.js';
 import { buildMemhog } from './memhog.js';
-import { dependsOf, indexModules, loadOrder, readModInfo, readModule } from './modules.js';
 
 const ARCH = 'amd64';
 const FLAVOUR = 'amd64';
@@ -77,13 +75,6 @@ export function resolveAmd64Packages(): Amd64Packages {
   return { kernel: packageInfoOf(show(kernelSpec), kernelSpec), busybox: packageInfoOf(show(busyboxSpec), busyboxSpec) };
 }
 
-function recipeHash(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const hash = createHash('sha256');
-  for (const file of readdirSync(here).filter((name) => name.endsWith('.js')).sort()) hash.update(`${file}\0`).update(readFileSync(join(here, file))).update('\0');
-  return hash.digest('hex');
-}
-
 function inputsHash(packages: Amd64Packages): string {
   const identity = { format: AMD64_MANIFEST_FORMAT, recipe: recipeHash(), packages: Object.values(packages).map((pkg: PackageInfo) => [pkg.name, pkg.architecture, pkg.version, pkg.sha256]) };
   return `sha256:${createHash('sha256').update(JSON.stringify(identity)).digest('hex')}`;
@@ -114,17 +105,8 @@ export function extractVmlinux(bzImage: Uint8Array): Uint8Array {
   throw new AptError(`the kernel's payload is compressed in a way this script does not know (magic ${magic})`);
 }
 
-function describeFile(dir: string, path: string): ManifestFile {
-  return { path: relative(dir, path), bytes: statSync(path).size, sha256: sha256File(path) };
-}
-
 function build(dir: string, packages: Amd64Packages, hash: string): KvmGuestManifest {
-  const extracted = join(dir, 'extracted');
-  rmSync(extracted, { recursive: true, force: true });
-  for (const pkg of Object.values(packages) as PackageInfo[]) {
-    mkdirSync(join(extracted, pkg.name), { recursive: true });
-    runOrThrow('dpkg-deb', ['-x', join(dir, 'debs', debFileName(pkg)), join(extracted, pkg.name)]);
-  }
+  const extracted = extractDebs(dir, Object.values(packages) as PackageInfo[]);
   const release = packages.kernel.name.replace(/^linux-image-/, '');
   const kernelRoot = join(extracted, packages.kernel.name);
   const image = join(kernelRoot, 'boot', `vmlinuz-${release}`);
@@ -133,40 +115,16 @@ function build(dir: string, packages: Amd64Packages, hash: string): KvmGuestMani
   writeFileSync(`${vmlinux}.tmp`, extractVmlinux(readFileSync(image)));
   renameSync(`${vmlinux}.tmp`, vmlinux);
 
-  const modulesRoot = join(kernelRoot, 'lib', 'modules', release);
-  const files = indexModules(modulesRoot);
-  const elves = new Map<string, Uint8Array>();
-  const elf = (name: string): Uint8Array | undefined => {
-    if (!elves.has(name)) {
-      const file = files.get(name);
-      if (file === undefined) return undefined;
-      elves.set(name, readModule(file));
-    }
-    return elves.get(name);
-  };
-  const order = loadOrder(AMD64_WANTED_MODULES, (name) => {
-    const bytes = elf(name);
-    return bytes === undefined ? undefined : dependsOf(readModInfo(bytes, name));
+  const { file: initramfs, modules: order } = writeInitramfs(dir, {
+    kernelRoot,
+    kernelPackage: packages.kernel.name,
+    release,
+    busyboxRoot: join(extracted, packages.busybox.name),
+    busyboxPackage: packages.busybox.name,
+    wantedModules: AMD64_WANTED_MODULES,
+    initScript: AMD64_INIT_SCRIPT,
+    extra: [{ kind: 'file', path: MEMHOG_PATH, data: buildMemhog(), mode: 0o755 }],
   });
-  const busybox = join(extracted, packages.busybox.name, 'bin', 'busybox');
-  if (!existsSync(busybox)) throw new AptError(`${packages.busybox.name} has no bin/busybox`);
-  const encoder = new TextEncoder();
-  const entries: CpioEntry[] = [
-    ...['bin', 'sbin', 'usr', 'usr/bin', 'usr/sbin', 'etc', 'etc/vmm-guest', 'lib', MODULES_DIR, 'proc', 'sys', 'dev', 'run', 'root'].map((path): CpioEntry => ({ kind: 'directory', path })),
-    { kind: 'directory', path: 'tmp', mode: 0o1777 },
-    { kind: 'chardev', path: 'dev/console', major: 5, minor: 1 },
-    { kind: 'chardev', path: 'dev/ttyS0', major: 4, minor: 64 },
-    { kind: 'chardev', path: 'dev/null', major: 1, minor: 3, mode: 0o666 },
-    { kind: 'file', path: 'bin/busybox', data: readFileSync(busybox), mode: 0o755 },
-    { kind: 'symlink', path: 'bin/sh', target: 'busybox' },
-    { kind: 'file', path: MEMHOG_PATH, data: buildMemhog(), mode: 0o755 },
-    { kind: 'file', path: 'init', data: encoder.encode(AMD64_INIT_SCRIPT), mode: 0o755 },
-    { kind: 'file', path: MODULE_ORDER_FILE, data: encoder.encode(order.map((name) => `${name}\n`).join('')) },
-    ...order.map((name): CpioEntry => ({ kind: 'file', path: `${MODULES_DIR}/${name}.ko`, data: elf(name) ?? new Uint8Array(0) })),
-  ];
-  const initramfs = join(dir, 'initramfs.cpio.gz');
-  writeFileSync(`${initramfs}.tmp`, gzipSync(writeCpio(entries), { level: 9 }));
-  renameSync(`${initramfs}.tmp`, initramfs);
 
   const manifest: KvmGuestManifestJson = {
     format: AMD64_MANIFEST_FORMAT,

@@ -39,3 +39,15 @@ export function downloadDebs(dir: string, packages: readonly PackageInfo[], log:
   const keep = new Set(packages.map(debFileName));
   for (const name of readdirSync(debs)) if (!keep.has(name)) rmSync(join(debs, name), { recursive: true, force: true });
 }
+
+/** Unpacks each package's .deb into `<dir>/extracted/<name>`, afresh; returns that folder. */
+export function extractDebs(dir: string, packages: readonly PackageInfo[]): string {
+  const root = join(dir, 'extracted');
+  rmSync(root, { recursive: true, force: true });
+  for (const pkg of packages) {
+    const target = join(root, pkg.name);
+    mkdirSync(target, { recursive: true });
+    runOrThrow('dpkg-deb', ['-x', join(dir, 'debs', debFileName(pkg)), target]);
+  }
+  return root;
+}

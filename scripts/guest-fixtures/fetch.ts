@@ -19,10 +19,9 @@
  * nothing built (the tests that need the guest then skip loudly); 1 anything else.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, relative } from 'node:path';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gzipSync } from 'node:zlib';
 import {
   AptError,
   AptUnavailableError,
@@ -37,21 +36,20 @@ import {
 } from './apt.js';
 import { fetchAmd64Guest } from './amd64.js';
 import { AMD64_SUBDIR } from './amd64-manifest.js';
-import { writeCpio, type CpioEntry } from './cpio.js';
-import { debFileName, downloadDebs } from './debs.js';
-import { INIT_SCRIPT, MODULE_ORDER_FILE, MODULES_DIR } from './init.js';
+import { debFileName, downloadDebs, extractDebs } from './debs.js';
+import { writeInitramfs } from './initramfs.js';
+import { INIT_SCRIPT } from './init.js';
 import {
+  describeFile,
   GuestManifestError,
   MANIFEST_FILE,
   MANIFEST_FORMAT,
   guestDir,
   readGuestManifest,
-  sha256File,
+  recipeHash,
   type GuestManifest,
   type GuestManifestJson,
-  type ManifestFile,
 } from './manifest.js';
-import { dependsOf, indexModules, loadOrder, readModInfo, readModule } from './modules.js';
 
 /** The exit status when apt cannot be had here. 77 is what automake's test drivers read as "skipped". */
 export const EXIT_APT_UNAVAILABLE = 77;
@@ -139,15 +137,6 @@ function aptUpdate(): void {
 }
 
 /** This script's own compiled code: a change to how the guest is built rebuilds it. */
-function recipeHash(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const hash = createHash('sha256');
-  for (const file of readdirSync(here).filter((name) => name.endsWith('.js')).sort()) {
-    hash.update(`${file}\0`).update(readFileSync(join(here, file))).update('\0');
-  }
-  return hash.digest('hex');
-}
-
 function inputsHash(packages: Packages): string {
   const identity = {
     format: MANIFEST_FORMAT,
@@ -157,78 +146,25 @@ function inputsHash(packages: Packages): string {
   return `sha256:${createHash('sha256').update(JSON.stringify(identity)).digest('hex')}`;
 }
 
-function extract(dir: string, packages: Packages): void {
-  const root = join(dir, 'extracted');
-  rmSync(root, { recursive: true, force: true });
-  for (const pkg of Object.values(packages) as PackageInfo[]) {
-    const target = join(root, pkg.name);
-    mkdirSync(target, { recursive: true });
-    runOrThrow('dpkg-deb', ['-x', join(dir, 'debs', debFileName(pkg)), target]);
-  }
-}
-
-function describeFile(dir: string, path: string): ManifestFile {
-  return { path: relative(dir, path), bytes: statSync(path).size, sha256: sha256File(path) };
-}
-
-/** The initramfs: busybox, the modules in load order, /init; written next to its final name and renamed. */
-function buildInitramfs(dir: string, packages: Packages, release: string): { file: string; modules: string[] } {
-  const kernelRoot = join(dir, 'extracted', packages.kernel.name);
-  const modulesRoot = join(kernelRoot, 'lib', 'modules', release);
-  if (!existsSync(modulesRoot)) throw new AptError(`${packages.kernel.name} has no lib/modules/${release}`);
-  const files = indexModules(modulesRoot);
-  const elves = new Map<string, Uint8Array>();
-  const elf = (name: string): Uint8Array | undefined => {
-    const cached = elves.get(name);
-    if (cached !== undefined) return cached;
-    const file = files.get(name);
-    if (file === undefined) return undefined;
-    const bytes = readModule(file);
-    elves.set(name, bytes);
-    return bytes;
-  };
-  const order = loadOrder(WANTED_MODULES, (name) => {
-    const bytes = elf(name);
-    return bytes === undefined ? undefined : dependsOf(readModInfo(bytes, name));
-  });
-
-  const busybox = join(dir, 'extracted', packages.busybox.name, 'bin', 'busybox');
-  if (!existsSync(busybox)) throw new AptError(`${packages.busybox.name} has no bin/busybox`);
-  const encoder = new TextEncoder();
-  const entries: CpioEntry[] = [
-    ...['bin', 'sbin', 'usr', 'usr/bin', 'usr/sbin', 'etc', 'etc/vmm-guest', 'lib', MODULES_DIR, 'proc', 'sys', 'dev', 'run', 'root'].map(
-      (path): CpioEntry => ({ kind: 'directory', path }),
-    ),
-    { kind: 'directory', path: 'tmp', mode: 0o1777 },
-    // The kernel opens /dev/console for /init's standard streams before /init can mount devtmpfs;
-    // without the node, /init would start with no console at all.
-    { kind: 'chardev', path: 'dev/console', major: 5, minor: 1 },
-    { kind: 'chardev', path: 'dev/ttyS0', major: 4, minor: 64 },
-    { kind: 'chardev', path: 'dev/null', major: 1, minor: 3, mode: 0o666 },
-    { kind: 'file', path: 'bin/busybox', data: readFileSync(busybox), mode: 0o755 },
-    // /init's #! needs a shell before `busybox --install` makes the other applets' links.
-    { kind: 'symlink', path: 'bin/sh', target: 'busybox' },
-    { kind: 'file', path: 'init', data: encoder.encode(INIT_SCRIPT), mode: 0o755 },
-    { kind: 'file', path: MODULE_ORDER_FILE, data: encoder.encode(order.map((name) => `${name}\n`).join('')) },
-    ...order.map((name): CpioEntry => ({ kind: 'file', path: `${MODULES_DIR}/${name}.ko`, data: elf(name) ?? new Uint8Array(0) })),
-  ];
-  const file = join(dir, 'initramfs.cpio.gz');
-  writeFileSync(`${file}.tmp`, gzipSync(writeCpio(entries), { level: 9 }));
-  renameSync(`${file}.tmp`, file);
-  return { file, modules: order };
-}
-
 function build(dir: string, packages: Packages, hash: string): GuestManifest {
-  extract(dir, packages);
+  const extracted = extractDebs(dir, Object.values(packages) as PackageInfo[]);
   const release = packages.kernel.name.replace(/^linux-image-/, '');
-  const kernelRoot = join(dir, 'extracted', packages.kernel.name);
+  const kernelRoot = join(extracted, packages.kernel.name);
   const image = join(kernelRoot, 'boot', `vmlinuz-${release}`);
   if (!existsSync(image)) throw new AptError(`${packages.kernel.name} has no boot/vmlinuz-${release}`);
-  const seabios = join(dir, 'extracted', packages.seabios.name);
+  const seabios = join(extracted, packages.seabios.name);
   for (const file of [BIOS_FILE, VGA_BIOS_FILE]) {
     if (!existsSync(join(seabios, file))) throw new AptError(`${packages.seabios.name} ${packages.seabios.version} has no ${file}`);
   }
-  const initramfs = buildInitramfs(dir, packages, release);
+  const initramfs = writeInitramfs(dir, {
+    kernelRoot,
+    kernelPackage: packages.kernel.name,
+    release,
+    busyboxRoot: join(extracted, packages.busybox.name),
+    busyboxPackage: packages.busybox.name,
+    wantedModules: WANTED_MODULES,
+    initScript: INIT_SCRIPT,
+  });
 
   const manifest: GuestManifestJson = {
     format: MANIFEST_FORMAT,

@@ -7,8 +7,8 @@
  * complete.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Overrides the cache folder (a path, relative to the working directory or absolute). */
@@ -81,6 +81,24 @@ export class GuestManifestError extends Error {
 
 export function sha256File(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+/**
+ * The recipe's identity: every module of this folder as built (`.js`), so that any change to how
+ * a guest is made builds it again.
+ */
+export function recipeHash(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const hash = createHash('sha256');
+  for (const file of readdirSync(here).filter((name) => name.endsWith('.js')).sort()) {
+    hash.update(`${file}\0`).update(readFileSync(join(here, file))).update('\0');
+  }
+  return hash.digest('hex');
+}
+
+/** A fixture's file as a manifest lists it: its path from `dir`, size and SHA-256. */
+export function describeFile(dir: string, path: string): ManifestFile {
+  return { path: relative(dir, path), bytes: statSync(path).size, sha256: sha256File(path) };
 }
 
 function describe(file: unknown, what: string): ManifestFile {
