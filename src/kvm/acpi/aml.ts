@@ -27,7 +27,8 @@ const END_TAG = 0x79;
 /** Bytes of an AML term. */
 export type Aml = Uint8Array;
 
-const concat = (parts: readonly Uint8Array[]): Uint8Array => {
+/** The parts' bytes one after the other. */
+export const concat = (parts: readonly Uint8Array[]): Uint8Array => {
   const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
   let at = 0;
   for (const part of parts) {

@@ -81,13 +81,7 @@ export function dsdtAml(devices: readonly MmioDeviceDescription[]): Uint8Array {
       aml.name('_CRS', aml.resourceTemplate([aml.memory32Fixed(dev.address, dev.length), aml.edgeInterrupt(dev.gsi)])),
     ]),
   );
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
+  return aml.concat(parts);
 }
 
 /** FADT, revision 6.5 (5.2.9): 276 bytes. */
