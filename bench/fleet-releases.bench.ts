@@ -9,14 +9,10 @@
  * line (utime + stime from /proc); a release's figure is the median over its windows, and its
  * ratio to the newest's the median of the per-round ratios.
  */
-import { spawn } from 'node:child_process';
-import { closeSync, constants, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { closeSync, constants, openSync, rmSync, writeSync } from 'node:fs';
 import { schemaOf } from '../src/reader/releases.js';
 import { releaseLine } from '../test/support/release-line.js';
-import { CLI, cpuSeconds, jsonParseSeconds, untilTrue } from './fleet.bench.js';
+import { cpuSeconds, jsonParseSeconds, serveNewPipes, untilServing, untilTrue } from './fleet.bench.js';
 import { median } from './ratio.js';
 
 export interface ReleaseFleetFigure {
@@ -85,18 +81,12 @@ function writeWhole(fd: number, line: Buffer): boolean {
 }
 
 export async function fleetReleaseFigures(vms = 1000, rounds = 3, windowSeconds = 8): Promise<ReleaseFleetResult> {
-  const dir = mkdtempSync(join(tmpdir(), 'vmm-metrics-fleet-releases-'));
-  const paths = Array.from({ length: vms }, (_, i) => join(dir, `vm-${String(i + 1).padStart(4, '0')}.fifo`));
-  for (let i = 0; i < paths.length; i += 200) execFileSync('mkfifo', paths.slice(i, i + 200));
-  const serve = spawn(process.execPath, [CLI, 'serve', '--metrics-dir', dir, '--port', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  serve.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  const served = serveNewPipes('vmm-metrics-fleet-releases-', vms);
+  const { dir, paths, serve } = served;
   const fds: number[] = [];
   let timer: NodeJS.Timeout | undefined;
   try {
-    await untilTrue(() => /serving (http:\S+)\/metrics/.test(stderr), 'the server to listen', 20_000);
-    const url = (/serving (http:\S+)\/metrics/.exec(stderr) as RegExpExecArray)[1] as string;
-    await untilTrue(async () => (await (await fetch(`${url}/healthz`)).text()).includes(`following ${vms} sources`), `${vms} sources`, 30_000);
+    await untilServing(served);
     // The server has every pipe open for reading by now: a non-blocking open for writing succeeds.
     await untilTrue(() => {
       try {

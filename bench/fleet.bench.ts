@@ -12,8 +12,7 @@
  *   and its ratio to prom-client's `registry.metrics()` rendering as many gauge samples with the
  *   same names and labels (without HTTP).
  */
-import { spawn } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -164,19 +163,41 @@ async function scrapeFromChild(url: string, count: number): Promise<{ times: num
   return { times, body: output.slice(newline + 1), renderSeconds: renders.slice(1) };
 }
 
-export async function fleetFigures(vms = 1000, windowSeconds = 20): Promise<FleetResult> {
-  const dir = mkdtempSync(join(tmpdir(), 'vmm-metrics-fleet-'));
+/** `serve` as a child process following `vms` named pipes made for it in a new folder (`vm-0001.fifo`, …). */
+export interface ServedPipes {
+  readonly dir: string;
+  readonly paths: readonly string[];
+  readonly serve: ChildProcess;
+  /** What serve has printed on stderr so far. */
+  readonly stderr: () => string;
+}
+
+export function serveNewPipes(prefix: string, vms: number): ServedPipes {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
   const paths = Array.from({ length: vms }, (_, i) => join(dir, `vm-${String(i + 1).padStart(4, '0')}.fifo`));
   for (let i = 0; i < paths.length; i += 200) execFileSync('mkfifo', paths.slice(i, i + 200));
   const serve = spawn(process.execPath, [CLI, 'serve', '--metrics-dir', dir, '--port', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   serve.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  return { dir, paths, serve, stderr: () => stderr };
+}
+
+/** Waits until serve listens and follows every one of its pipes; returns its URL (`http://host:port`). */
+export async function untilServing(served: ServedPipes, followingTimeoutMs = 30_000): Promise<string> {
+  const vms = served.paths.length;
+  await untilTrue(() => /serving (http:\S+)\/metrics/.test(served.stderr()), 'the server to listen', 20_000);
+  const url = (/serving (http:\S+)\/metrics/.exec(served.stderr()) as RegExpExecArray)[1] as string;
+  await untilTrue(async () => (await (await fetch(`${url}/healthz`)).text()).includes(`following ${String(vms)} sources`), `${String(vms)} sources`, followingTimeoutMs);
+  return url;
+}
+
+export async function fleetFigures(vms = 1000, windowSeconds = 20): Promise<FleetResult> {
+  const served = serveNewPipes('vmm-metrics-fleet-', vms);
+  const { dir, paths, serve } = served;
   const fleet: Vm[] = [];
   let timer: NodeJS.Timeout | undefined;
   try {
-    await untilTrue(() => /serving (http:\S+)\/metrics/.test(stderr), 'the server to listen', 20_000);
-    const url = (/serving (http:\S+)\/metrics/.exec(stderr) as RegExpExecArray)[1] as string;
-    await untilTrue(async () => (await (await fetch(`${url}/healthz`)).text()).includes(`following ${vms} sources`), `${vms} sources`, 30_000);
+    const url = await untilServing(served);
     paths.forEach((path, i) => fleet.push(startVm(path, `vm-${i + 1}`)));
 
     // Every VM once a second, spread evenly: each tick writes the lines that are due by now, so

@@ -22,16 +22,12 @@
  * 1 s. A process serve's RSS passes 4 GiB in is stopped (`--max-rss-mib`), so that the bench of
  * a server without these bounds ends too.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startVm, type Vm } from './fleet.bench.js';
+import { cpuSeconds, serveNewPipes, startVm, untilServing, type Vm } from './fleet.bench.js';
 import { median } from './ratio.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const GET_METRICS = 'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n';
 
 interface Attack {
@@ -72,19 +68,13 @@ function parseArgs(args: readonly string[]): { vms: number; seconds: number; max
   return { vms: values.vms, seconds: values.seconds, maxRssMib: values['max-rss-mib'] };
 }
 
-const CLOCK_TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
-
-/** utime + stime of `pid`, in seconds (fields 14 and 15 of /proc/PID/stat). */
-function cpuSeconds(pid: number): number {
-  let stat: string;
+/** fleet.bench.ts's `cpuSeconds`, or NaN once the process is gone (killed for its RSS). */
+function cpuSecondsOrNaN(pid: number): number {
   try {
-    stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
+    return cpuSeconds(pid);
   } catch {
-    // The process is gone (killed for its RSS).
     return Number.NaN;
   }
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
 }
 
 function rssBytes(pid: number): number {
@@ -97,14 +87,6 @@ function rssBytes(pid: number): number {
 
 const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function untilTrue(condition: () => Promise<boolean> | boolean, what: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`serve-attack: timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 /** The well-behaved scraper, a process of its own: a JSON line per probe on its stdout. */
 function startScraper(url: string): { child: ChildProcess; probes: Probe[] } {
@@ -205,12 +187,8 @@ function summarize(name: string, probes: readonly Probe[], peakRss: number, cpuS
 
 async function main(): Promise<void> {
   const { vms, seconds, maxRssMib } = parseArgs(process.argv.slice(2));
-  const dir = mkdtempSync(join(tmpdir(), 'vmm-metrics-attack-'));
-  const paths = Array.from({ length: vms }, (_, i) => join(dir, `vm-${String(i + 1).padStart(4, '0')}.fifo`));
-  for (let i = 0; i < paths.length; i += 200) execFileSync('mkfifo', paths.slice(i, i + 200));
-  const serve = spawn(process.execPath, [CLI, 'serve', '--metrics-dir', dir, '--port', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  serve.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  const served = serveNewPipes('vmm-metrics-attack-', vms);
+  const { dir, paths, serve } = served;
   const fleet: Vm[] = [];
   /** Lines a VM could not write because its pipe was full, in the current phase. */
   const counts = { pipeFull: 0 };
@@ -218,11 +196,9 @@ async function main(): Promise<void> {
   let sampling: NodeJS.Timeout | undefined;
   let scraper: ChildProcess | undefined;
   try {
-    await untilTrue(() => /serving (http:\S+)\/metrics/.test(stderr), 'the server to listen', 20_000);
-    const url = (/serving (http:\S+)\/metrics/.exec(stderr) as RegExpExecArray)[1] as string;
+    const url = await untilServing(served, 60_000);
     const port = Number(new URL(url).port);
     const pid = serve.pid as number;
-    await untilTrue(async () => (await (await fetch(`${url}/healthz`)).text()).includes(`following ${String(vms)} sources`), `${String(vms)} sources`, 60_000);
     paths.forEach((path, i) => fleet.push(startVm(path, `vm-${String(i + 1)}`)));
     // Every VM once a second, spread evenly (as fleet.bench.ts).
     let lines = 0;
@@ -260,9 +236,9 @@ async function main(): Promise<void> {
     const idleFrom = Date.now();
     rss = [];
     counts.pipeFull = 0;
-    const idleCpu = cpuSeconds(pid);
+    const idleCpu = cpuSecondsOrNaN(pid);
     await sleep(10_000);
-    const idleShare = (cpuSeconds(pid) - idleCpu) / ((Date.now() - idleFrom) / 1000);
+    const idleShare = (cpuSecondsOrNaN(pid) - idleCpu) / ((Date.now() - idleFrom) / 1000);
     const idleRss = median(rss.map((r) => r.bytes));
     const idleScrapes = probes.filter((p) => p.at >= idleFrom && p.path === '/metrics' && p.status === 200);
     const exposition = median(idleScrapes.map((p) => p.bytes));
@@ -273,11 +249,11 @@ async function main(): Promise<void> {
       const from = Date.now();
       rss = [];
       counts.pipeFull = 0;
-      const cpu = cpuSeconds(pid);
+      const cpu = cpuSecondsOrNaN(pid);
       const running = runAttack(port, attack);
       for (let waited = 0; waited < seconds * 10 && !isKilled(); waited++) await sleep(100);
       running.stop();
-      const share = (cpuSeconds(pid) - cpu) / ((Date.now() - from) / 1000);
+      const share = (cpuSecondsOrNaN(pid) - cpu) / ((Date.now() - from) / 1000);
       const name = isKilled() ? `${attack.name} (serve killed after ${((Date.now() - from) / 1000).toFixed(1)} s: RSS past ${String(maxRssMib)} MiB)` : attack.name;
       results.push(summarize(name, probes.filter((p) => p.at >= from), Math.max(...rss.map((r) => r.bytes)), share, counts.pipeFull, running.opened()));
       // Let the server see the attack's connections closed before the next one.
